@@ -1,0 +1,835 @@
+"""The estimator: validation, label encoding and orchestration; no math here."""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._backend import get_namespace, to_numpy
+from ._early_stopping import EarlyStopping, make_validation_split
+from ._loss import SoftmaxLoss, log_sigmoid, log_softmax
+from ._solvers import minimize_scipy
+from ._solvers._sgd import (
+    LEARNING_RATES,
+    SGDState,
+    _BatchGather,
+    curvature_scaling,
+    sgd_epoch,
+)
+
+SOLVERS = ("sgd", "cg", "lbfgs")
+
+
+def _sgd_only(estimator):
+    return estimator.solver == "sgd"
+
+
+class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
+    r"""Multinomial logistic (softmax) regression.
+
+    For ``K`` classes the model is ``P(y = k | x) = softmax(W x + b)_k`` with
+    ``W`` of shape ``(K, n_features)`` and ``b`` of shape ``(K,)``. With two
+    classes it is scikit-learn's binomial model (the first class's row fixed at
+    zero): ``coef_`` has shape ``(1, n_features)`` and ``decision_function`` is
+    1-D, exactly as :class:`~sklearn.linear_model.LogisticRegression`.
+
+    Parameters
+    ----------
+    solver : {"sgd", "cg", "lbfgs"}, default="sgd"
+        ``"sgd"``: minibatch stochastic gradient descent with momentum, optional
+        early stopping and ``partial_fit``; the fast path on large data.
+        ``"cg"``: SciPy's nonlinear conjugate gradient; ``"lbfgs"``: SciPy's
+        L-BFGS-B. The full-batch solvers reach the exact optimum (the same
+        model as ``LogisticRegression``) and suit small and medium data.
+    alpha : float, default=1e-4
+        Strength of the L2 penalty ``(alpha / 2) ||W||_F^2`` (intercept not
+        penalised). Equivalent to ``LogisticRegression(C=1 / (alpha * S))``
+        with ``S`` the sum of the sample weights.
+    fit_intercept : bool, default=True
+        Whether to fit the intercept ``b``.
+    tol : float, default=1e-4
+        Full-batch solvers: stop when the gradient's max-norm is below ``tol``.
+        SGD: the minimum improvement of the training loss (or, with early
+        stopping, of the validation score) that counts as progress.
+    max_iter : int, default=100
+        Maximum number of iterations (full-batch solvers) or epochs (SGD).
+    class_weight : dict or "balanced", default=None
+        Weights ``{label: weight}`` multiplying the sample weights of each
+        class; ``"balanced"`` uses ``n_samples / (n_classes * bincount(y))``.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution (same classes and features).
+    batch_size : int, default=256
+        Minibatch size (SGD).
+    learning_rate : {"constant", "invscaling", "adaptive", "decay"}, \
+            default="adaptive"
+        Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
+        ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
+        ``t``-th update. ``"adaptive"``: constant while the stopping criterion
+        keeps improving; divided by 5 each time ``n_iter_no_change`` epochs
+        fail to improve by ``tol`` (training stops once it falls below 1e-6
+        times its initial value). ``"decay"``:
+        ``learning_rate_init / (epoch + 1) ** power_t``.
+    learning_rate_init : float or "auto", default="auto"
+        Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
+        the loss's curvature computed from the data (see Notes), which is
+        stable on unscaled data as well.
+    power_t : float, default=0.5
+        Exponent of the "invscaling" and "decay" schedules.
+    momentum : float, default=0.9
+        Momentum of the SGD updates, in ``[0, 1)``.
+    nesterov : bool, default=False
+        Whether to use Nesterov's momentum.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training data,
+        score it (accuracy) after every epoch, stop after ``n_iter_no_change``
+        epochs without an improvement of ``tol``, and restore the weights of
+        the best epoch. SGD only.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of the SGD stopping criterion, in epochs.
+    shuffle : bool, default=True
+        Whether SGD shuffles the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the validation split. An int gives bit-identical
+        models from run to run.
+    verbose : int, default=0
+        Print one line per epoch (SGD) or SciPy's progress.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights ``W`` (one row for two classes).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts ``b`` (zeros when ``fit_intercept=False``).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during ``fit``, when ``X`` has string column names.
+    n_iter_ : int
+        Iterations (full-batch) or epochs (SGD) run.
+    loss_curve_ : list of float
+        SGD: training loss per epoch.
+    best_loss_ : float
+        SGD: lowest training loss reached.
+    validation_scores_ : list of float
+        SGD with early stopping: validation accuracy per epoch.
+    best_validation_score_ : float
+        SGD with early stopping: best validation accuracy (its weights are the
+        ones kept).
+    t_ : int
+        SGD: number of minibatch updates.
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : Exact multinomial logistic
+        regression (the same model as ``solver="lbfgs"`` here).
+    sklearn.linear_model.SGDClassifier : One-vs-rest linear models trained one
+        sample at a time.
+
+    Notes
+    -----
+    With ``s_i`` the product of sample and class weights and ``S = sum_i s_i``,
+    the objective minimised is
+
+    .. math::
+
+        L(W, b) = \frac{1}{S} \sum_i s_i \left(-\log \mathrm{softmax}(W x_i + b)_{y_i}
+        \right) + \frac{\alpha}{2} \lVert W \rVert_F^2 .
+
+    Log-probabilities are computed with log-sum-exp, so huge logits never
+    overflow. ``learning_rate_init="auto"`` uses ``1 / (c E_s[||x||^2 + 1] +
+    alpha)`` with ``c = 1/2`` (``1/4`` for two classes), a bound on the
+    curvature of ``L``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sk_softmax import SoftmaxRegressionClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(X, y)
+    >>> clf.coef_.shape
+    (3, 4)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> round(clf.score(X, y), 2)
+    0.98
+    """
+
+    _parameter_constraints = {
+        "solver": [StrOptions(set(SOLVERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "warm_start": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(LEARNING_RATES))],
+        "learning_rate_init": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+        ],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        solver="sgd",
+        alpha=1e-4,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=100,
+        class_weight=None,
+        warm_start=False,
+        batch_size=256,
+        learning_rate="adaptive",
+        learning_rate_init="auto",
+        power_t=0.5,
+        momentum=0.9,
+        nesterov=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        shuffle=True,
+        random_state=None,
+        verbose=0,
+    ):
+        self.solver = solver
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float32 data is fitted in float32.
+        y : array-like of shape (n_samples,)
+            Class labels (any labels scikit-learn accepts).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; ``None`` means all ones.
+
+        Returns
+        -------
+        self : SoftmaxRegressionClassifier
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y).n_features_in_
+        4
+        """
+        if _is_dask_collection(X):
+            from ._dask import fit_dask
+
+            return fit_dask(self, X, y, sample_weight)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+        )
+        check_classification_targets(y)
+        classes, y_enc = np.unique(to_numpy(y), return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {classes[0]!r}."
+            )
+        sample_weight = self._sample_weight(sample_weight, X, y_enc, classes)
+        loss = SoftmaxLoss(classes.shape[0], X.shape[1], self.fit_intercept)
+        xp = get_namespace(X)
+        coef0 = None
+        if self.warm_start and self._can_warm_start(classes, X.shape[1]):
+            coef0 = self._packed_coef(loss, xp, X.dtype)
+        if self.solver == "sgd":
+            result = self._fit_sgd(X, y_enc, sample_weight, loss, classes, xp, coef0)
+        else:
+            result = self._fit_full_batch(X, y_enc, sample_weight, loss, xp, coef0)
+        self._set_fitted(result, loss, classes, xp, X.dtype)
+        return self
+
+    def _sample_weight(self, sample_weight, X, y_enc, classes, check_total=True):
+        """``s_i = sample_weight_i * class_weight[y_i]`` as float64 NumPy."""
+        n_samples = X.shape[0]
+        if sample_weight is None:
+            sw = np.ones(n_samples, dtype=np.float64)
+        else:
+            sw = np.asarray(to_numpy(sample_weight), dtype=np.float64)
+            if sw.ndim == 0:
+                sw = np.full(n_samples, float(sw))
+            if sw.ndim != 1 or sw.shape[0] != n_samples:
+                raise ValueError(
+                    f"sample_weight must have shape ({n_samples},) like X's rows; "
+                    f"got shape {sw.shape}."
+                )
+            if not np.all(np.isfinite(sw)):
+                raise ValueError("sample_weight contains NaN or infinity.")
+            if np.any(sw < 0):
+                raise ValueError(
+                    "sample_weight must be non-negative; got a minimum of "
+                    f"{sw.min()!r}."
+                )
+        if self.class_weight is not None:
+            cw = compute_class_weight(
+                self.class_weight, classes=classes, y=classes[y_enc]
+            )
+            sw = sw * cw[y_enc]
+        if check_total and not np.sum(sw) > 0:
+            raise ValueError(
+                "The sample weights sum to zero (after class_weight): at least one "
+                "sample needs a positive weight."
+            )
+        return sw
+
+    def _can_warm_start(self, classes, n_features):
+        return (
+            hasattr(self, "coef_")
+            and np.array_equal(self.classes_, classes)
+            and self.coef_.shape[1] == n_features
+        )
+
+    def _packed_coef(self, loss, xp, dtype):
+        """The fitted ``coef_`` / ``intercept_`` as a flat vector (loss layout)."""
+        W = xp.asarray(self.coef_, dtype=dtype, copy=True)
+        b = xp.asarray(self.intercept_, dtype=dtype, copy=True)
+        return loss.pack(W, b, xp)
+
+    def _targets(self, y_enc, loss, xp, dtype, device=None):
+        """Encoded targets ``Y`` of shape (n_samples, n_rows) (see ``_loss``)."""
+        y_enc = np.asarray(y_enc)
+        if loss.n_rows == 1:
+            Y = (y_enc == 1)[:, None]
+        else:
+            Y = y_enc[:, None] == np.arange(loss.n_rows)[None, :]
+        return xp.asarray(Y.astype(np.float64), dtype=dtype, device=device)
+
+    def _fit_full_batch(self, X, y_enc, sample_weight, loss, xp, coef0):
+        dtype = X.dtype
+        Y = self._targets(y_enc, loss, xp, dtype)
+        sw = xp.asarray(sample_weight, dtype=dtype)
+        alpha = self.alpha
+
+        def objective(coef):
+            coef_xp = xp.asarray(coef, dtype=dtype)
+            value, grad = loss.loss_gradient(coef_xp, X, Y, sw, alpha, xp)
+            return float(value), np.asarray(to_numpy(grad), dtype=np.float64)
+
+        if coef0 is None:
+            x0 = np.zeros(loss.n_coef, dtype=np.float64)
+        else:
+            x0 = np.asarray(to_numpy(coef0), dtype=np.float64)
+        result = minimize_scipy(
+            self.solver,
+            objective,
+            x0,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+        )
+        return {"coef": result.coef, "n_iter": result.n_iter}
+
+    # ------------------------------------------------------------------ SGD
+    def _new_sgd_state(self, X, sample_weight, loss, xp, coef0):
+        precond, eta0 = curvature_scaling(
+            X, sample_weight, loss.n_classes, self.fit_intercept, self.alpha
+        )
+        if self.learning_rate_init != "auto":
+            eta0 = float(self.learning_rate_init)
+        n_rows, n_features = loss.n_rows, loss.n_features
+        precond_coef = np.tile(precond[:n_features], n_rows)
+        if self.fit_intercept:
+            precond_coef = np.append(precond_coef, np.full(n_rows, precond[-1]))
+        coef = loss.init_coef(X.dtype, xp) if coef0 is None else coef0
+        velocity = xp.zeros_like(coef) if self.momentum else None
+        return SGDState(
+            coef=coef,
+            velocity=velocity,
+            t=0,
+            epoch=0,
+            eta0=eta0,
+            eta=eta0,
+            precond=xp.asarray(precond_coef, dtype=X.dtype),
+        )
+
+    def _sgd_options(self, xp):
+        return dict(
+            alpha=self.alpha,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            power_t=self.power_t,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            shuffle=self.shuffle,
+            xp=xp,
+        )
+
+    def _fit_sgd(self, X, y_enc, sample_weight, loss, classes, xp, coef0):
+        rng = check_random_state(self.random_state)
+        dtype = X.dtype
+        if self.early_stopping:
+            train_idx, val_idx = make_validation_split(
+                X, y_enc, sample_weight, self.validation_fraction, rng, classes
+            )
+            X_val, y_val, sw_val = X[val_idx], y_enc[val_idx], sample_weight[val_idx]
+            X, y_enc, sample_weight = (
+                X[train_idx],
+                y_enc[train_idx],
+                sample_weight[train_idx],
+            )
+            stopper = EarlyStopping(self.n_iter_no_change, self.tol)
+        Y = self._targets(y_enc, loss, xp, dtype)
+        state = self._new_sgd_state(X, sample_weight, loss, xp, coef0)
+        uniform = bool(np.all(sample_weight == sample_weight[0]))
+        sw = None if uniform else sample_weight
+        gather = _BatchGather(X, self.batch_size, xp, None)
+        options = self._sgd_options(xp)
+        loss_curve, val_scores = [], []
+        best_loss, n_no_improvement = np.inf, 0
+        converged = False
+        for _ in range(self.max_iter):
+            tic = time.perf_counter()
+            epoch_loss = sgd_epoch(
+                loss, state, X, Y, sw, rng=rng, gather=gather, **options
+            )
+            self._check_finite(epoch_loss, state)
+            loss_curve.append(epoch_loss)
+            stop = False
+            if self.early_stopping:
+                score = _weighted_accuracy(loss, state.coef, X_val, y_val, sw_val, xp)
+                val_scores.append(score)
+                stop = stopper.update(
+                    score, state.coef, state.epoch, lambda c: xp.asarray(c, copy=True)
+                )
+            else:
+                if epoch_loss > best_loss - self.tol:
+                    n_no_improvement += 1
+                else:
+                    n_no_improvement = 0
+                best_loss = min(best_loss, epoch_loss)
+                stop = n_no_improvement >= self.n_iter_no_change
+            if self.verbose:
+                line = f"Epoch {state.epoch}: loss {epoch_loss:.6f}"
+                if self.early_stopping:
+                    line += f", validation score {val_scores[-1]:.6f}"
+                eta = state.eta
+                line += f", lr {eta:.3g}, {time.perf_counter() - tic:.3f} s"
+                print(line)
+            if stop:
+                if self.learning_rate == "adaptive" and state.eta > 1e-6 * state.eta0:
+                    state.eta /= 5.0
+                    n_no_improvement = 0
+                    if self.early_stopping:
+                        stopper.reset_patience()
+                    if self.verbose:
+                        print(f"Learning rate lowered to {state.eta:.3g}")
+                else:
+                    converged = True
+                    break
+        if not converged:
+            warnings.warn(
+                f"SGD stopped at max_iter={self.max_iter} epochs before the "
+                f"{'validation score' if self.early_stopping else 'training loss'} "
+                f"stopped improving by tol={self.tol}. Increase max_iter, raise tol, "
+                "or scale the data (e.g. StandardScaler).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        result = {
+            "coef": state.coef,
+            "n_iter": state.epoch,
+            "loss_curve": loss_curve,
+            "best_loss": float(np.min(loss_curve)),
+            "sgd_state": state,
+            "random_state": rng,
+        }
+        if self.early_stopping:
+            result["coef"] = stopper.best_coef
+            result["validation_scores"] = val_scores
+            result["best_validation_score"] = stopper.best_score
+        return result
+
+    def _check_finite(self, epoch_loss, state):
+        if not np.isfinite(epoch_loss):
+            raise ValueError(
+                f"SGD diverged: the training loss became {epoch_loss} at epoch "
+                f"{state.epoch} with learning rate {state.eta0:.3g}. Lower "
+                "learning_rate_init (or use learning_rate_init='auto'), lower "
+                "momentum, or scale the data (e.g. StandardScaler). The model was "
+                "left as it was before this call."
+            )
+
+    @available_if(_sgd_only)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of SGD over ``(X, y)``, continuing from the current state.
+
+        Only available with ``solver="sgd"``. The first call needs ``classes``
+        (all labels that will ever be seen); later calls continue the same
+        optimisation, so a stream of chunks trains the same model as ``fit``.
+        ``early_stopping`` and ``n_iter_no_change`` are not used here: the
+        caller decides when to stop. If the call fails (bad input, divergence),
+        the estimator is left exactly as it was.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,)
+            Its labels.
+        classes : array-like of shape (n_classes,), default=None
+            All class labels; required on the first call, ignored afterwards
+            (if given, it must match ``classes_``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of this chunk.
+
+        Returns
+        -------
+        self : SoftmaxRegressionClassifier
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(random_state=0)
+        >>> for chunk in np.array_split(np.arange(150), 3):
+        ...     clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        >>> clf.n_iter_, clf.classes_
+        (3, array([0, 1, 2]))
+        """
+        first_call = not hasattr(self, "classes_")
+        if first_call:
+            self._validate_params()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=first_call,
+        )
+        check_classification_targets(y)
+        if first_call:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit "
+                    "(all labels the stream will contain)."
+                )
+            all_classes = np.unique(np.asarray(classes))
+            if all_classes.shape[0] < 2:
+                raise ValueError(
+                    "partial_fit needs at least 2 classes in `classes`; got "
+                    f"{all_classes.tolist()}."
+                )
+        else:
+            all_classes = self.classes_
+            if classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), all_classes
+            ):
+                raise ValueError(
+                    f"classes={list(classes)!r} differs from the classes of the "
+                    f"first partial_fit call {all_classes.tolist()!r}."
+                )
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' needs the whole y and cannot be used with "
+                "partial_fit; pass a dict of class weights instead."
+            )
+        y_host = to_numpy(y)
+        unseen = np.setdiff1d(np.unique(y_host), all_classes)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()!r} that are not in classes "
+                f"{all_classes.tolist()!r}."
+            )
+        y_enc = np.searchsorted(all_classes, y_host)
+        sample_weight = self._sample_weight(sample_weight, X, y_enc, all_classes)
+        loss = SoftmaxLoss(all_classes.shape[0], X.shape[1], self.fit_intercept)
+        xp = get_namespace(X)
+        if first_call:
+            state = self._new_sgd_state(X, sample_weight, loss, xp, None)
+            rng = check_random_state(self.random_state)
+            loss_curve = []
+        else:
+            state = self._sgd_state.copy(xp)
+            rng = self._random_state
+            loss_curve = list(self.loss_curve_)
+        rng_state = rng.get_state()
+        Y = self._targets(y_enc, loss, xp, X.dtype)
+        uniform = bool(np.all(sample_weight == sample_weight[0]))
+        try:
+            epoch_loss = sgd_epoch(
+                loss,
+                state,
+                X,
+                Y,
+                None if uniform else sample_weight,
+                rng=rng,
+                **self._sgd_options(xp),
+            )
+            self._check_finite(epoch_loss, state)
+        except BaseException:
+            rng.set_state(rng_state)
+            raise
+        loss_curve.append(epoch_loss)
+        result = {
+            "coef": state.coef,
+            "n_iter": state.epoch,
+            "loss_curve": loss_curve,
+            "best_loss": float(np.min(loss_curve)),
+            "sgd_state": state,
+            "random_state": rng,
+        }
+        self._set_fitted(result, loss, all_classes, xp, X.dtype)
+        return self
+
+    def _set_fitted(self, result, loss, classes, xp, dtype):
+        """Assign every fitted attribute at once, after the solver succeeded."""
+        coef = xp.asarray(result["coef"], dtype=dtype)
+        W, b = loss.unpack(coef, xp)
+        if not (
+            bool(xp.all(xp.isfinite(W))) and (b is None or bool(xp.all(xp.isfinite(b))))
+        ):
+            raise ValueError(
+                "The solver produced non-finite coefficients; scale the data (e.g. "
+                "StandardScaler) or increase alpha."
+            )
+        self.classes_ = classes
+        self.coef_ = xp.asarray(W, copy=True)
+        self.intercept_ = (
+            xp.zeros((loss.n_rows,), dtype=dtype)
+            if b is None
+            else xp.asarray(b, copy=True)
+        )
+        self.n_iter_ = int(result["n_iter"])
+        for name in (
+            "loss_curve",
+            "best_loss",
+            "validation_scores",
+            "best_validation_score",
+        ):
+            if name in result:
+                setattr(self, name + "_", result[name])
+            elif hasattr(self, name + "_"):
+                delattr(self, name + "_")
+        if "sgd_state" in result:
+            state = result["sgd_state"]
+            self.t_ = state.t
+            self._sgd_state = state
+            self._random_state = result["random_state"]
+        else:
+            for name in ("t_", "_sgd_state", "_random_state"):
+                if hasattr(self, name):
+                    delattr(self, name)
+
+    # -------------------------------------------------------------- predict
+    def decision_function(self, X):
+        """Logits ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            1-D for two classes (the logit of ``classes_[1]``), as in
+            scikit-learn.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+        >>> clf.decision_function(X[:2]).shape
+        (2, 3)
+        """
+        check_is_fitted(self)
+        if _is_dask_collection(X):
+            from ._dask import predict_dask
+
+            return predict_dask(self, "decision_function", X)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+        xp = get_namespace(X)
+        W = xp.asarray(self.coef_, dtype=X.dtype)
+        Z = X @ W.T + xp.asarray(self.intercept_, dtype=X.dtype)
+        if Z.shape[1] == 1:
+            return xp.reshape(Z, (-1,))
+        return Z
+
+    def predict_log_proba(self, X):
+        """Log-probabilities, computed stably from the logits (log-sum-exp).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log P(y = classes_[k] | x)``, never ``-inf`` from rounding to 0.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+        >>> bool((clf.predict_log_proba(X * 1e4) <= 0).all())
+        True
+        """
+        if _is_dask_collection(X):
+            from ._dask import predict_dask
+
+            return predict_dask(self, "predict_log_proba", X)
+        Z = self.decision_function(X)
+        xp = get_namespace(Z)
+        if Z.ndim == 1:
+            z = xp.reshape(Z, (-1, 1))
+            log_proba = xp.concat([log_sigmoid(-z, xp), log_sigmoid(z, xp)], axis=1)
+        else:
+            log_proba = log_softmax(Z, xp)
+        # Where a probability is near 1 its log is below the dtype's resolution
+        # of predict_proba; return log(predict_proba) there so the two agree.
+        near_one = log_proba > -0.5
+        return xp.where(near_one, xp.log(xp.exp(log_proba)), log_proba)
+
+    def predict_proba(self, X):
+        """Class probabilities ``softmax(X @ coef_.T + intercept_)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to one; columns follow ``classes_``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+        >>> clf.predict_proba(X[:1]).sum().round(6)
+        np.float64(1.0)
+        """
+        if _is_dask_collection(X):
+            from ._dask import predict_dask
+
+            return predict_dask(self, "predict_proba", X)
+        log_proba = self.predict_log_proba(X)
+        xp = get_namespace(log_proba)
+        return xp.exp(log_proba)
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+        >>> clf.predict(X[[0, 50, 100]])
+        array([0, 1, 2])
+        """
+        if _is_dask_collection(X):
+            from ._dask import predict_dask
+
+            return predict_dask(self, "predict", X)
+        Z = self.decision_function(X)
+        xp = get_namespace(Z)
+        if Z.ndim == 1:
+            indices = xp.astype(Z > 0, xp.int64)
+        else:
+            indices = xp.argmax(Z, axis=1)
+        return self.classes_[to_numpy(indices)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _is_dask_collection(X):
+    """True for Dask arrays / dataframes, without importing Dask."""
+    return type(X).__module__.split(".")[0] in {"dask", "dask_expr"} and hasattr(
+        X, "__dask_graph__"
+    )
+
+
+def _weighted_accuracy(loss, coef, X, y_enc, sample_weight, xp):
+    """Weighted accuracy of the parameters ``coef`` on encoded labels."""
+    Z = loss.raw_prediction(coef, X, xp)
+    if Z.shape[1] == 1:
+        pred = to_numpy(xp.reshape(Z, (-1,)) > 0).astype(np.intp)
+    else:
+        pred = to_numpy(xp.argmax(Z, axis=1))
+    correct = (pred == y_enc).astype(np.float64)
+    return float(np.sum(correct * sample_weight) / np.sum(sample_weight))

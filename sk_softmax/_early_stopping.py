@@ -1,0 +1,136 @@
+"""Early stopping: a validation split, a patience tracker and the best weights."""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._backend import to_numpy
+
+
+def _row_keys(X):
+    """A hashable key per row, equal for equal rows (dense or CSR)."""
+    if sp.issparse(X):
+        X = X.tocsr(copy=True)
+        X.sum_duplicates()
+        X.eliminate_zeros()
+        X.sort_indices()
+        ind, dat, ptr = X.indices, X.data, X.indptr
+        return [
+            hash((ind[a:b].tobytes(), dat[a:b].tobytes()))
+            for a, b in zip(ptr[:-1], ptr[1:], strict=True)
+        ]
+    X = np.ascontiguousarray(to_numpy(X))
+    return [hash(row.tobytes()) for row in X]
+
+
+def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes):
+    """Stratified train / validation split that keeps duplicate rows together.
+
+    Rows with zero weight are left out of both parts (they carry no
+    information). Identical rows with the same label form one group and go to
+    the same side, so the validation score never sees a copy of a training
+    row, and fitting with integer weights or with repeated rows gives the same
+    split. Within each class, ``round(validation_fraction * n_groups)`` groups
+    (at least one) are held out.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Encoded labels ``0..n_classes-1``.
+    sample_weight : ndarray of shape (n_samples,)
+    validation_fraction : float in (0, 1)
+    rng : numpy.random.RandomState
+    classes : ndarray
+        The original labels, for error messages.
+
+    Returns
+    -------
+    train_idx, val_idx : ndarray of int
+    """
+    y = np.asarray(y)
+    sample_weight = np.asarray(sample_weight)
+    positive = np.flatnonzero(sample_weight > 0)
+    keys = _row_keys(X[positive] if sp.issparse(X) else X)
+    if not sp.issparse(X):
+        keys = [keys[i] for i in positive]
+    # one group per distinct (row, label); groups ordered independently of row order
+    group_of = {}
+    group_ids = np.empty(len(positive), dtype=np.intp)
+    for j, (key, label) in enumerate(zip(keys, y[positive], strict=True)):
+        group_ids[j] = group_of.setdefault((int(label), key), len(group_of))
+    group_keys = list(group_of)
+    val_groups, train_only = [], []
+    for k in range(len(classes)):
+        class_groups = sorted(
+            (g for g, (label, _) in enumerate(group_keys) if label == k),
+            key=lambda g: group_keys[g][1],
+        )
+        n_groups = len(class_groups)
+        if n_groups < 2:
+            train_only.append(classes[k])
+            continue
+        n_val = min(n_groups - 1, max(1, int(round(validation_fraction * n_groups))))
+        chosen = rng.permutation(n_groups)[:n_val]
+        val_groups.extend(class_groups[i] for i in chosen)
+    if not val_groups:
+        raise ValueError(
+            "Early stopping cannot hold out a validation set: no class has 2 or "
+            "more distinct samples with positive weight (one to train on, one to "
+            "validate). Provide more samples or set early_stopping=False."
+        )
+    if train_only:
+        warnings.warn(
+            f"Early stopping: classes {np.asarray(train_only).tolist()} "
+            "have a single distinct sample with positive weight; it is kept for "
+            "training and the validation set misses these classes. Provide more "
+            "samples of them or set early_stopping=False.",
+            UserWarning,
+            stacklevel=4,
+        )
+    is_val_group = np.zeros(len(group_keys), dtype=bool)
+    is_val_group[val_groups] = True
+    is_val = is_val_group[group_ids]
+    train_idx = positive[~is_val]
+    val_idx = positive[is_val]
+    return train_idx, val_idx
+
+
+class EarlyStopping:
+    """Patience tracker over a score to maximise, keeping the best weights.
+
+    Parameters
+    ----------
+    n_iter_no_change : int
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float
+        Minimum improvement over the best score that resets the patience.
+    """
+
+    def __init__(self, n_iter_no_change, tol):
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.best_score = -np.inf
+        self.best_coef = None
+        self.best_epoch = -1
+        self.n_no_improvement = 0
+
+    def update(self, score, coef, epoch, copy):
+        """Record ``score`` for ``epoch``; return True when patience ran out.
+
+        ``copy(coef)`` snapshots the weights when ``score`` is the best so far.
+        """
+        if score < self.best_score + self.tol:
+            self.n_no_improvement += 1
+        else:
+            self.n_no_improvement = 0
+        if score > self.best_score:
+            self.best_score = score
+            self.best_coef = copy(coef)
+            self.best_epoch = epoch
+        return self.n_no_improvement >= self.n_iter_no_change
+
+    def reset_patience(self):
+        """Start counting again (after the adaptive schedule lowers the rate)."""
+        self.n_no_improvement = 0

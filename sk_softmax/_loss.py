@@ -1,0 +1,187 @@
+"""The softmax regression objective, written once for every solver and backend.
+
+Parameter layout
+----------------
+All solvers see the parameters as one flat vector ``coef`` of length
+``n_rows * n_features + n_rows * fit_intercept``::
+
+    coef = concat([W.ravel(), b])   # W: (n_rows, n_features), C order; b: (n_rows,)
+
+where ``n_rows = 1`` for the binomial model (two classes, the first class's row
+fixed at zero, as in scikit-learn) and ``n_rows = n_classes`` otherwise.
+
+Targets ``Y`` are given as an ``(n_samples, n_rows)`` float array: one-hot for
+the multinomial model, a single column holding ``y == classes_[1]`` for the
+binomial one.
+
+Objective
+---------
+With logits ``Z = X @ W.T + b`` and per-sample weights ``s``::
+
+    L(W, b) = (1 / S) * sum_i s_i * (-log P(y_i | x_i)) + (alpha / 2) * ||W||_F^2
+
+``S = sum_i s_i``; the intercept is not penalised. ``-log P`` is computed from
+log-sum-exp of the logits (never the log of a probability), so huge logits do
+not overflow and ``log(0)`` never happens.
+"""
+
+import scipy.sparse as sp
+
+from ._backend import get_namespace
+
+
+def _matmul_t(X, W, xp):
+    """``X @ W.T`` for dense (any namespace) or SciPy sparse ``X``."""
+    return X @ W.T
+
+
+def _xt_matmul(G, X, xp):
+    """``G.T @ X`` as a dense ``(n_rows, n_features)`` array, X dense or sparse."""
+    if sp.issparse(X):
+        return (X.T @ G).T
+    return G.T @ X
+
+
+class SoftmaxLoss:
+    """Softmax (multinomial or binomial) log-loss with an L2 penalty.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes (>= 2). Two classes use the binomial model.
+    n_features : int
+        Number of features.
+    fit_intercept : bool
+        Whether ``coef`` holds an intercept.
+    """
+
+    def __init__(self, n_classes, n_features, fit_intercept=True):
+        self.n_classes = n_classes
+        self.n_features = n_features
+        self.fit_intercept = fit_intercept
+        self.n_rows = 1 if n_classes == 2 else n_classes
+
+    @property
+    def n_coef(self):
+        """Length of the flat parameter vector."""
+        return self.n_rows * (self.n_features + int(self.fit_intercept))
+
+    def unpack(self, coef, xp=None):
+        """Split flat ``coef`` into ``(W, b)``; ``b`` is None without intercept."""
+        xp = get_namespace(coef) if xp is None else xp
+        n_w = self.n_rows * self.n_features
+        W = xp.reshape(coef[:n_w], (self.n_rows, self.n_features))
+        b = coef[n_w:] if self.fit_intercept else None
+        return W, b
+
+    def pack(self, W, b, xp=None):
+        """Inverse of :meth:`unpack`."""
+        xp = get_namespace(W) if xp is None else xp
+        flat = xp.reshape(W, (-1,))
+        if self.fit_intercept:
+            flat = xp.concat([flat, xp.reshape(b, (-1,))])
+        return flat
+
+    def init_coef(self, dtype, xp, device=None):
+        """All-zero parameters."""
+        return xp.zeros((self.n_coef,), dtype=dtype, device=device)
+
+    def raw_prediction(self, coef, X, xp=None):
+        """Logits ``X @ W.T + b``, shape ``(n_samples, n_rows)``."""
+        xp = get_namespace(coef) if xp is None else xp
+        W, b = self.unpack(coef, xp)
+        Z = _matmul_t(X, W, xp)
+        if b is not None:
+            Z = Z + b
+        return Z
+
+    def sum_loss_gradient(self, coef, X, Y, sample_weight=None, xp=None):
+        """Weighted sums of the data term and its gradient, no penalty.
+
+        Returns ``(sum_i s_i * l_i, d/dcoef of that sum, sum_i s_i)``; sums over
+        chunks of rows add up, which the Dask path relies on.
+        """
+        xp = get_namespace(coef) if xp is None else xp
+        Z = self.raw_prediction(coef, X, xp)
+        if self.n_rows == 1:
+            # binomial: l = log(1 + exp(z)) - y z ; dl/dz = sigmoid(z) - y
+            lse = xp.logaddexp(xp.zeros_like(Z), Z)
+            loss_i = lse - Y * Z
+            G = xp.exp(Z - lse) - Y
+        else:
+            zmax = xp.max(Z, axis=1, keepdims=True)
+            shifted = Z - zmax
+            exp_shifted = xp.exp(shifted)
+            sumexp = xp.sum(exp_shifted, axis=1, keepdims=True)
+            # rows of Y are one-hot, so this is lse(z) - z_y
+            loss_i = xp.log(sumexp) - xp.sum(shifted * Y, axis=1, keepdims=True)
+            G = exp_shifted / sumexp - Y
+        if sample_weight is None:
+            loss_sum = xp.sum(loss_i)
+            weight_sum = Z.shape[0]
+        else:
+            sw = xp.reshape(sample_weight, (-1, 1))
+            loss_sum = xp.sum(loss_i * sw)
+            G = G * sw
+            weight_sum = xp.sum(sample_weight)
+        grad_W = _xt_matmul(G, X, xp)
+        if self.fit_intercept:
+            grad = xp.concat([xp.reshape(grad_W, (-1,)), xp.sum(G, axis=0)])
+        else:
+            grad = xp.reshape(grad_W, (-1,))
+        return loss_sum, grad, weight_sum
+
+    def penalty_gradient(self, coef, alpha, xp=None):
+        """``(alpha / 2) ||W||^2`` and its gradient (zero on the intercept)."""
+        xp = get_namespace(coef) if xp is None else xp
+        n_w = self.n_rows * self.n_features
+        w = coef[:n_w]
+        pen = 0.5 * alpha * xp.sum(w * w)
+        if self.fit_intercept:
+            grad = xp.concat([alpha * w, xp.zeros_like(coef[n_w:])])
+        else:
+            grad = alpha * w
+        return pen, grad
+
+    def loss_gradient(self, coef, X, Y, sample_weight=None, alpha=0.0, xp=None):
+        """Objective ``L`` and its gradient with respect to the flat ``coef``.
+
+        Parameters
+        ----------
+        coef : array of shape (n_coef,)
+            Flat parameters, layout in the module docstring.
+        X : {array, sparse matrix} of shape (n_samples, n_features)
+        Y : array of shape (n_samples, n_rows)
+            Encoded targets (module docstring).
+        sample_weight : array of shape (n_samples,) or None
+            Per-sample weights ``s_i``; the data term is normalised by their sum.
+        alpha : float
+            L2 penalty strength on ``W``.
+
+        Returns
+        -------
+        loss : 0-d array
+        grad : array of shape (n_coef,)
+        """
+        xp = get_namespace(coef) if xp is None else xp
+        loss_sum, grad_sum, weight_sum = self.sum_loss_gradient(
+            coef, X, Y, sample_weight, xp
+        )
+        pen, pen_grad = self.penalty_gradient(coef, alpha, xp)
+        return loss_sum / weight_sum + pen, grad_sum / weight_sum + pen_grad
+
+    def loss(self, coef, X, Y, sample_weight=None, alpha=0.0, xp=None):
+        """Objective ``L`` only (see :meth:`loss_gradient`)."""
+        return self.loss_gradient(coef, X, Y, sample_weight, alpha, xp)[0]
+
+
+def log_softmax(Z, xp):
+    """Row-wise log-softmax computed stably with log-sum-exp."""
+    zmax = xp.max(Z, axis=1, keepdims=True)
+    shifted = Z - zmax
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def log_sigmoid(z, xp):
+    """``log(1 / (1 + exp(-z)))`` without overflow."""
+    return -xp.logaddexp(xp.zeros_like(z), -z)

@@ -1,0 +1,88 @@
+"""Full-batch solvers: thin wrappers over :func:`scipy.optimize.minimize`."""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+
+_METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
+
+
+@dataclass
+class SolverResult:
+    """What a solver hands back to the estimator."""
+
+    coef: np.ndarray
+    n_iter: int
+    loss: float
+    converged: bool
+
+
+def minimize_scipy(solver, objective, coef0, *, tol, max_iter, verbose=0):
+    """Minimise ``objective`` with SciPy's CG or L-BFGS-B.
+
+    Parameters
+    ----------
+    solver : {"cg", "lbfgs"}
+    objective : callable
+        ``objective(coef) -> (loss, grad)`` on float64 NumPy vectors.
+    coef0 : ndarray of shape (n_coef,)
+        Starting point (float64).
+    tol : float
+        Stop when the projected gradient's max-norm falls below ``tol``.
+    max_iter : int
+        Maximum number of iterations.
+    verbose : int
+        SciPy's ``disp`` when > 0.
+
+    Returns
+    -------
+    SolverResult
+    """
+    method = _METHODS[solver]
+    if solver == "lbfgs":
+        options = {
+            "maxiter": max_iter,
+            "maxfun": max(15000, 2 * max_iter),
+            "gtol": tol,
+            "ftol": 64 * np.finfo(float).eps,
+            "maxls": 50,
+            "iprint": verbose - 1,
+        }
+    else:
+        options = {
+            "maxiter": max_iter,
+            "gtol": tol,
+            "norm": np.inf,
+            "disp": verbose > 0,
+        }
+    with warnings.catch_warnings():
+        # iprint is deprecated in recent SciPy; disp is our only verbosity knob
+        warnings.simplefilter("ignore", DeprecationWarning)
+        res = scipy.optimize.minimize(
+            objective, coef0, method=method, jac=True, tol=tol, options=options
+        )
+    n_iter = _check_optimize_result(solver, res, max_iter)
+    return SolverResult(
+        coef=res.x, n_iter=n_iter, loss=float(res.fun), converged=bool(res.success)
+    )
+
+
+def _check_optimize_result(solver, result, max_iter):
+    """Warn with what to change when SciPy did not converge; return n_iter."""
+    n_iter = int(getattr(result, "nit", max_iter))
+    if not result.success:
+        message = result.message
+        if isinstance(message, bytes):
+            message = message.decode("latin1")
+        warnings.warn(
+            f"solver={solver!r} did not converge after {n_iter} iterations "
+            f"(SciPy says: {message}). Increase max_iter (now {max_iter}), "
+            "loosen tol, or scale the data (e.g. StandardScaler) so the "
+            "problem is better conditioned.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return min(n_iter, max_iter)

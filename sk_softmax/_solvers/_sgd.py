@@ -1,0 +1,260 @@
+"""Minibatch stochastic gradient descent over the shared loss interface.
+
+The loop is written against an array namespace ``xp``: minibatch indices come
+from the host random generator (so a ``random_state`` gives the same batches on
+every backend), the arithmetic runs where ``X`` lives, and the only host
+synchronisation is reading the epoch's loss once at its end.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+LEARNING_RATES = ("constant", "invscaling", "adaptive", "decay")
+
+
+@dataclass
+class SGDState:
+    """Everything SGD needs to resume: what ``partial_fit`` keeps between calls.
+
+    Attributes
+    ----------
+    coef : array of shape (n_coef,)
+        Flat parameters (layout in :mod:`sk_softmax._loss`), in ``X``'s namespace.
+    velocity : array of shape (n_coef,) or None
+        Momentum buffer (None when ``momentum == 0``).
+    t : int
+        Number of minibatch updates done so far.
+    epoch : int
+        Number of epochs done so far.
+    eta0 : float
+        Initial learning rate.
+    eta : float
+        Current learning rate of the "constant" / "adaptive" schedules.
+    precond : array of shape (n_coef,)
+        Per-parameter step scaling (see :func:`curvature_scaling`).
+    """
+
+    coef: object
+    velocity: object
+    t: int
+    epoch: int
+    eta0: float
+    eta: float
+    precond: object
+
+    def copy(self, xp):
+        """A deep copy (arrays copied), so a failed epoch can be thrown away."""
+        return SGDState(
+            coef=xp.asarray(self.coef, copy=True),
+            velocity=None
+            if self.velocity is None
+            else xp.asarray(self.velocity, copy=True),
+            t=self.t,
+            epoch=self.epoch,
+            eta0=self.eta0,
+            eta=self.eta,
+            precond=self.precond,
+        )
+
+
+def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_rows=2000):
+    """Diagonal preconditioner and a safe step size, from the data.
+
+    The Hessian of the loss is bounded by ``c * E_s[x x^T] + alpha * I`` with
+    ``c = 1/2`` (multinomial) or ``1/4`` (binomial), ``x`` extended by a 1 for
+    the intercept. SGD steps are scaled per feature by
+    ``1 / d_j`` with ``d_j = c * E_s[x_j^2] + alpha`` (the diagonal of that
+    bound), which makes unscaled features and the intercept train at the same
+    speed, and ``eta0 = 1 / lambda`` with ``lambda`` the largest eigenvalue of
+    the preconditioned bound, estimated by power iteration on up to
+    ``max_rows`` evenly spaced rows.
+
+    Returns
+    -------
+    precond : ndarray of shape (n_features + fit_intercept,)
+        ``1 / d_j`` (float64, host), intercept last.
+    eta0 : float
+        The step size for ``learning_rate_init="auto"``.
+    """
+    n_samples, n_features = X.shape
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    total = float(np.sum(sw))
+    c = 0.25 if n_classes == 2 else 0.5
+    if sp.issparse(X):
+        col_sq = np.asarray(X.multiply(X).T @ sw).ravel() / total
+    else:
+        from ._common import to_host_float64
+
+        col_sq = np.zeros(n_features)
+        for start in range(0, n_samples, 4096):
+            block = to_host_float64(X[start : start + 4096])
+            col_sq += (block * block).T @ sw[start : start + 4096]
+        col_sq /= total
+    diag = c * col_sq + alpha
+    if fit_intercept:
+        diag = np.append(diag, c * 1.0)
+    diag[diag <= 0] = 1.0
+    precond = 1.0 / diag
+    # power iteration on c * D^-1/2 E_s[x x^T] D^-1/2 over a row subsample
+    rows = np.unique(
+        np.linspace(0, n_samples - 1, min(n_samples, max_rows)).astype(int)
+    )
+    if sp.issparse(X):
+        Xs = X[rows].toarray().astype(np.float64)
+    else:
+        from ._common import to_host_float64
+
+        Xs = to_host_float64(X[rows] if isinstance(X, np.ndarray) else _take(X, rows))
+    if fit_intercept:
+        Xs = np.hstack([Xs, np.ones((Xs.shape[0], 1))])
+    ws = sw[rows] / np.sum(sw[rows]) if np.sum(sw[rows]) > 0 else sw[rows]
+    Xs *= np.sqrt(precond)[None, :]
+    v = np.random.RandomState(0).standard_normal(Xs.shape[1])
+    lam = 0.0
+    for _ in range(30):
+        u = Xs.T @ (ws * (Xs @ v)) * c + alpha * precond * v
+        norm = float(np.linalg.norm(u))
+        if norm == 0.0:
+            break
+        lam_new = norm / float(np.linalg.norm(v))
+        v = u / norm
+        if abs(lam_new - lam) <= 1e-3 * lam_new:
+            lam = lam_new
+            break
+        lam = lam_new
+    lam = max(lam, 1e-12)
+    return precond, 1.0 / lam
+
+
+def _take(X, rows):
+    from .._backend import get_namespace
+
+    xp = get_namespace(X)
+    return xp.take(X, xp.asarray(rows, device=getattr(X, "device", None)), axis=0)
+
+
+def learning_rate_at(schedule, state, power_t):
+    """The step size of the next update under ``schedule``."""
+    if schedule == "invscaling":
+        return state.eta0 / (state.t + 1) ** power_t
+    if schedule == "decay":
+        return state.eta0 / (state.epoch + 1) ** power_t
+    return state.eta
+
+
+class _BatchGather:
+    """Gathers minibatch rows into a reused buffer (NumPy) or with ``xp.take``."""
+
+    def __init__(self, X, batch_size, xp, device):
+        self.X = X
+        self.xp = xp
+        self.device = device
+        self.numpy_dense = isinstance(X, np.ndarray)
+        if self.numpy_dense:
+            self.buffer = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+
+    def __call__(self, idx_host, idx_dev):
+        X = self.X
+        if self.numpy_dense:
+            out = self.buffer[: idx_host.shape[0]]
+            np.take(X, idx_host, axis=0, out=out)
+            return out
+        if sp.issparse(X):
+            return X[idx_host]
+        return self.xp.take(X, idx_dev, axis=0)
+
+
+def sgd_epoch(
+    loss,
+    state,
+    X,
+    Y,
+    sample_weight,
+    *,
+    alpha,
+    batch_size,
+    learning_rate,
+    power_t,
+    momentum,
+    nesterov,
+    rng,
+    shuffle,
+    xp,
+    device=None,
+    gather=None,
+):
+    """One pass of minibatch SGD over ``(X, Y)``, updating ``state`` in place.
+
+    Each minibatch gradient is the weighted sum of per-sample gradients divided
+    by ``batch_size * mean(sample_weight)``, an unbiased estimate of the
+    full objective's gradient, plus the penalty's gradient.
+
+    Returns
+    -------
+    epoch_loss : float
+        Mean (weighted) training loss over the epoch's minibatches, each taken
+        before its update, plus the penalty at the end of the epoch.
+    """
+    n_samples = X.shape[0]
+    if sample_weight is None:
+        weight_total = float(n_samples)
+        sw_host = None
+    else:
+        sw_host = sample_weight
+        weight_total = float(np.sum(sw_host))
+    mean_weight = weight_total / n_samples
+    numpy_path = isinstance(X, np.ndarray) or sp.issparse(X)
+    if gather is None:
+        gather = _BatchGather(X, batch_size, xp, device)
+    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+    order_dev = order if numpy_path else xp.asarray(order, device=device)
+    sw_dev = None
+    if sample_weight is not None:
+        sw_dev = sw_host if numpy_path else xp.asarray(sw_host, device=device)
+    loss_sum = 0.0
+    n_w = loss.n_rows * loss.n_features
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        idx = order[start:stop]
+        idx_dev = idx if numpy_path else order_dev[start:stop]
+        X_batch = gather(idx, idx_dev)
+        Y_batch = xp.take(Y, idx_dev, axis=0)
+        sw_batch = None if sw_dev is None else xp.take(sw_dev, idx_dev, axis=0)
+        batch_loss, grad, _ = loss.sum_loss_gradient(
+            state.coef, X_batch, Y_batch, sw_batch, xp
+        )
+        loss_sum = loss_sum + batch_loss
+        scale = 1.0 / (mean_weight * (stop - start))
+        grad = grad * scale
+        if alpha:
+            grad = grad + alpha * _penalty_mask(state.coef, n_w, xp)
+        grad = grad * state.precond
+        eta = learning_rate_at(learning_rate, state, power_t)
+        if momentum:
+            state.velocity = momentum * state.velocity - eta * grad
+            if nesterov:
+                state.coef = state.coef + (momentum * state.velocity - eta * grad)
+            else:
+                state.coef = state.coef + state.velocity
+        else:
+            state.coef = state.coef - eta * grad
+        state.t += 1
+    state.epoch += 1
+    w = state.coef[:n_w]
+    penalty = 0.5 * alpha * float(xp.sum(w * w)) if alpha else 0.0
+    return float(loss_sum) / weight_total + penalty
+
+
+def _penalty_mask(coef, n_w, xp):
+    """``coef`` with the intercept entries zeroed (the penalty's gradient / alpha)."""
+    if coef.shape[0] == n_w:
+        return coef
+    return xp.concat([coef[:n_w], xp.zeros_like(coef[n_w:])])
+
+
+def is_finite_loss(value):
+    """True when the epoch loss is a finite number."""
+    return math.isfinite(value)

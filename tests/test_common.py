@@ -1,0 +1,17 @@
+"""scikit-learn's estimator checks over every solver configuration."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sk_softmax import SoftmaxRegressionClassifier
+
+CONFIGURATIONS = [
+    SoftmaxRegressionClassifier(solver="lbfgs"),
+    SoftmaxRegressionClassifier(solver="cg"),
+    SoftmaxRegressionClassifier(solver="sgd"),
+    SoftmaxRegressionClassifier(solver="sgd", early_stopping=True),
+]
+
+
+@parametrize_with_checks(CONFIGURATIONS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
