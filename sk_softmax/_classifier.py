@@ -279,7 +279,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the "
-                f"data, but the data contains only one class: {classes[0]!r}."
+                f"data, but the data contains only one class: {classes.tolist()[0]!r}."
             )
         sample_weight = self._sample_weight(sample_weight, X, y_enc, classes)
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], self.fit_intercept)

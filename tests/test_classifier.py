@@ -1,0 +1,306 @@
+"""The estimator with the full-batch solvers: same model as LogisticRegression."""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_classification,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+
+FULL_BATCH = ["lbfgs", "cg"]
+
+
+def _standardised(loader):
+    X, y = loader(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _reference(X, y, alpha, sample_weight, fit_intercept=True):
+    S = sample_weight.sum()
+    ref = LogisticRegression(
+        C=1.0 / (alpha * S), tol=1e-10, max_iter=100_000, fit_intercept=fit_intercept
+    )
+    return ref.fit(X, y, sample_weight=sample_weight)
+
+
+def _tight(solver, **params):
+    return SoftmaxRegressionClassifier(
+        solver=solver, tol=1e-10, max_iter=20_000, **params
+    )
+
+
+DATASETS = {
+    "iris": lambda: _standardised(load_iris),
+    "wine": lambda: _standardised(load_wine),
+    "breast_cancer": lambda: _standardised(load_breast_cancer),
+    "digits": lambda: _standardised(load_digits),
+}
+
+
+@pytest.mark.parametrize("solver", FULL_BATCH)
+@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("alpha", [1e-2, 1e-1])
+def test_classifier_matches_logistic_regression(solver, dataset, alpha):
+    X, y = DATASETS[dataset]()
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.5, 2.0, X.shape[0])
+    ref = _reference(X, y, alpha, sw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
+        clf = _tight(solver, alpha=alpha).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    assert clf.coef_.shape == ref.coef_.shape
+    assert clf.intercept_.shape == ref.intercept_.shape
+    np.testing.assert_array_equal(clf.classes_, ref.classes_)
+
+
+@pytest.mark.parametrize("solver", FULL_BATCH)
+def test_classifier_matches_logistic_regression_digits_small_alpha(solver):
+    X, y = DATASETS["digits"]()
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    ref = _reference(X, y, 1e-3, sw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = _tight(solver, alpha=1e-3).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("solver", FULL_BATCH)
+@pytest.mark.parametrize("dataset", ["iris", "breast_cancer"])
+def test_classifier_without_intercept_matches_logistic_regression(solver, dataset):
+    X, y = DATASETS[dataset]()
+    sw = np.ones(X.shape[0])
+    ref = _reference(X, y, 0.05, sw, fit_intercept=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = _tight(solver, alpha=0.05, fit_intercept=False).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    np.testing.assert_array_equal(clf.intercept_, np.zeros_like(clf.intercept_))
+
+
+@pytest.mark.parametrize("class_weight", [{0: 3.0, 1: 0.5, 2: 1.0}, "balanced"])
+def test_classifier_class_weight_matches_logistic_regression(class_weight):
+    X, y = DATASETS["wine"]()
+    keep = np.r_[np.flatnonzero(y == 0)[:20], np.flatnonzero(y != 0)]
+    X, y = X[keep], y[keep]
+    alpha = 0.05
+    clf = _tight("lbfgs", alpha=alpha, class_weight=class_weight).fit(X, y)
+    from sklearn.utils.class_weight import compute_class_weight
+
+    cw = compute_class_weight(class_weight, classes=np.unique(y), y=y)
+    S = cw[y].sum()
+    ref = LogisticRegression(
+        C=1 / (alpha * S), class_weight=class_weight, tol=1e-10, max_iter=10_000
+    ).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("solver", FULL_BATCH)
+def test_classifier_weighted_equals_repeated(solver):
+    X, y = make_classification(
+        n_samples=60, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    sw = np.random.default_rng(0).integers(0, 4, X.shape[0])
+    weighted = _tight(solver, alpha=0.01).fit(X, y, sample_weight=sw)
+    repeated = _tight(solver, alpha=0.01).fit(np.repeat(X, sw, 0), np.repeat(y, sw))
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "sgd"])
+@pytest.mark.parametrize("loader", [load_iris, load_breast_cancer])
+def test_classifier_huge_inputs_are_stable(solver, loader):
+    X, y = _standardised(loader)
+    X = X * 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(solver=solver, max_iter=20, random_state=0)
+        clf.fit(X, y)
+        proba = clf.predict_proba(X)
+        log_proba = clf.predict_log_proba(X)
+        decision = clf.decision_function(X)
+    for out in (proba, log_proba, decision, clf.coef_, clf.intercept_):
+        assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.all(log_proba <= 0)
+
+
+def test_classifier_loss_and_gradient_finite_at_huge_scale():
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _standardised(load_iris)
+    X = X * 1e4
+    loss = SoftmaxLoss(3, X.shape[1])
+    Y = (y[:, None] == np.arange(3)).astype(float)
+    coef = np.random.default_rng(0).standard_normal(loss.n_coef)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = loss.loss_gradient(coef, X, Y, None, 1e-3)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "sgd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_classifier_keeps_float_dtype(solver, dtype):
+    X, y = _standardised(load_iris)
+    X = X.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(solver=solver, random_state=0).fit(X, y)
+    assert clf.coef_.dtype == dtype
+    assert clf.intercept_.dtype == dtype
+    assert clf.predict_proba(X).dtype == dtype
+    assert clf.decision_function(X).dtype == dtype
+
+
+def test_classifier_string_and_noncontiguous_labels():
+    X, y = _standardised(load_iris)
+    for labels in (
+        np.array(["setosa", "versicolor", "virginica"]),
+        np.array([3, 7, 42]),
+    ):
+        clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, labels[y])
+        np.testing.assert_array_equal(clf.classes_, labels)
+        assert clf.score(X, labels[y]) > 0.9
+        assert set(clf.predict(X)) <= set(labels)
+
+
+def test_classifier_binary_follows_scikit_learn_shapes():
+    X, y = _standardised(load_breast_cancer)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    assert clf.coef_.shape == (1, X.shape[1])
+    assert clf.intercept_.shape == (1,)
+    assert clf.decision_function(X).shape == (X.shape[0],)
+    assert clf.predict_proba(X).shape == (X.shape[0], 2)
+    np.testing.assert_array_equal(
+        clf.predict(X), clf.classes_[(clf.decision_function(X) > 0).astype(int)]
+    )
+
+
+def test_classifier_pickle_round_trip():
+    X, y = _standardised(load_wine)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("solver", FULL_BATCH)
+def test_classifier_warm_start_starts_from_previous_solution(solver):
+    X, y = _standardised(load_wine)
+    cold = _tight(solver, alpha=0.01).fit(X, y)
+    warm = _tight(solver, alpha=0.01, warm_start=True).fit(X, y)
+    warm.fit(X, y)
+    assert warm.n_iter_ <= 2
+    np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=1e-6)
+
+
+def test_classifier_convergence_warning_says_what_to_change():
+    X, y = _standardised(load_digits)
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        SoftmaxRegressionClassifier(solver="lbfgs", max_iter=2).fit(X, y)
+
+
+def test_classifier_in_pipeline_and_grid_search():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), SoftmaxRegressionClassifier(random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {
+            "softmaxregressionclassifier__alpha": [1e-4, 1e-2],
+            "softmaxregressionclassifier__solver": ["lbfgs", "sgd"],
+        },
+        cv=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid.fit(X, y)
+    assert grid.best_score_ > 0.9
+
+
+# ------------------------------------------------------------------ bad input
+def _iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_classifier_rejects_non_finite_X(bad):
+    X, y = _iris()
+    X = X.copy()
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        SoftmaxRegressionClassifier().fit(X, y)
+
+
+def test_classifier_rejects_mismatched_lengths():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        SoftmaxRegressionClassifier().fit(X, y[:-1])
+
+
+def test_classifier_rejects_single_class():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="at least 2 classes.*only one class: 0"):
+        SoftmaxRegressionClassifier().fit(X[y == 0], y[y == 0])
+
+
+def test_classifier_rejects_negative_sample_weight():
+    X, y = _iris()
+    sw = np.ones(len(y))
+    sw[5] = -1
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        SoftmaxRegressionClassifier().fit(X, y, sample_weight=sw)
+
+
+def test_classifier_rejects_all_zero_sample_weight():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="sample weights sum to zero"):
+        SoftmaxRegressionClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
+
+
+def test_classifier_rejects_sample_weight_of_wrong_shape():
+    X, y = _iris()
+    with pytest.raises(
+        ValueError, match=re.escape("sample_weight must have shape (150,)")
+    ):
+        SoftmaxRegressionClassifier().fit(X, y, sample_weight=np.ones(3))
+
+
+def test_classifier_rejects_3d_X():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        SoftmaxRegressionClassifier().fit(X.reshape(150, 2, 2), y)
+
+
+def test_classifier_rejects_unknown_solver():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="'solver' parameter .* must be a str among"):
+        SoftmaxRegressionClassifier(solver="newton").fit(X, y)
+
+
+def test_classifier_rejects_negative_alpha():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="'alpha' parameter .* must be a float in"):
+        SoftmaxRegressionClassifier(alpha=-1.0).fit(X, y)
+
+
+def test_classifier_rejects_wrong_number_of_features_at_predict():
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.predict(X[:, :3])

@@ -1,0 +1,126 @@
+"""The objective without the estimator: gradients, stability, dtypes."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sk_softmax._loss import SoftmaxLoss, log_softmax
+
+
+def _problem(n_classes, fit_intercept, weighted, seed=0, n_samples=30, n_features=5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    y = rng.integers(0, n_classes, n_samples)
+    loss = SoftmaxLoss(n_classes, n_features, fit_intercept)
+    if loss.n_rows == 1:
+        Y = (y == 1).astype(float)[:, None]
+    else:
+        Y = (y[:, None] == np.arange(n_classes)).astype(float)
+    sw = rng.uniform(0.1, 3.0, n_samples) if weighted else None
+    coef = rng.standard_normal(loss.n_coef)
+    return loss, X, Y, sw, coef
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_loss_gradient_matches_finite_differences(n_classes, fit_intercept, weighted):
+    loss, X, Y, sw, coef = _problem(n_classes, fit_intercept, weighted)
+    alpha = 0.3
+    _, grad = loss.loss_gradient(coef, X, Y, sw, alpha)
+    eps = 1e-6
+    numeric = np.empty_like(coef)
+    for j in range(coef.shape[0]):
+        step = np.zeros_like(coef)
+        step[j] = eps
+        numeric[j] = (
+            loss.loss(coef + step, X, Y, sw, alpha)
+            - loss.loss(coef - step, X, Y, sw, alpha)
+        ) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_loss_intercept_is_not_penalised(n_classes):
+    loss, X, Y, sw, coef = _problem(n_classes, True, False)
+    _, g0 = loss.loss_gradient(coef, X, Y, sw, alpha=0.0)
+    _, g1 = loss.loss_gradient(coef, X, Y, sw, alpha=2.0)
+    n_w = loss.n_rows * loss.n_features
+    np.testing.assert_allclose(g1[n_w:], g0[n_w:])
+    np.testing.assert_allclose(g1[:n_w] - g0[:n_w], 2.0 * coef[:n_w])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_loss_weighted_equals_repeated(n_classes):
+    loss, X, Y, _, coef = _problem(n_classes, True, False)
+    rng = np.random.default_rng(1)
+    sw = rng.integers(0, 4, X.shape[0]).astype(float)
+    l_w, g_w = loss.loss_gradient(coef, X, Y, sw, 0.1)
+    l_r, g_r = loss.loss_gradient(
+        coef,
+        np.repeat(X, sw.astype(int), axis=0),
+        np.repeat(Y, sw.astype(int), 0),
+        None,
+        0.1,
+    )
+    np.testing.assert_allclose(l_w, l_r, rtol=1e-12)
+    np.testing.assert_allclose(g_w, g_r, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_huge_logits_stay_finite(n_classes, dtype):
+    loss, X, Y, sw, coef = _problem(n_classes, True, True)
+    X = (X * 1e4).astype(dtype)
+    coef = (coef * 10).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise", under="ignore"):
+            value, grad = loss.loss_gradient(coef, X, Y.astype(dtype), sw, 0.1)
+    assert np.isfinite(value)
+    assert np.all(np.isfinite(grad))
+    assert value > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_keeps_dtype(dtype):
+    loss, X, Y, sw, coef = _problem(3, True, True)
+    value, grad = loss.loss_gradient(
+        coef.astype(dtype), X.astype(dtype), Y.astype(dtype), sw.astype(dtype), 0.1
+    )
+    assert grad.dtype == dtype
+    assert np.asarray(value).dtype == dtype
+
+
+def test_loss_float32_close_to_float64():
+    loss, X, Y, sw, coef = _problem(3, True, True)
+    v64, g64 = loss.loss_gradient(coef, X, Y, sw, 0.1)
+    v32, g32 = loss.loss_gradient(
+        coef.astype(np.float32),
+        X.astype(np.float32),
+        Y.astype(np.float32),
+        sw.astype(np.float32),
+        0.1,
+    )
+    np.testing.assert_allclose(v32, v64, rtol=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+
+
+def test_loss_pack_unpack_round_trip():
+    loss = SoftmaxLoss(4, 3, True)
+    coef = np.arange(loss.n_coef, dtype=float)
+    W, b = loss.unpack(coef)
+    assert W.shape == (4, 3) and b.shape == (4,)
+    np.testing.assert_array_equal(loss.pack(W, b), coef)
+    assert SoftmaxLoss(2, 3, False).n_coef == 3
+
+
+def test_log_softmax_matches_naive_and_is_stable():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((5, 4))
+    naive = np.log(np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(log_softmax(Z, np), naive, rtol=1e-12)
+    with np.errstate(all="raise", under="ignore"):
+        out = log_softmax(Z * 1e6, np)
+    assert np.all(np.isfinite(out)) and np.all(out <= 0)
