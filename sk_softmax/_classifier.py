@@ -437,7 +437,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             epoch_loss = sgd_epoch(
                 loss, state, X, Y, sw, rng=rng, gather=gather, **options
             )
-            self._check_finite(epoch_loss, state)
+            self._check_finite(epoch_loss, state, loss.n_classes)
             loss_curve.append(epoch_loss)
             stop = False
             if self.early_stopping:
@@ -494,10 +494,13 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             result["best_validation_score"] = stopper.best_score
         return result
 
-    def _check_finite(self, epoch_loss, state):
-        if not np.isfinite(epoch_loss):
+    def _check_finite(self, epoch_loss, state, n_classes):
+        # At zero weights the loss is log(n_classes); a loss 1e4 times larger
+        # (or non-finite) only comes from steps that overshoot without bound.
+        limit = 1e4 * np.log(n_classes)
+        if not np.isfinite(epoch_loss) or epoch_loss > limit:
             raise ValueError(
-                f"SGD diverged: the training loss became {epoch_loss} at epoch "
+                f"SGD diverged: the training loss reached {epoch_loss:.3g} at epoch "
                 f"{state.epoch} with learning rate {state.eta0:.3g}. Lower "
                 "learning_rate_init (or use learning_rate_init='auto'), lower "
                 "momentum, or scale the data (e.g. StandardScaler). The model was "
@@ -600,6 +603,11 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             loss_curve = []
         else:
             state = self._sgd_state.copy(xp)
+            if self.learning_rate_init != "auto" and (
+                float(self.learning_rate_init) != state.eta0
+            ):
+                # a rate set between calls takes effect from this call on
+                state.eta0 = state.eta = float(self.learning_rate_init)
             rng = self._random_state
             loss_curve = list(self.loss_curve_)
         rng_state = rng.get_state()
@@ -615,7 +623,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 rng=rng,
                 **self._sgd_options(xp),
             )
-            self._check_finite(epoch_loss, state)
+            self._check_finite(epoch_loss, state, loss.n_classes)
         except BaseException:
             rng.set_state(rng_state)
             raise

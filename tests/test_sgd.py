@@ -1,0 +1,296 @@
+"""Minibatch SGD: early stopping, partial_fit, warm start, divergence, determinism."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+from sk_softmax._early_stopping import make_validation_split
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+def test_sgd_default_reaches_95_percent_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.solver == "sgd"
+    assert clf.score(X_test, y_test) >= 0.95
+
+
+def test_sgd_early_stopping_restores_best_epoch(digits):
+    X_train, _, y_train, _ = digits
+    rng = np.random.default_rng(0)
+    y_noisy = y_train.copy()
+    flip = rng.random(len(y_noisy)) < 0.3
+    y_noisy[flip] = rng.integers(0, 10, flip.sum())
+    clf = SoftmaxRegressionClassifier(
+        early_stopping=True,
+        learning_rate="constant",
+        learning_rate_init=2.0,
+        alpha=0.0,
+        n_iter_no_change=8,
+        max_iter=60,
+        random_state=0,
+    ).fit(X_train, y_noisy)
+    scores = clf.validation_scores_
+    best = int(np.argmax(scores))
+    assert clf.best_validation_score_ == max(scores)
+    assert best < len(scores) - 1, "the run should go past its best epoch"
+    # recompute the validation score of the kept weights on the same split
+    sw = np.ones(len(y_noisy))
+    classes = np.unique(y_noisy)
+    _, val_idx = make_validation_split(
+        X_train,
+        np.searchsorted(classes, y_noisy),
+        sw,
+        0.1,
+        np.random.RandomState(0),
+        classes,
+    )
+    kept = clf.score(X_train[val_idx], y_noisy[val_idx])
+    assert kept == pytest.approx(clf.best_validation_score_)
+    assert kept > scores[-1] or best == len(scores) - 1
+
+
+def test_sgd_early_stopping_attributes(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(early_stopping=True, random_state=0)
+    clf.fit(X_train, y_train)
+    assert len(clf.validation_scores_) == clf.n_iter_ == len(clf.loss_curve_)
+    assert clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.t_ > clf.n_iter_
+    assert 0.9 < clf.best_validation_score_ <= 1.0
+
+
+def test_sgd_without_early_stopping_has_no_validation_attributes(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(early_stopping=True, random_state=0, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+        clf.set_params(early_stopping=False).fit(X_train, y_train)
+    assert not hasattr(clf, "validation_scores_")
+    assert not hasattr(clf, "best_validation_score_")
+
+
+def test_sgd_early_stopping_split_errors_are_clear():
+    X = np.arange(6, dtype=float).reshape(-1, 1)
+    y = np.array([0, 1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match="cannot hold out a validation set"):
+        SoftmaxRegressionClassifier(early_stopping=True).fit(X, y)
+    X = np.arange(8, dtype=float).reshape(-1, 1)
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 2])
+    with pytest.warns(UserWarning, match=r"classes \[2\] have a single distinct"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            SoftmaxRegressionClassifier(early_stopping=True, max_iter=2).fit(X, y)
+
+
+def test_sgd_validation_split_keeps_duplicates_together():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.arange(40) % 2
+    X_rep, y_rep = np.repeat(X, 3, axis=0), np.repeat(y, 3)
+    train, val = make_validation_split(
+        X_rep, y_rep, np.ones(120), 0.25, np.random.RandomState(0), np.array([0, 1])
+    )
+    train_rows = {X_rep[i].tobytes() for i in train}
+    assert not any(X_rep[i].tobytes() in train_rows for i in val)
+    assert set(y_rep[val]) == {0, 1}
+
+
+def test_sgd_partial_fit_reaches_fit_accuracy(digits):
+    X_train, X_test, y_train, y_test = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full = SoftmaxRegressionClassifier(random_state=0, max_iter=20)
+        full.fit(X_train, y_train)
+    stream = SoftmaxRegressionClassifier(random_state=0)
+    classes = np.unique(y_train)
+    for _ in range(20):
+        for chunk in np.array_split(np.arange(len(y_train)), 5):
+            stream.partial_fit(X_train[chunk], y_train[chunk], classes=classes)
+    assert stream.n_iter_ == 100
+    assert stream.score(X_test, y_test) >= full.score(X_test, y_test) - 0.01
+
+
+def test_sgd_partial_fit_equals_fit_epoch():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    a = SoftmaxRegressionClassifier(random_state=0, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a.fit(X, y)
+    b = SoftmaxRegressionClassifier(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    assert a.t_ == b.t_
+
+
+def test_sgd_partial_fit_needs_classes_first():
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegressionClassifier()
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:10], y[:10], classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not in classes"):
+        clf.partial_fit(X[:2], np.array([0, 7]))
+
+
+def test_sgd_partial_fit_only_for_sgd():
+    assert not hasattr(SoftmaxRegressionClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_sgd_failed_partial_fit_leaves_model_unchanged():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    before = {k: np.copy(getattr(clf, k)) for k in ("coef_", "intercept_")}
+    n_iter, t = clf.n_iter_, clf.t_
+    X_bad = X.copy()
+    X_bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(X_bad, y)
+    with pytest.raises(ValueError, match="X has 2 features"):
+        clf.partial_fit(X[:, :2], y)
+    for key, value in before.items():
+        np.testing.assert_array_equal(getattr(clf, key), value)
+    assert (clf.n_iter_, clf.t_) == (n_iter, t)
+    # and it continues exactly as if the failed calls never happened
+    ref = SoftmaxRegressionClassifier(random_state=0)
+    ref.partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y)
+    clf.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
+def test_sgd_divergence_raises_and_keeps_previous_model(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=5, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    coef, intercept, n_iter = clf.coef_.copy(), clf.intercept_.copy(), clf.n_iter_
+    clf.set_params(learning_rate_init=1e12, learning_rate="constant")
+    with pytest.raises(ValueError, match="diverged.*learning rate 1e\\+12"):
+        with np.errstate(all="ignore"):
+            clf.fit(X_train, y_train)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    np.testing.assert_array_equal(clf.intercept_, intercept)
+    assert clf.n_iter_ == n_iter
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        with np.errstate(all="ignore"):
+            clf.partial_fit(X_train, y_train)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.n_iter_ == n_iter
+
+
+def test_sgd_warm_start_continues(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=3, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+        first_loss = clf.loss_curve_[-1]
+        clf.fit(X_train, y_train)
+    # the second fit starts where the first ended: its first epoch is already
+    # much better than the first fit's first epoch
+    assert clf.loss_curve_[0] < first_loss * 1.05
+    cold = SoftmaxRegressionClassifier(random_state=0, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cold.fit(X_train, y_train)
+    assert clf.loss_curve_[0] < cold.loss_curve_[0]
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sgd_is_deterministic(digits, early_stopping):
+    X_train, _, y_train, _ = digits
+    fits = []
+    for _ in range(2):
+        clf = SoftmaxRegressionClassifier(
+            random_state=42, max_iter=5, early_stopping=early_stopping
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(clf.fit(X_train, y_train))
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    np.testing.assert_array_equal(fits[0].intercept_, fits[1].intercept_)
+
+
+def test_sgd_float32_trains_in_float32(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train.astype(np.float32), y_train)
+    assert clf.coef_.dtype == np.float32
+    assert clf._sgd_state.coef.dtype == np.float32
+    assert clf.predict_proba(X_test.astype(np.float32)).dtype == np.float32
+    assert clf.score(X_test.astype(np.float32), y_test) > 0.9
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"learning_rate": "constant"},
+        {"learning_rate": "invscaling", "learning_rate_init": 0.5},
+        {"learning_rate": "adaptive"},
+        {"learning_rate": "decay"},
+        {"momentum": 0.0},
+        {"nesterov": True},
+        {"batch_size": 32},
+        {"shuffle": False},
+    ],
+)
+def test_sgd_options_train_a_good_model(digits, params):
+    X_train, X_test, y_train, y_test = digits
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=30, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.93
+
+
+def test_sgd_verbose_prints_one_line_per_epoch(digits, capsys):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(
+        random_state=0, max_iter=3, early_stopping=True, verbose=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    lines = [
+        ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Epoch")
+    ]
+    assert len(lines) == clf.n_iter_
+    assert "loss" in lines[0] and "validation score" in lines[0] and " s" in lines[0]
+
+
+def test_sgd_weighted_equals_repeated_full_batch():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    sw = np.random.default_rng(0).integers(0, 3, len(y))
+    params = dict(random_state=0, batch_size=1000, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = SoftmaxRegressionClassifier(**params).fit(X, y, sample_weight=sw)
+        b = SoftmaxRegressionClassifier(**params).fit(
+            np.repeat(X, sw, 0), np.repeat(y, sw)
+        )
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-9)
