@@ -160,7 +160,8 @@ class _BatchGather:
         X = self.X
         if self.numpy_dense:
             out = self.buffer[: idx_host.shape[0]]
-            np.take(X, idx_host, axis=0, out=out)
+            # indices come from a permutation, so bounds checks can be skipped
+            np.take(X, idx_host, axis=0, out=out, mode="clip")
             return out
         if sp.issparse(X):
             return X[idx_host]
@@ -198,6 +199,23 @@ def sgd_epoch(
         Mean (weighted) training loss over the epoch's minibatches, each taken
         before its update, plus the penalty at the end of the epoch.
     """
+    if isinstance(X, np.ndarray) and isinstance(state.coef, np.ndarray):
+        return _sgd_epoch_numpy(
+            loss,
+            state,
+            X,
+            Y,
+            sample_weight,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            power_t=power_t,
+            momentum=momentum,
+            nesterov=nesterov,
+            rng=rng,
+            shuffle=shuffle,
+            gather=gather,
+        )
     n_samples = X.shape[0]
     if sample_weight is None:
         weight_total = float(n_samples)
@@ -246,6 +264,121 @@ def sgd_epoch(
     w = state.coef[:n_w]
     penalty = 0.5 * alpha * float(xp.sum(w * w)) if alpha else 0.0
     return float(loss_sum) / weight_total + penalty
+
+
+def _sgd_epoch_numpy(
+    loss,
+    state,
+    X,
+    Y,
+    sample_weight,
+    *,
+    alpha,
+    batch_size,
+    learning_rate,
+    power_t,
+    momentum,
+    nesterov,
+    rng,
+    shuffle,
+    gather,
+):
+    """:func:`sgd_epoch` for dense NumPy ``X``: the same arithmetic, in place.
+
+    Every per-batch temporary lives in a buffer allocated once per epoch and
+    the parameters are updated in place, so a batch costs its two matrix
+    products plus a handful of small vector operations.
+    """
+    n_samples, n_features = X.shape
+    n_rows = loss.n_rows
+    n_w = n_rows * n_features
+    dtype = X.dtype
+    if gather is None:
+        gather = _BatchGather(X, batch_size, np, None)
+    if sample_weight is None:
+        weight_total = float(n_samples)
+        sw = None
+    else:
+        sw = np.asarray(sample_weight, dtype=dtype)
+        weight_total = float(np.sum(sample_weight))
+    mean_weight = weight_total / n_samples
+    # labels as integers (multinomial) or a 0/1 vector (binomial)
+    labels = np.argmax(Y, axis=1) if n_rows > 1 else np.ascontiguousarray(Y[:, 0])
+    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+    coef = state.coef
+    W = coef[:n_w].reshape(n_rows, n_features)
+    b = coef[n_w:, None] if loss.fit_intercept else None
+    grad = np.empty_like(coef)
+    grad_W = grad[:n_w].reshape(n_rows, n_features)
+    grad_b = grad[n_w:]
+    step = np.empty_like(coef)
+    Z_buf = np.empty((batch_size, n_rows), dtype=dtype)
+    # per-batch work in the transposed layout (n_rows, m): reductions over
+    # classes then run along the long axis, which NumPy vectorises
+    Zt_buf = np.empty((n_rows, batch_size), dtype=dtype)
+    lse_buf = np.empty((1, batch_size), dtype=dtype)
+    columns = np.arange(batch_size)
+    precond = state.precond
+    velocity = state.velocity
+    loss_sum = 0.0
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        m = stop - start
+        idx = order[start:stop]
+        X_batch = gather(idx, idx)
+        y_batch = labels[idx]
+        Z = Z_buf[:m]
+        Zt = Zt_buf[:, :m]
+        lse = lse_buf[:, :m]
+        np.matmul(X_batch, W.T, out=Z)
+        np.copyto(Zt, Z.T)
+        if b is not None:
+            Zt += b
+        if n_rows == 1:
+            # binomial: lse = log(1 + exp(z)); G = sigmoid(z) - y
+            np.logaddexp(0, Zt, out=lse)
+            loss_i = lse[0] - y_batch * Zt[0]
+            np.subtract(Zt, lse, out=Zt)
+            np.exp(Zt, out=Zt)
+            Zt -= y_batch
+        else:
+            np.max(Zt, axis=0, keepdims=True, out=lse)
+            Zt -= lse
+            loss_i = -Zt[y_batch, columns[:m]]
+            np.exp(Zt, out=Zt)
+            np.sum(Zt, axis=0, keepdims=True, out=lse)
+            Zt /= lse
+            loss_i += np.log(lse[0])
+            Zt[y_batch, columns[:m]] -= 1.0
+        if sw is None:
+            loss_sum += float(np.sum(loss_i))
+        else:
+            sw_batch = sw[idx]
+            loss_sum += float(np.dot(loss_i, sw_batch))
+            Zt *= sw_batch
+        np.matmul(Zt, X_batch, out=grad_W)
+        if b is not None:
+            np.sum(Zt, axis=1, out=grad_b)
+        grad *= 1.0 / (mean_weight * m)
+        if alpha:
+            grad_W += alpha * W
+        grad *= precond
+        eta = learning_rate_at(learning_rate, state, power_t)
+        np.multiply(grad, eta, out=step)
+        if momentum:
+            velocity *= momentum
+            velocity -= step
+            if nesterov:
+                coef += momentum * velocity
+                coef -= step
+            else:
+                coef += velocity
+        else:
+            coef -= step
+        state.t += 1
+    state.epoch += 1
+    penalty = 0.5 * alpha * float(np.dot(coef[:n_w], coef[:n_w])) if alpha else 0.0
+    return loss_sum / weight_total + penalty
 
 
 def _penalty_mask(coef, n_w, xp):
