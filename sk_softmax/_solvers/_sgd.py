@@ -60,7 +60,7 @@ class SGDState:
         )
 
 
-def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_rows=2000):
+def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_rows=1000):
     """Diagonal preconditioner and a safe step size, from the data.
 
     The Hessian of the loss is bounded by ``c * E_s[x x^T] + alpha * I`` with
@@ -86,12 +86,12 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
     if sp.issparse(X):
         col_sq = np.asarray(X.multiply(X).T @ sw).ravel() / total
     else:
-        from ._common import to_host_float64
+        from ._common import to_host
 
         col_sq = np.zeros(n_features)
-        for start in range(0, n_samples, 4096):
-            block = to_host_float64(X[start : start + 4096])
-            col_sq += (block * block).T @ sw[start : start + 4096]
+        for start in range(0, n_samples, 8192):
+            block = to_host(X[start : start + 8192])
+            col_sq += sw[start : start + 8192].astype(block.dtype) @ (block * block)
         col_sq /= total
     diag = c * col_sq + alpha
     if fit_intercept:
@@ -121,7 +121,7 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
             break
         lam_new = norm / float(np.linalg.norm(v))
         v = u / norm
-        if abs(lam_new - lam) <= 1e-3 * lam_new:
+        if abs(lam_new - lam) <= 1e-2 * lam_new:
             lam = lam_new
             break
         lam = lam_new
