@@ -75,8 +75,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
         ``t``-th update. ``"adaptive"``: constant while the stopping criterion
         keeps improving; divided by 5 each time ``n_iter_no_change`` epochs
-        fail to improve by ``tol`` (training stops once it falls below 1e-6
-        times its initial value). ``"decay"``:
+        fail to improve by ``tol``. Training stops when a lowered rate brings
+        no improvement before the patience runs out again, or once the rate
+        falls below 1e-6 times its initial value. ``"decay"``:
         ``learning_rate_init / (epoch + 1) ** power_t``.
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
@@ -432,6 +433,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         loss_curve, val_scores = [], []
         best_loss, n_no_improvement = np.inf, 0
         converged = False
+        criterion_at_lowering = -np.inf
         for _ in range(self.max_iter):
             tic = time.perf_counter()
             epoch_loss = sgd_epoch(
@@ -460,8 +462,17 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 eta = state.eta
                 line += f", lr {eta:.3g}, {time.perf_counter() - tic:.3f} s"
                 print(line)
+            # the criterion's best value: a lowered rate that brings no
+            # improvement at all before patience runs out again ends the fit
+            criterion = stopper.best_score if self.early_stopping else -best_loss
             if stop:
-                if self.learning_rate == "adaptive" and state.eta > 1e-6 * state.eta0:
+                improved = criterion > criterion_at_lowering + self.tol
+                if (
+                    self.learning_rate == "adaptive"
+                    and state.eta > 1e-6 * state.eta0
+                    and improved
+                ):
+                    criterion_at_lowering = criterion
                     state.eta /= 5.0
                     n_no_improvement = 0
                     if self.early_stopping:

@@ -1,0 +1,166 @@
+"""Training curves of a fitted SGD model, in scikit-learn's Display style."""
+
+import numpy as np
+
+
+class TrainingCurveDisplay:
+    """Training loss per epoch and, with early stopping, the validation score.
+
+    Build it with :meth:`from_estimator`; matplotlib is needed (``pip install
+    matplotlib`` or ``pip install "sk_softmax[plot]"``) and imported only here.
+
+    Parameters
+    ----------
+    loss_curve : array-like of shape (n_epochs,)
+        Training loss after each epoch (``loss_curve_``).
+    validation_scores : array-like of shape (n_epochs,) or None, default=None
+        Validation accuracy after each epoch (``validation_scores_``).
+    estimator_name : str, default=None
+        Used in the legend.
+
+    Attributes
+    ----------
+    best_epoch_ : int or None
+        1-based epoch whose weights the estimator kept (the best validation
+        score), or None without early stopping.
+    ax_ : matplotlib Axes
+        Axes of the loss curve.
+    ax_validation_ : matplotlib Axes or None
+        Twin axes of the validation score.
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SoftmaxRegressionClassifier(
+    ...     early_stopping=True, max_iter=30, random_state=0
+    ... ).fit(X, y)  # doctest: +SKIP
+    >>> disp = TrainingCurveDisplay([0.9, 0.5, 0.4], [0.8, 0.9, 0.85]).plot()
+    >>> disp.best_epoch_
+    2
+    """
+
+    def __init__(self, loss_curve, validation_scores=None, *, estimator_name=None):
+        self.loss_curve = np.asarray(loss_curve, dtype=float)
+        self.validation_scores = (
+            None
+            if validation_scores is None
+            else np.asarray(validation_scores, dtype=float)
+        )
+        self.estimator_name = estimator_name
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None):
+        """Plot the curves of a fitted SGD ``SoftmaxRegressionClassifier``.
+
+        Parameters
+        ----------
+        estimator : SoftmaxRegressionClassifier
+            Fitted with ``solver="sgd"`` (it has ``loss_curve_``).
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        display : TrainingCurveDisplay
+            The display, with ``ax_`` and ``figure_`` set.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import scale
+        >>> from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(
+        ...     early_stopping=True, max_iter=20, n_iter_no_change=20, random_state=0
+        ... ).fit(scale(X), y)
+        >>> disp = TrainingCurveDisplay.from_estimator(clf)
+        >>> len(disp.loss_curve) == clf.n_iter_
+        True
+        """
+        if not hasattr(estimator, "loss_curve_"):
+            raise ValueError(
+                "TrainingCurveDisplay needs a model fitted with solver='sgd' "
+                "(it reads loss_curve_); "
+                f"{type(estimator).__name__} has no loss_curve_. Fit it first, "
+                "or use solver='sgd'."
+            )
+        display = cls(
+            estimator.loss_curve_,
+            getattr(estimator, "validation_scores_", None),
+            estimator_name=type(estimator).__name__,
+        )
+        return display.plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        self : TrainingCurveDisplay
+            With ``ax_``, ``ax_validation_``, ``figure_`` and ``best_epoch_``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sk_softmax import TrainingCurveDisplay
+        >>> TrainingCurveDisplay([1.0, 0.6, 0.5]).plot().best_epoch_ is None
+        True
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError(
+                "TrainingCurveDisplay needs matplotlib: pip install matplotlib "
+                '(or pip install "sk_softmax[plot]").'
+            ) from exc
+        if ax is None:
+            _, ax = plt.subplots()
+        epochs = np.arange(1, self.loss_curve.shape[0] + 1)
+        (loss_line,) = ax.plot(
+            epochs, self.loss_curve, "-o", ms=3, label="training loss"
+        )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        lines = [loss_line]
+        self.ax_validation_ = None
+        self.best_epoch_ = None
+        if self.validation_scores is not None and self.validation_scores.size:
+            ax_val = ax.twinx()
+            (val_line,) = ax_val.plot(
+                epochs,
+                self.validation_scores,
+                "-s",
+                ms=3,
+                color="tab:orange",
+                label="validation accuracy",
+            )
+            ax_val.set_ylabel("validation accuracy")
+            self.best_epoch_ = int(np.argmax(self.validation_scores)) + 1
+            best = ax_val.axvline(
+                self.best_epoch_,
+                color="tab:green",
+                ls="--",
+                label=f"best epoch ({self.best_epoch_}): weights kept",
+            )
+            lines += [val_line, best]
+            self.ax_validation_ = ax_val
+        ax.legend(lines, [ln.get_label() for ln in lines], loc="center right")
+        if self.estimator_name:
+            ax.set_title(self.estimator_name)
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self

@@ -1,0 +1,71 @@
+"""TrainingCurveDisplay renders for fitted models, with and without early stopping."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import scale
+
+from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return scale(X), y
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_display_renders_png(digits, tmp_path, early_stopping):
+    import matplotlib.pyplot as plt
+
+    X, y = digits
+    clf = SoftmaxRegressionClassifier(
+        early_stopping=early_stopping, max_iter=15, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    disp = TrainingCurveDisplay.from_estimator(clf)
+    path = tmp_path / "curve.png"
+    disp.figure_.savefig(path)
+    plt.close(disp.figure_)
+    assert path.stat().st_size > 5_000
+    np.testing.assert_array_equal(disp.ax_.lines[0].get_ydata(), clf.loss_curve_)
+    if early_stopping:
+        assert disp.best_epoch_ == int(np.argmax(clf.validation_scores_)) + 1
+        assert disp.ax_validation_ is not None
+    else:
+        assert disp.best_epoch_ is None and disp.ax_validation_ is None
+
+
+def test_display_on_given_axes(digits):
+    import matplotlib.pyplot as plt
+
+    X, y = digits
+    fig, ax = plt.subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(max_iter=3, random_state=0).fit(X, y)
+    disp = TrainingCurveDisplay.from_estimator(clf, ax=ax)
+    assert disp.ax_ is ax and disp.figure_ is fig
+    plt.close(fig)
+
+
+def test_display_needs_sgd_model(digits):
+    X, y = digits
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="solver='sgd'"):
+        TrainingCurveDisplay.from_estimator(clf)
+
+
+def test_display_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        TrainingCurveDisplay([1.0, 0.5]).plot()
