@@ -304,3 +304,16 @@ def test_classifier_rejects_wrong_number_of_features_at_predict():
     clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features"):
         clf.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_breast_cancer])
+def test_classifier_predicts_on_huge_inputs_without_warnings(loader):
+    X, y = _standardised(loader)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_proba = clf.predict_log_proba(X * 1e4)
+        proba = clf.predict_proba(X * 1e4)
+    assert np.all(np.isfinite(log_proba)) and np.all(log_proba <= 0)
+    assert log_proba.min() < -1e3  # the tail is kept, not rounded to log(0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
