@@ -34,7 +34,7 @@ def _sgd_only(estimator):
 
 
 class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
-    r"""Multinomial logistic (softmax) regression.
+    """Multinomial logistic (softmax) regression.
 
     For ``K`` classes the model is ``P(y = k | x) = softmax(W x + b)_k`` with
     ``W`` of shape ``(K, n_features)`` and ``b`` of shape ``(K,)``. With two
@@ -116,7 +116,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         Intercepts ``b`` (zeros when ``fit_intercept=False``).
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during ``fit``, when ``X`` has string column names.
     n_iter_ : int
         Iterations (full-batch) or epochs (SGD) run.
@@ -146,8 +146,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
 
     .. math::
 
-        L(W, b) = \frac{1}{S} \sum_i s_i \left(-\log \mathrm{softmax}(W x_i + b)_{y_i}
-        \right) + \frac{\alpha}{2} \lVert W \rVert_F^2 .
+        L(W, b) = \\frac{1}{S} \\sum_i s_i
+        \\left(-\\log \\mathrm{softmax}(W x_i + b)_{y_i}\\right)
+        + \\frac{\\alpha}{2} \\lVert W \\rVert_F^2 .
 
     Log-probabilities are computed with log-sum-exp, so huge logits never
     overflow. ``learning_rate_init="auto"`` uses ``1 / (c E_s[||x||^2 + 1] +
