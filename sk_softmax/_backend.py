@@ -2,13 +2,19 @@
 
 Every numerical routine in the package takes an ``xp`` namespace (NumPy, CuPy,
 PyTorch, array_api_strict, ... wrapped by ``array_api_compat``) instead of
-calling NumPy directly, so the same code runs on the host and on a GPU.
+calling NumPy directly, so the same code runs on the host and on a GPU. CuPy is
+imported lazily, and whether a usable CUDA device exists is probed once.
 """
+
+import functools
 
 import array_api_compat
 import array_api_compat.numpy as np_compat
 import numpy as np
 import scipy.sparse as sp
+import sklearn
+
+BACKENDS = ("auto", "numpy", "cupy")
 
 
 def get_namespace(*arrays):
@@ -28,16 +34,21 @@ def is_numpy_namespace(xp):
     return xp.__name__ in {"numpy", "array_api_compat.numpy"}
 
 
+def is_numpy_array(x):
+    """True for NumPy arrays and SciPy sparse matrices (host data)."""
+    return isinstance(x, np.ndarray) or sp.issparse(x)
+
+
 def device(x):
     """The device of ``x`` (``"cpu"`` for NumPy and SciPy sparse)."""
-    if sp.issparse(x) or isinstance(x, np.ndarray):
+    if is_numpy_array(x):
         return "cpu"
     return array_api_compat.device(x)
 
 
 def to_numpy(x, xp=None):
     """Move ``x`` to a NumPy array on the host (a no-op for NumPy input)."""
-    if isinstance(x, np.ndarray) or sp.issparse(x):
+    if is_numpy_array(x):
         return x
     if xp is None:
         if not array_api_compat.is_array_api_obj(x):
@@ -47,9 +58,88 @@ def to_numpy(x, xp=None):
     if "cupy" in name:
         return x.get()
     if "torch" in name:
-        return x.cpu().numpy()
+        return x.detach().cpu().numpy()
     if "array_api_strict" in name:
         import array_api_strict
 
         x = array_api_strict.asarray(x, device=array_api_strict.Device("CPU_DEVICE"))
     return np.asarray(x)
+
+
+def move_to(x, xp, dev):
+    """``x`` (any namespace, or NumPy) as an array of ``xp`` on device ``dev``."""
+    if is_numpy_namespace(xp):
+        return to_numpy(x)
+    if not is_numpy_array(x) and get_namespace(x).__name__ != xp.__name__:
+        x = to_numpy(x)
+    return xp.asarray(x, device=dev)
+
+
+@functools.cache
+def cupy_status():
+    """Probe CuPy once: ``(cupy module or None, error message or None)``."""
+    try:
+        import cupy
+    except ImportError as exc:
+        return None, f"ImportError: {exc}"
+    try:
+        n_devices = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError and friends
+        return cupy, f"{type(exc).__name__}: {exc}"
+    if n_devices < 1:
+        return cupy, "no CUDA device found (getDeviceCount() == 0)"
+    return cupy, None
+
+
+def require_cupy():
+    """The ``array_api_compat`` CuPy namespace, or a clear error."""
+    cupy, error = cupy_status()
+    if cupy is None:
+        raise ImportError(
+            'backend="cupy" needs CuPy: pip install "sk_softmax[gpu]" (or the '
+            f"cupy-cuda12x wheel matching your CUDA). ({error})"
+        )
+    if error is not None:
+        raise RuntimeError(
+            f'backend="cupy" found CuPy but no usable CUDA device: {error}'
+        )
+    import array_api_compat.cupy as cp_compat
+
+    return cp_compat
+
+
+def dispatch_enabled():
+    """scikit-learn's ``array_api_dispatch`` setting."""
+    return bool(sklearn.get_config().get("array_api_dispatch", False))
+
+
+def resolve_backend(backend, X):
+    """Decide where a computation on ``X`` runs.
+
+    Returns
+    -------
+    kind : {"numpy", "cupy", "namespace"}
+        "numpy": convert to NumPy on the host; "cupy": move to the current CUDA
+        device; "namespace": compute in ``X``'s own namespace and device
+        (array API dispatch).
+    """
+    if backend == "numpy":
+        return "numpy"
+    if backend == "cupy":
+        require_cupy()
+        return "cupy"
+    if is_numpy_array(X) or not array_api_compat.is_array_api_obj(X):
+        return "numpy"
+    if dispatch_enabled():
+        return "namespace"
+    try:
+        np.asarray(X)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise TypeError(
+            f"X is a {type(X).__module__}.{type(X).__name__} that cannot be "
+            "converted to NumPy, and array API dispatch is off. Either enable it "
+            "(sklearn.set_config(array_api_dispatch=True), with "
+            "SCIPY_ARRAY_API=1 set) to compute where X lives, or pass "
+            'backend="cupy" (GPU) or backend="numpy" (host).'
+        ) from exc
+    return "numpy"

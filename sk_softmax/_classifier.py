@@ -4,7 +4,10 @@ import time
 import warnings
 from numbers import Integral, Real
 
+import array_api_compat
 import numpy as np
+import scipy.sparse as sp
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -14,7 +17,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._backend import get_namespace, to_numpy
+from ._backend import (
+    BACKENDS,
+    device,
+    dispatch_enabled,
+    get_namespace,
+    is_numpy_array,
+    move_to,
+    require_cupy,
+    resolve_backend,
+    to_numpy,
+)
 from ._early_stopping import EarlyStopping, make_validation_split
 from ._loss import SoftmaxLoss, log_sigmoid, log_softmax
 from ._solvers import minimize_scipy
@@ -105,6 +118,13 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         models from run to run.
     verbose : int, default=0
         Print one line per epoch (SGD) or SciPy's progress.
+    backend : {"auto", "numpy", "cupy"}, default="auto"
+        Where to compute. ``"auto"`` follows scikit-learn: with
+        ``sklearn.set_config(array_api_dispatch=True)`` the fit runs in the
+        namespace and on the device of ``X`` (CuPy, PyTorch, ...), otherwise
+        with NumPy; it never moves data to a GPU by itself. ``"cupy"``: on the
+        current CUDA device whatever the dispatch setting (NumPy input is
+        moved there for the fit). ``"numpy"``: always on the host.
 
     Attributes
     ----------
@@ -192,6 +212,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "backend": [StrOptions(set(BACKENDS))],
     }
 
     def __init__(
@@ -216,6 +237,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         shuffle=True,
         random_state=None,
         verbose=0,
+        backend="auto",
     ):
         self.solver = solver
         self.alpha = alpha
@@ -236,6 +258,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.verbose = verbose
+        self.backend = backend
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -268,16 +291,8 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             from ._dask import fit_dask
 
             return fit_dask(self, X, y, sample_weight)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            order="C",
-        )
-        check_classification_targets(y)
-        classes, y_enc = np.unique(to_numpy(y), return_inverse=True)
+        X, y = self._validate_fit_data(X, y, reset=True)
+        classes, y_enc = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the "
@@ -288,13 +303,48 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         xp = get_namespace(X)
         coef0 = None
         if self.warm_start and self._can_warm_start(classes, X.shape[1]):
-            coef0 = self._packed_coef(loss, xp, X.dtype)
+            coef0 = self._packed_coef(loss, xp, X.dtype, device(X))
         if self.solver == "sgd":
             result = self._fit_sgd(X, y_enc, sample_weight, loss, classes, xp, coef0)
         else:
             result = self._fit_full_batch(X, y_enc, sample_weight, loss, xp, coef0)
-        self._set_fitted(result, loss, classes, xp, X.dtype)
+        self._set_fitted(result, loss, classes, xp, X.dtype, device(X))
         return self
+
+    def _validate_fit_data(self, X, y, reset):
+        """Validate ``(X, y)`` where the backend computes; labels come back on host.
+
+        NumPy input stays NumPy; with ``backend="cupy"`` it is validated on the
+        host and then moved to the current CUDA device; input of another array
+        namespace is validated where it lives (array API dispatch).
+        """
+        kind = resolve_backend(self.backend, X)
+        params = dict(
+            accept_sparse="csr", dtype=[np.float64, np.float32], order="C", reset=reset
+        )
+        if kind == "numpy":
+            X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
+            with sklearn.config_context(array_api_dispatch=False):
+                X, y = validate_data(self, X, to_numpy(y), **params)
+        elif kind == "cupy" and (
+            is_numpy_array(X) or not array_api_compat.is_array_api_obj(X)
+        ):
+            with sklearn.config_context(array_api_dispatch=False):
+                X, y = validate_data(self, X, to_numpy(y), **params)
+            if sp.issparse(X):
+                raise TypeError(
+                    'backend="cupy" does not support SciPy sparse input; pass a '
+                    'dense array or use backend="numpy".'
+                )
+            X = require_cupy().asarray(X)
+        else:  # X's own namespace, through scikit-learn's array API dispatch
+            xp = get_namespace(X)
+            params["dtype"] = [xp.float64, xp.float32]
+            with sklearn.config_context(array_api_dispatch=True):
+                X, y = validate_data(self, X, y, **params)
+        y = np.asarray(to_numpy(y))
+        check_classification_targets(y)
+        return X, y
 
     def _sample_weight(self, sample_weight, X, y_enc, classes, check_total=True):
         """``s_i = sample_weight_i * class_weight[y_i]`` as float64 NumPy."""
@@ -336,10 +386,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             and self.coef_.shape[1] == n_features
         )
 
-    def _packed_coef(self, loss, xp, dtype):
+    def _packed_coef(self, loss, xp, dtype, dev):
         """The fitted ``coef_`` / ``intercept_`` as a flat vector (loss layout)."""
-        W = xp.asarray(self.coef_, dtype=dtype, copy=True)
-        b = xp.asarray(self.intercept_, dtype=dtype, copy=True)
+        W = xp.astype(move_to(self.coef_, xp, dev), dtype, copy=True)
+        b = xp.astype(move_to(self.intercept_, xp, dev), dtype, copy=True)
         return loss.pack(W, b, xp)
 
     def _targets(self, y_enc, loss, xp, dtype, device=None):
@@ -353,12 +403,14 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_full_batch(self, X, y_enc, sample_weight, loss, xp, coef0):
         dtype = X.dtype
-        Y = self._targets(y_enc, loss, xp, dtype)
-        sw = xp.asarray(sample_weight, dtype=dtype)
+        dev = device(X)
+        Y = self._targets(y_enc, loss, xp, dtype, dev)
+        sw = xp.asarray(sample_weight, dtype=dtype, device=dev)
         alpha = self.alpha
 
         def objective(coef):
-            coef_xp = xp.asarray(coef, dtype=dtype)
+            # only the parameter vector and the gradient cross host <-> device
+            coef_xp = xp.asarray(coef, dtype=dtype, device=dev)
             value, grad = loss.loss_gradient(coef_xp, X, Y, sw, alpha, xp)
             return float(value), np.asarray(to_numpy(grad), dtype=np.float64)
 
@@ -387,7 +439,8 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         precond_coef = np.tile(precond[:n_features], n_rows)
         if self.fit_intercept:
             precond_coef = np.append(precond_coef, np.full(n_rows, precond[-1]))
-        coef = loss.init_coef(X.dtype, xp) if coef0 is None else coef0
+        dev = device(X)
+        coef = loss.init_coef(X.dtype, xp, dev) if coef0 is None else coef0
         velocity = xp.zeros_like(coef) if self.momentum else None
         return SGDState(
             coef=coef,
@@ -396,11 +449,12 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             epoch=0,
             eta0=eta0,
             eta=eta0,
-            precond=xp.asarray(precond_coef, dtype=X.dtype),
+            precond=xp.asarray(precond_coef, dtype=X.dtype, device=dev),
         )
 
-    def _sgd_options(self, xp):
+    def _sgd_options(self, xp, dev):
         return dict(
+            device=dev,
             alpha=self.alpha,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
@@ -418,19 +472,24 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             train_idx, val_idx = make_validation_split(
                 X, y_enc, sample_weight, self.validation_fraction, rng, classes
             )
-            X_val, y_val, sw_val = X[val_idx], y_enc[val_idx], sample_weight[val_idx]
+            X_val, y_val, sw_val = (
+                _take_rows(X, val_idx, xp),
+                y_enc[val_idx],
+                sample_weight[val_idx],
+            )
             X, y_enc, sample_weight = (
-                X[train_idx],
+                _take_rows(X, train_idx, xp),
                 y_enc[train_idx],
                 sample_weight[train_idx],
             )
             stopper = EarlyStopping(self.n_iter_no_change, self.tol)
-        Y = self._targets(y_enc, loss, xp, dtype)
+        dev = device(X)
+        Y = self._targets(y_enc, loss, xp, dtype, dev)
         state = self._new_sgd_state(X, sample_weight, loss, xp, coef0)
         uniform = bool(np.all(sample_weight == sample_weight[0]))
         sw = None if uniform else sample_weight
-        gather = _BatchGather(X, self.batch_size, xp, None)
-        options = self._sgd_options(xp)
+        gather = _BatchGather(X, self.batch_size, xp, dev)
+        options = self._sgd_options(xp, dev)
         loss_curve, val_scores = [], []
         best_loss, n_no_improvement = np.inf, 0
         converged = False
@@ -562,16 +621,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         first_call = not hasattr(self, "classes_")
         if first_call:
             self._validate_params()
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            order="C",
-            reset=first_call,
-        )
-        check_classification_targets(y)
+        X, y = self._validate_fit_data(X, y, reset=first_call)
         if first_call:
             if classes is None:
                 raise ValueError(
@@ -598,7 +648,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 "class_weight='balanced' needs the whole y and cannot be used with "
                 "partial_fit; pass a dict of class weights instead."
             )
-        y_host = to_numpy(y)
+        y_host = y
         unseen = np.setdiff1d(np.unique(y_host), all_classes)
         if unseen.size:
             raise ValueError(
@@ -623,7 +673,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             rng = self._random_state
             loss_curve = list(self.loss_curve_)
         rng_state = rng.get_state()
-        Y = self._targets(y_enc, loss, xp, X.dtype)
+        Y = self._targets(y_enc, loss, xp, X.dtype, device(X))
         uniform = bool(np.all(sample_weight == sample_weight[0]))
         try:
             epoch_loss = sgd_epoch(
@@ -633,7 +683,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 Y,
                 None if uniform else sample_weight,
                 rng=rng,
-                **self._sgd_options(xp),
+                **self._sgd_options(xp, device(X)),
             )
             self._check_finite(epoch_loss, state, loss.n_classes)
         except BaseException:
@@ -648,12 +698,15 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             "sgd_state": state,
             "random_state": rng,
         }
-        self._set_fitted(result, loss, all_classes, xp, X.dtype)
+        self._set_fitted(result, loss, all_classes, xp, X.dtype, device(X))
         return self
 
-    def _set_fitted(self, result, loss, classes, xp, dtype):
-        """Assign every fitted attribute at once, after the solver succeeded."""
-        coef = xp.asarray(result["coef"], dtype=dtype)
+    def _set_fitted(self, result, loss, classes, xp, dtype, dev=None):
+        """Assign every fitted attribute at once, after the solver succeeded.
+
+        The coefficients go to namespace ``xp`` on device ``dev`` (X's).
+        """
+        coef = xp.astype(move_to(result["coef"], xp, dev), dtype)
         W, b = loss.unpack(coef, xp)
         if not (
             bool(xp.all(xp.isfinite(W))) and (b is None or bool(xp.all(xp.isfinite(b))))
@@ -665,7 +718,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.coef_ = xp.asarray(W, copy=True)
         self.intercept_ = (
-            xp.zeros((loss.n_rows,), dtype=dtype)
+            xp.zeros((loss.n_rows,), dtype=dtype, device=device(coef))
             if b is None
             else xp.asarray(b, copy=True)
         )
@@ -691,6 +744,27 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                     delattr(self, name)
 
     # -------------------------------------------------------------- predict
+    def _validate_predict_data(self, X, method):
+        """Validate ``X`` for prediction in its own namespace and device.
+
+        With array API dispatch on, ``X`` must live where the model was fitted
+        (scikit-learn's rule); with it off, the coefficients are moved to ``X``.
+        """
+        if dispatch_enabled():
+            _check_same_namespace(self, X, method)
+        params = dict(accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        if is_numpy_array(X) or not array_api_compat.is_array_api_obj(X):
+            with sklearn.config_context(array_api_dispatch=False):
+                return validate_data(self, X, **params)
+        kind = resolve_backend(self.backend, X)
+        if kind == "numpy":
+            with sklearn.config_context(array_api_dispatch=False):
+                return validate_data(self, to_numpy(X), **params)
+        xp = get_namespace(X)
+        params["dtype"] = [xp.float64, xp.float32]
+        with sklearn.config_context(array_api_dispatch=True):
+            return validate_data(self, X, **params)
+
     def decision_function(self, X):
         """Logits ``X @ coef_.T + intercept_``.
 
@@ -714,17 +788,21 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         >>> clf.decision_function(X[:2]).shape
         (2, 3)
         """
+        return self._decision_function(X, "decision_function")
+
+    def _decision_function(self, X, method):
         check_is_fitted(self)
         if _is_dask_collection(X):
             from ._dask import predict_dask
 
-            return predict_dask(self, "decision_function", X)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
-        )
+            return predict_dask(self, method, X)
+        X = self._validate_predict_data(X, method)
         xp = get_namespace(X)
-        W = xp.asarray(self.coef_, dtype=X.dtype)
-        Z = X @ W.T + xp.asarray(self.intercept_, dtype=X.dtype)
+        dev = device(X)
+        # outputs follow the input: the small coefficients move, never X
+        W = xp.astype(move_to(self.coef_, xp, dev), X.dtype, copy=False)
+        b = xp.astype(move_to(self.intercept_, xp, dev), X.dtype, copy=False)
+        Z = X @ W.T + b
         if Z.shape[1] == 1:
             return xp.reshape(Z, (-1,))
         return Z
@@ -755,7 +833,11 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             from ._dask import predict_dask
 
             return predict_dask(self, "predict_log_proba", X)
-        Z = self.decision_function(X)
+        return self._log_proba(self._decision_function(X, "predict_log_proba"))
+
+    @staticmethod
+    def _log_proba(Z):
+        """Stable log-probabilities from the logits ``Z``."""
         xp = get_namespace(Z)
         if Z.ndim == 1:
             z = xp.reshape(Z, (-1, 1))
@@ -796,7 +878,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             from ._dask import predict_dask
 
             return predict_dask(self, "predict_proba", X)
-        log_proba = self.predict_log_proba(X)
+        log_proba = self._log_proba(self._decision_function(X, "predict_proba"))
         xp = get_namespace(log_proba)
         return xp.exp(log_proba)
 
@@ -826,18 +908,99 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             from ._dask import predict_dask
 
             return predict_dask(self, "predict", X)
-        Z = self.decision_function(X)
+        Z = self._decision_function(X, "predict")
         xp = get_namespace(Z)
         if Z.ndim == 1:
             indices = xp.astype(Z > 0, xp.int64)
         else:
             indices = xp.argmax(Z, axis=1)
-        return self.classes_[to_numpy(indices)]
+        if is_numpy_array(Z) or self.classes_.dtype.kind not in "biuf":
+            # string / object labels stay NumPy
+            return self.classes_[to_numpy(indices)]
+        classes = move_to(self.classes_, xp, device(Z))
+        return xp.take(classes, indices, axis=0)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
+
+    def __getstate__(self):
+        """Pickle device arrays as NumPy, so models can be shipped anywhere."""
+        state = super().__getstate__()
+        on_gpu = False
+        for key, value in list(state.items()):
+            if key in ("coef_", "intercept_") and not is_numpy_array(value):
+                on_gpu = on_gpu or "cupy" in type(value).__module__
+                state[key] = to_numpy(value)
+        if "_sgd_state" in state and not is_numpy_array(state["_sgd_state"].coef):
+            sgd = state["_sgd_state"]
+            on_gpu = on_gpu or "cupy" in type(sgd.coef).__module__
+            state["_sgd_state"] = sgd.to_numpy()
+        if on_gpu:
+            state["_pickled_from_cupy"] = True
+        return state
+
+    def __setstate__(self, state):
+        """Restore; a model fitted on a GPU comes back on it when one is usable."""
+        from_cupy = state.pop("_pickled_from_cupy", False)
+        super().__setstate__(state)
+        if not from_cupy:
+            return
+        from ._backend import cupy_status
+
+        cupy, error = cupy_status()
+        if cupy is None or error is not None:
+            warnings.warn(
+                "This model was fitted on a GPU (CuPy) and no usable GPU is here "
+                f"({error}); its coefficients were loaded as NumPy arrays.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return
+        self.coef_ = cupy.asarray(self.coef_)
+        self.intercept_ = cupy.asarray(self.intercept_)
+
+
+def _check_same_namespace(estimator, X, method):
+    """Raise scikit-learn's error when ``X`` is not where the model was fitted."""
+    coef = estimator.coef_
+    if is_numpy_array(coef) and (is_numpy_array(X) or not _is_array_api(X)):
+        return
+    if not _is_array_api(X):
+        raise ValueError(
+            f"Inputs passed to {type(estimator).__name__}.{method}() must use the "
+            "same namespace and the same device as those passed to fit(). Array "
+            f"namespace used during fit ({get_namespace(coef).__name__}) is not "
+            f"compatible with the array-like input passed to {method}."
+        )
+    xp_fit, xp_x = get_namespace(coef), get_namespace(X)
+    if xp_fit.__name__ == xp_x.__name__ and device(coef) == device(X):
+        return
+    where = (
+        f"Array namespaces used during fit ({xp_fit.__name__}) and {method} "
+        f"({xp_x.__name__}) differ."
+        if xp_fit.__name__ != xp_x.__name__
+        else f"Devices used during fit ({device(coef)}) and {method} ({device(X)}) "
+        "differ."
+    )
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
+        f"namespace and the same device as those passed to fit(). {where} Move X "
+        "there, or refit the model on X's namespace and device."
+    )
+
+
+def _is_array_api(X):
+    return array_api_compat.is_array_api_obj(X) and not sp.issparse(X)
+
+
+def _take_rows(X, rows, xp):
+    """Rows ``rows`` (host integer array) of ``X``, in ``X``'s namespace."""
+    if is_numpy_array(X):
+        return X[rows]
+    return xp.take(X, xp.asarray(rows, device=device(X)), axis=0)
 
 
 def _is_dask_collection(X):

@@ -45,6 +45,20 @@ class SGDState:
     eta: float
     precond: object
 
+    def to_numpy(self):
+        """The same state with host (NumPy) arrays (for pickling)."""
+        from .._backend import to_numpy
+
+        return SGDState(
+            coef=to_numpy(self.coef),
+            velocity=None if self.velocity is None else to_numpy(self.velocity),
+            t=self.t,
+            epoch=self.epoch,
+            eta0=self.eta0,
+            eta=self.eta,
+            precond=to_numpy(self.precond),
+        )
+
     def copy(self, xp):
         """A deep copy (arrays copied), so a failed epoch can be thrown away."""
         return SGDState(
@@ -85,14 +99,24 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
     c = 0.25 if n_classes == 2 else 0.5
     if sp.issparse(X):
         col_sq = np.asarray(X.multiply(X).T @ sw).ravel() / total
-    else:
-        from ._common import to_host
-
+    elif isinstance(X, np.ndarray):
         col_sq = np.zeros(n_features)
         for start in range(0, n_samples, 8192):
-            block = to_host(X[start : start + 8192])
+            block = X[start : start + 8192]
             col_sq += sw[start : start + 8192].astype(block.dtype) @ (block * block)
         col_sq /= total
+    else:  # on X's device: only the (n_features,) result crosses
+        from .._backend import device, get_namespace, to_numpy
+
+        xp = get_namespace(X)
+        sw_dev = xp.asarray(sw, dtype=X.dtype, device=device(X))
+        acc = xp.zeros((n_features,), dtype=X.dtype, device=device(X))
+        for start in range(0, n_samples, 8192):
+            stop = min(start + 8192, n_samples)
+            block = X[start:stop, :]
+            w = xp.reshape(sw_dev[start:stop], (-1, 1))
+            acc = acc + xp.sum(block * block * w, axis=0)
+        col_sq = np.asarray(to_numpy(acc), dtype=np.float64) / total
     diag = c * col_sq + alpha
     if fit_intercept:
         diag = np.append(diag, c * 1.0)
@@ -130,10 +154,10 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
 
 
 def _take(X, rows):
-    from .._backend import get_namespace
+    from .._backend import device, get_namespace
 
     xp = get_namespace(X)
-    return xp.take(X, xp.asarray(rows, device=getattr(X, "device", None)), axis=0)
+    return xp.take(X, xp.asarray(rows, device=device(X)), axis=0)
 
 
 def learning_rate_at(schedule, state, power_t):
@@ -262,8 +286,9 @@ def sgd_epoch(
         state.t += 1
     state.epoch += 1
     w = state.coef[:n_w]
-    penalty = 0.5 * alpha * float(xp.sum(w * w)) if alpha else 0.0
-    return float(loss_sum) / weight_total + penalty
+    if alpha:
+        loss_sum = loss_sum + (0.5 * alpha * weight_total) * xp.sum(w * w)
+    return float(loss_sum) / weight_total  # the epoch's one host sync
 
 
 def _sgd_epoch_numpy(
