@@ -927,17 +927,16 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        """Pickle device arrays as NumPy, so models can be shipped anywhere."""
+        """Pickle CuPy arrays as NumPy, so GPU models can be shipped anywhere."""
         state = super().__getstate__()
         on_gpu = False
-        for key, value in list(state.items()):
-            if key in ("coef_", "intercept_") and not is_numpy_array(value):
-                on_gpu = on_gpu or "cupy" in type(value).__module__
-                state[key] = to_numpy(value)
-        if "_sgd_state" in state and not is_numpy_array(state["_sgd_state"].coef):
-            sgd = state["_sgd_state"]
-            on_gpu = on_gpu or "cupy" in type(sgd.coef).__module__
-            state["_sgd_state"] = sgd.to_numpy()
+        for key in ("coef_", "intercept_"):
+            if _is_cupy(state.get(key)):
+                on_gpu = True
+                state[key] = to_numpy(state[key])
+        if "_sgd_state" in state and _is_cupy(state["_sgd_state"].coef):
+            on_gpu = True
+            state["_sgd_state"] = state["_sgd_state"].to_numpy()
         if on_gpu:
             state["_pickled_from_cupy"] = True
         return state
@@ -990,6 +989,10 @@ def _check_same_namespace(estimator, X, method):
         f"namespace and the same device as those passed to fit(). {where} Move X "
         "there, or refit the model on X's namespace and device."
     )
+
+
+def _is_cupy(x):
+    return type(x).__module__.split(".")[0] in {"cupy", "cupyx"}
 
 
 def _is_array_api(X):

@@ -1,0 +1,177 @@
+"""The array-API core on CPU: NumPy and array_api_strict (CPU and emulated device)."""
+
+import os
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.datasets import load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+from sk_softmax._backend import device, get_namespace, to_numpy
+
+xps = pytest.importorskip("array_api_strict")
+
+COMBINATIONS = [
+    ("CPU_DEVICE", "float64"),
+    ("CPU_DEVICE", "float32"),
+    ("device1", "float64"),
+    ("device1", "float32"),
+]
+SOLVERS = [
+    {"solver": "lbfgs"},
+    {"solver": "cg"},
+    {"solver": "sgd", "max_iter": 8},
+    {"solver": "sgd", "max_iter": 8, "early_stopping": True},
+]
+
+
+def test_array_api_scipy_flag_is_set():
+    # without it scikit-learn's array API checks skip silently
+    assert os.environ.get("SCIPY_ARRAY_API") == "1", (
+        "export SCIPY_ARRAY_API=1 before running the tests (.ci/run does)"
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    return StandardScaler().fit_transform(X), y
+
+
+def _strict(X, device_name, dtype=None):
+    dev = xps.Device(device_name)
+    return xps.asarray(X if dtype is None else X.astype(dtype), device=dev)
+
+
+def _fit(params, X, y, **fit_params):
+    clf = SoftmaxRegressionClassifier(random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(X, y, **fit_params)
+
+
+@pytest.mark.parametrize(
+    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
+)
+@pytest.mark.parametrize("device_name, dtype", COMBINATIONS)
+def test_array_api_same_model_as_numpy(data, params, device_name, dtype):
+    X, y = data
+    X = X.astype(dtype)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    ref = _fit(params, X, y, sample_weight=sw)
+    X_xp = _strict(X, device_name)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit(params, X_xp, _strict(y, device_name), sample_weight=sw)
+        proba = clf.predict_proba(X_xp)
+        pred = clf.predict(X_xp)
+        decision = clf.decision_function(X_xp)
+    rtol = 1e-6 if dtype == "float64" else 2e-3
+    for name in ("coef_", "intercept_"):
+        attr = getattr(clf, name)
+        assert get_namespace(attr).__name__ == "array_api_strict"
+        assert device(attr) == X_xp.device
+        assert attr.dtype == X_xp.dtype
+        np.testing.assert_allclose(
+            to_numpy(attr), getattr(ref, name), rtol=rtol, atol=rtol
+        )
+    assert isinstance(clf.classes_, np.ndarray)
+    for out in (proba, pred, decision):
+        assert get_namespace(out).__name__ == "array_api_strict"
+        assert device(out) == X_xp.device
+    np.testing.assert_allclose(to_numpy(proba), ref.predict_proba(X), atol=rtol)
+    assert np.mean(to_numpy(pred) == ref.predict(X)) > 0.97
+    assert clf.n_iter_ == ref.n_iter_ or params["solver"] != "sgd"
+
+
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_array_api_sgd_same_batches_as_numpy(data, device_name):
+    X, y = data
+    ref = _fit({"max_iter": 3, "batch_size": 16}, X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit({"max_iter": 3, "batch_size": 16}, _strict(X, device_name), y)
+    np.testing.assert_allclose(to_numpy(clf.coef_), ref.coef_, rtol=1e-10, atol=1e-12)
+    assert clf.t_ == ref.t_
+    np.testing.assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_array_api_partial_fit_and_warm_start(data, device_name):
+    X, y = data
+    X_xp = _strict(X, device_name)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = SoftmaxRegressionClassifier(random_state=0)
+        clf.partial_fit(X_xp, y, classes=[0, 1, 2]).partial_fit(X_xp, y)
+        assert device(clf.coef_) == X_xp.device
+        warm = _fit({"solver": "lbfgs", "warm_start": True}, X_xp, y)
+        warm.fit(X_xp, y)
+    ref = SoftmaxRegressionClassifier(random_state=0)
+    ref.partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y)
+    np.testing.assert_allclose(to_numpy(clf.coef_), ref.coef_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_array_api_pickle_round_trip(data, device_name):
+    X, y = data
+    X_xp = _strict(X, device_name)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit({"solver": "lbfgs"}, X_xp, y)
+        clone = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(
+            to_numpy(clone.predict_proba(X_xp)), to_numpy(clf.predict_proba(X_xp))
+        )
+
+
+def test_array_api_string_labels_stay_numpy(data):
+    X, y = data
+    labels = np.array(["a", "b", "c"])[y]
+    X_xp = _strict(X, "device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit({"solver": "lbfgs"}, X_xp, labels)
+        pred = clf.predict(X_xp)
+    assert isinstance(pred, np.ndarray) and pred.dtype.kind == "U"
+    ref = _fit({"solver": "lbfgs"}, X, labels)
+    assert np.mean(pred == ref.predict(X)) > 0.97
+
+
+def test_array_api_mixing_namespaces_gives_scikit_learn_error(data):
+    X, y = data
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit({"solver": "lbfgs"}, _strict(X, "device1"), y)
+        with pytest.raises(
+            ValueError, match=r"\.predict\(\) must use the same namespace"
+        ):
+            clf.predict(X)
+        with pytest.raises(ValueError, match="Devices used during fit"):
+            clf.predict_proba(_strict(X, "CPU_DEVICE"))
+        numpy_model = _fit({"solver": "lbfgs"}, X, y)
+        with pytest.raises(ValueError, match="Array namespaces used during fit"):
+            numpy_model.decision_function(_strict(X, "CPU_DEVICE"))
+
+
+def test_array_api_model_fitted_off_dispatch_predicts_on_host(data):
+    X, y = data
+    clf = _fit({"solver": "lbfgs"}, X, y)
+    # dispatch off: array-likes are converted, the host model predicts
+    X_xp = _strict(X, "CPU_DEVICE")
+    np.testing.assert_allclose(
+        clf.predict_proba(np.asarray(X_xp)), clf.predict_proba(X)
+    )
+
+
+def test_array_api_huge_inputs_are_stable_on_strict():
+    X, y = load_iris(return_X_y=True)
+    X_xp = _strict(StandardScaler().fit_transform(X) * 1e4, "device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = SoftmaxRegressionClassifier(solver="lbfgs", max_iter=20).fit(X_xp, y)
+            log_proba = to_numpy(clf.predict_log_proba(X_xp))
+    assert np.all(np.isfinite(log_proba))

@@ -1,0 +1,109 @@
+"""Backend selection and its error messages, on a machine without a GPU."""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.datasets import load_iris
+
+from sk_softmax import SoftmaxRegressionClassifier, _backend
+
+
+@pytest.fixture
+def fresh_probe():
+    _backend.cupy_status.cache_clear()
+    yield
+    _backend.cupy_status.cache_clear()
+
+
+def test_backend_cupy_missing_raises_import_error(monkeypatch, fresh_probe):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ImportError, match=r'pip install "sk_softmax\[gpu\]"'):
+        SoftmaxRegressionClassifier(backend="cupy").fit(X, y)
+
+
+def test_backend_cupy_without_device_raises_runtime_error(monkeypatch, fresh_probe):
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    def no_device():
+        raise CUDARuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=no_device)
+    )
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(RuntimeError, match="no usable CUDA device.*cudaErrorNoDevice"):
+        SoftmaxRegressionClassifier(backend="cupy").fit(X, y)
+
+
+def test_backend_gpu_status_is_probed_once(monkeypatch, fresh_probe):
+    calls = []
+
+    def count():
+        calls.append(1)
+        return 0
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=count)
+    )
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    for _ in range(3):
+        assert _backend.cupy_status()[1] is not None
+    assert len(calls) == 1
+
+
+def test_backend_device_array_with_dispatch_off_raises_type_error():
+    xps = pytest.importorskip("array_api_strict")
+    X, y = load_iris(return_X_y=True)
+    X_dev = xps.asarray(X, device=xps.Device("device1"))  # not convertible to NumPy
+    with sklearn.config_context(array_api_dispatch=False):
+        with pytest.raises(
+            TypeError, match=r"array_api_dispatch=True.*backend=\"cupy\""
+        ):
+            SoftmaxRegressionClassifier().fit(X_dev, y)
+
+
+def test_backend_numpy_moves_input_to_host():
+    xps = pytest.importorskip("array_api_strict")
+    X, y = load_iris(return_X_y=True)
+    X_xp = xps.asarray(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = SoftmaxRegressionClassifier(solver="lbfgs", backend="numpy").fit(X_xp, y)
+        assert isinstance(clf.coef_, np.ndarray)
+        ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+        np.testing.assert_allclose(clf.coef_, ref.coef_)
+
+
+def test_backend_auto_never_leaves_numpy_for_numpy_input():
+    X, y = load_iris(return_X_y=True)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    assert isinstance(clf.coef_, np.ndarray)
+
+
+def test_backend_rejects_unknown_value():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="'backend' parameter"):
+        SoftmaxRegressionClassifier(backend="tpu").fit(X, y)
+
+
+def test_backend_gpu_pickle_loads_on_host_with_warning(monkeypatch, fresh_probe):
+    import pickle
+
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    state = clf.__getstate__()
+    state["_pickled_from_cupy"] = True  # what a CuPy-fitted model records
+    restored = SoftmaxRegressionClassifier.__new__(SoftmaxRegressionClassifier)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.warns(UserWarning, match="fitted on a GPU"):
+        restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+    assert isinstance(restored.coef_, np.ndarray)
