@@ -429,7 +429,11 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         return {"coef": result.coef, "n_iter": result.n_iter}
 
     # ------------------------------------------------------------------ SGD
-    def _new_sgd_state(self, X, sample_weight, loss, xp, coef0):
+    def _new_sgd_state(self, X, sample_weight, loss, xp, coef0, rows=None):
+        if rows is not None:  # early stopping: the training rows only
+            sample_weight = np.where(
+                np.isin(np.arange(X.shape[0]), rows), sample_weight, 0.0
+            )
         precond, eta0 = curvature_scaling(
             X, sample_weight, loss.n_classes, self.fit_intercept, self.alpha
         )
@@ -468,28 +472,27 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
     def _fit_sgd(self, X, y_enc, sample_weight, loss, classes, xp, coef0):
         rng = check_random_state(self.random_state)
         dtype = X.dtype
+        train_idx = None
         if self.early_stopping:
             train_idx, val_idx = make_validation_split(
                 X, y_enc, sample_weight, self.validation_fraction, rng, classes
             )
+            # the validation part is copied (small); training reads X's rows
             X_val, y_val, sw_val = (
                 _take_rows(X, val_idx, xp),
                 y_enc[val_idx],
                 sample_weight[val_idx],
             )
-            X, y_enc, sample_weight = (
-                _take_rows(X, train_idx, xp),
-                y_enc[train_idx],
-                sample_weight[train_idx],
-            )
             stopper = EarlyStopping(self.n_iter_no_change, self.tol)
         dev = device(X)
         Y = self._targets(y_enc, loss, xp, dtype, dev)
-        state = self._new_sgd_state(X, sample_weight, loss, xp, coef0)
+        state = self._new_sgd_state(X, sample_weight, loss, xp, coef0, rows=train_idx)
         uniform = bool(np.all(sample_weight == sample_weight[0]))
         sw = None if uniform else sample_weight
-        gather = _BatchGather(X, self.batch_size, xp, dev)
         options = self._sgd_options(xp, dev)
+        if train_idx is not None:
+            options["rows"] = train_idx
+        gather = _BatchGather(X, self.batch_size, xp, dev)
         loss_curve, val_scores = [], []
         best_loss, n_no_improvement = np.inf, 0
         converged = False

@@ -210,8 +210,12 @@ def sgd_epoch(
     xp,
     device=None,
     gather=None,
+    rows=None,
 ):
     """One pass of minibatch SGD over ``(X, Y)``, updating ``state`` in place.
+
+    ``rows`` (host integer array) restricts the epoch to those rows of ``X``
+    (early stopping's training part) without copying them.
 
     Each minibatch gradient is the weighted sum of per-sample gradients divided
     by ``batch_size * mean(sample_weight)``, an unbiased estimate of the
@@ -239,19 +243,15 @@ def sgd_epoch(
             rng=rng,
             shuffle=shuffle,
             gather=gather,
+            rows=rows,
         )
-    n_samples = X.shape[0]
-    if sample_weight is None:
-        weight_total = float(n_samples)
-        sw_host = None
-    else:
-        sw_host = sample_weight
-        weight_total = float(np.sum(sw_host))
+    order, weight_total = _epoch_order(X.shape[0], rows, sample_weight, rng, shuffle)
+    n_samples = order.shape[0]
+    sw_host = sample_weight
     mean_weight = weight_total / n_samples
     numpy_path = isinstance(X, np.ndarray) or sp.issparse(X)
     if gather is None:
         gather = _BatchGather(X, batch_size, xp, device)
-    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
     order_dev = order if numpy_path else xp.asarray(order, device=device)
     sw_dev = None
     if sample_weight is not None:
@@ -307,6 +307,7 @@ def _sgd_epoch_numpy(
     rng,
     shuffle,
     gather,
+    rows=None,
 ):
     """:func:`sgd_epoch` for dense NumPy ``X``: the same arithmetic, in place.
 
@@ -314,22 +315,18 @@ def _sgd_epoch_numpy(
     the parameters are updated in place, so a batch costs its two matrix
     products plus a handful of small vector operations.
     """
-    n_samples, n_features = X.shape
+    n_features = X.shape[1]
     n_rows = loss.n_rows
     n_w = n_rows * n_features
     dtype = X.dtype
     if gather is None:
         gather = _BatchGather(X, batch_size, np, None)
-    if sample_weight is None:
-        weight_total = float(n_samples)
-        sw = None
-    else:
-        sw = np.asarray(sample_weight, dtype=dtype)
-        weight_total = float(np.sum(sample_weight))
+    order, weight_total = _epoch_order(X.shape[0], rows, sample_weight, rng, shuffle)
+    n_samples = order.shape[0]
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
     mean_weight = weight_total / n_samples
     # labels as integers (multinomial) or a 0/1 vector (binomial)
     labels = np.argmax(Y, axis=1) if n_rows > 1 else np.ascontiguousarray(Y[:, 0])
-    order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
     coef = state.coef
     W = coef[:n_w].reshape(n_rows, n_features)
     b = coef[n_w:, None] if loss.fit_intercept else None
@@ -404,6 +401,18 @@ def _sgd_epoch_numpy(
     state.epoch += 1
     penalty = 0.5 * alpha * float(np.dot(coef[:n_w], coef[:n_w])) if alpha else 0.0
     return loss_sum / weight_total + penalty
+
+
+def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
+    """The epoch's row order (global indices) and the total weight it covers."""
+    if rows is None:
+        order = rng.permutation(n_total) if shuffle else np.arange(n_total)
+        covered = sample_weight
+    else:
+        order = rows[rng.permutation(rows.shape[0])] if shuffle else rows
+        covered = None if sample_weight is None else sample_weight[rows]
+    total = float(order.shape[0]) if covered is None else float(np.sum(covered))
+    return order, total
 
 
 def _penalty_mask(coef, n_w, xp):
