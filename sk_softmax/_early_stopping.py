@@ -9,17 +9,24 @@ from ._backend import to_numpy
 
 
 def _row_keys(X):
-    """A hashable key per row, equal for equal rows (dense or CSR)."""
+    """A hashable key per row, equal for equal rows (dense or CSR).
+
+    Sparse rows are canonicalised (duplicates summed, zeros dropped, indices
+    sorted) block by block, so the matrix is never copied whole.
+    """
     if sp.issparse(X):
-        X = X.tocsr(copy=True)
-        X.sum_duplicates()
-        X.eliminate_zeros()
-        X.sort_indices()
-        ind, dat, ptr = X.indices, X.data, X.indptr
-        return [
-            hash((ind[a:b].tobytes(), dat[a:b].tobytes()))
-            for a, b in zip(ptr[:-1], ptr[1:], strict=True)
-        ]
+        keys = []
+        for start in range(0, X.shape[0], 4096):
+            block = sp.csr_matrix(X[start : start + 4096], copy=True)
+            block.sum_duplicates()
+            block.eliminate_zeros()
+            block.sort_indices()
+            ind, dat, ptr = block.indices, block.data, block.indptr
+            keys.extend(
+                hash((ind[a:b].tobytes(), dat[a:b].tobytes()))
+                for a, b in zip(ptr[:-1], ptr[1:], strict=True)
+            )
+        return keys
     X = np.ascontiguousarray(to_numpy(X))
     return [hash(row.tobytes()) for row in X]
 
@@ -52,9 +59,8 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
     y = np.asarray(y)
     sample_weight = np.asarray(sample_weight)
     positive = np.flatnonzero(sample_weight > 0)
-    keys = _row_keys(X[positive] if sp.issparse(X) else X)
-    if not sp.issparse(X):
-        keys = [keys[i] for i in positive]
+    all_keys = _row_keys(X)
+    keys = [all_keys[i] for i in positive]
     # one group per distinct (row, label); groups ordered independently of row order
     group_of = {}
     group_ids = np.empty(len(positive), dtype=np.intp)

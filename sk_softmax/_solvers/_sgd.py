@@ -98,7 +98,17 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
     total = float(np.sum(sw))
     c = 0.25 if n_classes == 2 else 0.5
     if sp.issparse(X):
-        col_sq = np.asarray(X.multiply(X).T @ sw).ravel() / total
+        # row blocks: never a full copy of the matrix
+        col_sq = np.zeros(n_features)
+        for start in range(0, n_samples, 8192):
+            block = X[start : start + 8192]
+            row_w = np.repeat(sw[start : start + 8192], np.diff(block.indptr))
+            col_sq += np.bincount(
+                block.indices,
+                weights=block.data.astype(np.float64) ** 2 * row_w,
+                minlength=n_features,
+            )
+        col_sq /= total
     elif isinstance(X, np.ndarray):
         col_sq = np.zeros(n_features)
         for start in range(0, n_samples, 8192):
@@ -127,19 +137,31 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
         np.linspace(0, n_samples - 1, min(n_samples, max_rows)).astype(int)
     )
     if sp.issparse(X):
-        Xs = X[rows].toarray().astype(np.float64)
+        Xs = X[rows].astype(np.float64)  # stays sparse: 1000 rows of X
     else:
         from ._common import to_host_float64
 
         Xs = to_host_float64(X[rows] if isinstance(X, np.ndarray) else _take(X, rows))
-    if fit_intercept:
-        Xs = np.hstack([Xs, np.ones((Xs.shape[0], 1))])
     ws = sw[rows] / np.sum(sw[rows]) if np.sum(sw[rows]) > 0 else sw[rows]
-    Xs *= np.sqrt(precond)[None, :]
-    v = np.random.RandomState(0).standard_normal(Xs.shape[1])
+    scale = np.sqrt(precond)
+    scale_w = scale[:n_features]
+
+    def apply(v):
+        # c * D^-1/2 E_s[x x^T] D^-1/2 v + alpha * D^-1 v, x extended by 1
+        t = Xs @ (scale_w * v[:n_features])
+        if fit_intercept:
+            t = t + scale[-1] * v[-1]
+        t = ws * np.asarray(t).ravel()
+        u = np.empty_like(v)
+        u[:n_features] = scale_w * np.asarray(Xs.T @ t).ravel()
+        if fit_intercept:
+            u[-1] = scale[-1] * np.sum(t)
+        return c * u + alpha * precond * v
+
+    v = np.random.RandomState(0).standard_normal(precond.shape[0])
     lam = 0.0
     for _ in range(30):
-        u = Xs.T @ (ws * (Xs @ v)) * c + alpha * precond * v
+        u = apply(v)
         norm = float(np.linalg.norm(u))
         if norm == 0.0:
             break
