@@ -9,26 +9,30 @@ from ._backend import to_numpy
 
 
 def _row_keys(X):
-    """A hashable key per row, equal for equal rows (dense or CSR).
+    """A hashable key per row, equal for equal rows, dense or sparse alike.
 
-    Sparse rows are canonicalised (duplicates summed, zeros dropped, indices
-    sorted) block by block, so the matrix is never copied whole.
+    Rows are canonicalised as sparse rows (non-zero positions and values,
+    duplicates summed, indices sorted) block by block, so a dense and a
+    sparse copy of the same data get the same keys (and so the same split),
+    and a sparse matrix is never copied whole.
     """
-    if sp.issparse(X):
-        keys = []
-        for start in range(0, X.shape[0], 4096):
-            block = sp.csr_matrix(X[start : start + 4096], copy=True)
+    keys = []
+    for start in range(0, X.shape[0], 4096):
+        block = X[start : start + 4096]
+        if sp.issparse(block):
+            block = sp.csr_matrix(block, copy=True)
             block.sum_duplicates()
             block.eliminate_zeros()
-            block.sort_indices()
-            ind, dat, ptr = block.indices, block.data, block.indptr
-            keys.extend(
-                hash((ind[a:b].tobytes(), dat[a:b].tobytes()))
-                for a, b in zip(ptr[:-1], ptr[1:], strict=True)
-            )
-        return keys
-    X = np.ascontiguousarray(to_numpy(X))
-    return [hash(row.tobytes()) for row in X]
+        else:
+            block = sp.csr_matrix(np.asarray(to_numpy(block)))
+        block.sort_indices()
+        ind = block.indices.astype(np.int64)
+        dat, ptr = block.data, block.indptr
+        keys.extend(
+            hash((ind[a:b].tobytes(), dat[a:b].tobytes()))
+            for a, b in zip(ptr[:-1], ptr[1:], strict=True)
+        )
+    return keys
 
 
 def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes):

@@ -1,0 +1,146 @@
+"""scipy.sparse input: the same model as dense, without densifying X."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler(with_mean=False).fit_transform(X)  # keeps the zeros
+    return X, y
+
+
+CONTAINERS = [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array]
+
+
+def _fit(X, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return SoftmaxRegressionClassifier(random_state=0, **params).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "cg", "lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_fit_equals_dense_fit(digits, solver, dtype):
+    X, y = digits
+    X = X.astype(dtype)
+    if solver == "sgd":
+        params = dict(solver=solver, max_iter=10, alpha=1e-2)
+    else:  # to the optimum: both stop where the gradient vanishes
+        params = dict(solver=solver, max_iter=5000, alpha=1e-2, tol=1e-10)
+    dense = _fit(X, y, **params)
+    sparse = _fit(sp.csr_matrix(X), y, **params)
+    assert sparse.coef_.dtype == dtype
+    tol = 1e-5 if dtype == np.float64 else 2e-3
+    if dtype == np.float32 and solver != "sgd":
+        # float32 line searches stop at the precision limit, at slightly
+        # different points for the two summation orders
+        tol = 1e-2
+    np.testing.assert_allclose(
+        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=tol
+    )
+    if solver == "sgd":  # same batches, same arithmetic
+        np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_sparse_containers_are_accepted(digits, container):
+    X, y = digits
+    ref = _fit(X, y, solver="lbfgs", alpha=1e-2, tol=1e-10, max_iter=5000)
+    clf = _fit(container(X), y, solver="lbfgs", alpha=1e-2, tol=1e-10, max_iter=5000)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        clf.decision_function(container(X)), ref.decision_function(X), atol=1e-6
+    )
+    np.testing.assert_array_equal(clf.predict(container(X)), ref.predict(X))
+
+
+def test_sparse_int64_indices(digits):
+    X, y = digits
+    Xs = sp.csr_matrix(X)
+    Xs.indices = Xs.indices.astype(np.int64)
+    Xs.indptr = Xs.indptr.astype(np.int64)
+    clf = _fit(Xs, y, solver="lbfgs", alpha=1e-2)
+    assert clf.score(Xs, y) > 0.9
+
+
+def test_sparse_partial_fit_chunks(digits):
+    X, y = digits
+    Xs = sp.csr_matrix(X)
+    sparse = SoftmaxRegressionClassifier(random_state=0)
+    dense = SoftmaxRegressionClassifier(random_state=0)
+    for chunk in np.array_split(np.arange(X.shape[0]), 4):
+        sparse.partial_fit(Xs[chunk], y[chunk], classes=np.arange(10))
+        dense.partial_fit(X[chunk], y[chunk], classes=np.arange(10))
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_sparse_early_stopping(digits):
+    X, y = digits
+    dense = _fit(X, y, early_stopping=True, max_iter=20)
+    sparse = _fit(sp.csr_matrix(X), y, early_stopping=True, max_iter=20)
+    assert sparse.validation_scores_ == pytest.approx(dense.validation_scores_)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_sparse_fit_never_densifies(digits, monkeypatch):
+    X, y = digits
+    Xs = sp.csr_matrix(X)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("X was densified")
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", refuse)
+    monkeypatch.setattr(sp.csr_matrix, "todense", refuse)
+    for params in ({"solver": "lbfgs"}, {"solver": "cg"}, {"early_stopping": True}):
+        clf = _fit(Xs, y, max_iter=5, **params)
+        clf.predict_proba(Xs)
+
+
+def _random_csr(n_samples, n_features, nnz_per_row, seed):
+    rng = np.random.default_rng(seed)
+    nnz = n_samples * nnz_per_row
+    indptr = np.arange(0, nnz + 1, nnz_per_row, dtype=np.int32)
+    indices = rng.integers(0, n_features, nnz, dtype=np.int32)
+    data = rng.random(nnz)
+    X = sp.csr_matrix((data, indices, indptr), shape=(n_samples, n_features))
+    X.sum_duplicates()
+    w = rng.standard_normal(n_features)
+    y = (X @ w > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_sparse_peak_memory_within_twice_the_matrix(solver):
+    """200,000 x 500,000 CSR, ~50 non-zeros a row, two classes.
+
+    Peak memory traced by tracemalloc during ``fit`` (X allocated before
+    tracing starts) stays within 2x the matrix's own bytes.
+    """
+    X, y = _random_csr(200_000, 500_000, 50, seed=0)
+    matrix_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    clf = SoftmaxRegressionClassifier(solver=solver, max_iter=2, batch_size=4096)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(
+        f"\n{solver}: matrix {matrix_bytes / 2**20:.0f} MiB, fit peak "
+        f"{peak / 2**20:.0f} MiB ({peak / matrix_bytes:.2f}x)"
+    )
+    assert peak <= 2 * matrix_bytes
