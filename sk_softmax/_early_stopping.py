@@ -1,5 +1,6 @@
 """Early stopping: a validation split, a patience tracker and the best weights."""
 
+import hashlib
 import warnings
 
 import numpy as np
@@ -14,11 +15,13 @@ def _row_keys(X):
     Rows are canonicalised as sparse rows (non-zero positions and values,
     duplicates summed, indices sorted) block by block, so a dense and a
     sparse copy of the same data get the same keys (and so the same split),
-    and a sparse matrix is never copied whole.
+    and a sparse matrix is never copied whole. The keys are digests of the
+    row's bytes, not Python's ``hash`` (salted per process): the split, and so
+    the model, must be the same in every process for a given random_state.
     """
     keys = []
     for start in range(0, X.shape[0], 4096):
-        block = X[start : start + 4096]
+        block = X[start : start + 4096, :]  # 2-D slice: array API and sparse
         if sp.issparse(block):
             block = sp.csr_matrix(block, copy=True)
             block.sum_duplicates()
@@ -29,7 +32,12 @@ def _row_keys(X):
         ind = block.indices.astype(np.int64)
         dat, ptr = block.data, block.indptr
         keys.extend(
-            hash((ind[a:b].tobytes(), dat[a:b].tobytes()))
+            (
+                int(b - a),
+                hashlib.blake2b(
+                    ind[a:b].tobytes() + dat[a:b].tobytes(), digest_size=16
+                ).digest(),
+            )
             for a, b in zip(ptr[:-1], ptr[1:], strict=True)
         )
     return keys
