@@ -20,8 +20,10 @@ def _row_keys(X):
     the model, must be the same in every process for a given random_state.
     """
     keys = []
-    for start in range(0, X.shape[0], 4096):
-        block = X[start : start + 4096, :]  # 2-D slice: array API and sparse
+    n_samples = X.shape[0]
+    for start in range(0, n_samples, 4096):
+        # a 2-D, in-bounds slice: what the array API (and sparse) accept
+        block = X[start : min(start + 4096, n_samples), :]
         if sp.issparse(block):
             block = sp.csr_matrix(block, copy=True)
             block.sum_duplicates()
