@@ -17,6 +17,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+try:  # scikit-learn >= 1.9: set_callbacks, ProgressBar, ScoringMonitor
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # older scikit-learn has no callback API: the same estimator
+
+    class CallbackSupportMixin:
+        """Stand-in for scikit-learn < 1.9, which has no ``sklearn.callback``."""
+
+    def with_callbacks(method):
+        return method
+
+
 from ._backend import (
     BACKENDS,
     device,
@@ -46,7 +57,7 @@ def _sgd_only(estimator):
     return estimator.solver == "sgd"
 
 
-class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
+class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Multinomial logistic (softmax) regression.
 
     For ``K`` classes the model is ``P(y = k | x) = softmax(W x + b)_k`` with
@@ -117,7 +128,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         Seeds shuffling and the validation split. An int gives bit-identical
         models from run to run.
     verbose : int, default=0
-        Print one line per epoch (SGD) or SciPy's progress.
+        SGD: print one line per epoch with the training loss, the validation
+        score (with early stopping), the learning rate and the epoch's time.
+        Full-batch solvers: SciPy's progress messages.
     backend : {"auto", "numpy", "cupy"}, default="auto"
         Where to compute. ``"auto"`` follows scikit-learn: with
         ``sklearn.set_config(array_api_dispatch=True)`` the fit runs in the
@@ -174,6 +187,14 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
     overflow. ``learning_rate_init="auto"`` uses ``1 / (c E_s[||x||^2 + 1] +
     alpha)`` with ``c = 1/2`` (``1/4`` for two classes), a bound on the
     curvature of ``L``.
+
+    With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
+    :mod:`sklearn.callback` (``ProgressBar``, ``ScoringMonitor``, ...) for
+    every solver: ``fit`` and ``partial_fit`` are the root task and each SGD
+    epoch or SciPy iteration a subtask, whose ``fitted_estimator`` is the
+    model as it stands after it. A callback that asks to stop ends SGD after
+    the current epoch (the SciPy solvers run to their own end). Older
+    scikit-learn versions work as well, without ``set_callbacks``.
 
     Examples
     --------
@@ -298,17 +319,34 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs samples of at least 2 classes in the "
                 f"data, but the data contains only one class: {classes.tolist()[0]!r}."
             )
+        user_sample_weight = sample_weight
         sample_weight = self._sample_weight(sample_weight, X, y_enc, classes)
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], self.fit_intercept)
         xp = get_namespace(X)
         coef0 = None
         if self.warm_start and self._can_warm_start(classes, X.shape[1]):
             coef0 = self._packed_coef(loss, xp, X.dtype, device(X))
+        callbacks = _FitCallbacks(
+            self,
+            X,
+            y,
+            user_sample_weight,
+            loss,
+            classes,
+            # SciPy: one more (empty) subtask begins after the last iteration
+            max_subtasks=self.max_iter + (self.solver != "sgd"),
+            task_name="epoch" if self.solver == "sgd" else f"{self.solver} iteration",
+        )
         if self.solver == "sgd":
-            result = self._fit_sgd(X, y_enc, sample_weight, loss, classes, xp, coef0)
+            result = self._fit_sgd(
+                X, y_enc, sample_weight, loss, classes, xp, coef0, callbacks
+            )
         else:
-            result = self._fit_full_batch(X, y_enc, sample_weight, loss, xp, coef0)
+            result = self._fit_full_batch(
+                X, y_enc, sample_weight, loss, xp, coef0, callbacks
+            )
         self._set_fitted(result, loss, classes, xp, X.dtype, device(X))
+        callbacks.end_fit()
         return self
 
     def _validate_fit_data(self, X, y, reset):
@@ -401,7 +439,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             Y = y_enc[:, None] == np.arange(loss.n_rows)[None, :]
         return xp.asarray(Y.astype(np.float64), dtype=dtype, device=device)
 
-    def _fit_full_batch(self, X, y_enc, sample_weight, loss, xp, coef0):
+    def _fit_full_batch(self, X, y_enc, sample_weight, loss, xp, coef0, callbacks=None):
         dtype = X.dtype
         dev = device(X)
         Y = self._targets(y_enc, loss, xp, dtype, dev)
@@ -418,6 +456,16 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             x0 = np.zeros(loss.n_coef, dtype=np.float64)
         else:
             x0 = np.asarray(to_numpy(coef0), dtype=np.float64)
+        callback = None
+        if callbacks is not None and callbacks.active:
+            # like LogisticRegression: SciPy's callback ends an iteration and
+            # begins the next; the one begun after the last is ended empty
+            callbacks.begin_iteration(x0)
+
+            def callback(coef):
+                callbacks.end_iteration(coef)
+                callbacks.begin_iteration(coef)
+
         result = minimize_scipy(
             self.solver,
             objective,
@@ -425,7 +473,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             tol=self.tol,
             max_iter=self.max_iter,
             verbose=self.verbose,
+            callback=callback,
         )
+        if callback is not None:
+            callbacks.end_iteration(None)
         return {"coef": result.coef, "n_iter": result.n_iter}
 
     # ------------------------------------------------------------------ SGD
@@ -469,7 +520,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             xp=xp,
         )
 
-    def _fit_sgd(self, X, y_enc, sample_weight, loss, classes, xp, coef0):
+    def _fit_sgd(
+        self, X, y_enc, sample_weight, loss, classes, xp, coef0, callbacks=None
+    ):
         rng = check_random_state(self.random_state)
         dtype = X.dtype
         train_idx = None
@@ -499,6 +552,8 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         criterion_at_lowering = -np.inf
         for _ in range(self.max_iter):
             tic = time.perf_counter()
+            if callbacks is not None:
+                callbacks.begin_iteration(state.coef)
             epoch_loss = sgd_epoch(
                 loss, state, X, Y, sw, rng=rng, gather=gather, **options
             )
@@ -525,6 +580,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 eta = state.eta
                 line += f", lr {eta:.3g}, {time.perf_counter() - tic:.3f} s"
                 print(line)
+            if callbacks is not None and callbacks.end_iteration(state.coef):
+                converged = True  # a callback asked to stop: no ConvergenceWarning
+                break
             # the criterion's best value: a lowered rate that brings no
             # improvement at all before patience runs out again ends the fit
             criterion = stopper.best_score if self.early_stopping else -best_loss
@@ -564,6 +622,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         }
         if self.early_stopping:
             result["coef"] = stopper.best_coef
+            # partial_fit / warm_start go on from the restored weights, at rest
+            state.coef = xp.asarray(stopper.best_coef, copy=True)
+            if state.velocity is not None:
+                state.velocity = xp.zeros_like(state.velocity)
             result["validation_scores"] = val_scores
             result["best_validation_score"] = stopper.best_score
         return result
@@ -582,6 +644,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             )
 
     @available_if(_sgd_only)
+    @with_callbacks
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of SGD over ``(X, y)``, continuing from the current state.
 
@@ -624,13 +687,13 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         first_call = not hasattr(self, "classes_")
         if first_call:
             self._validate_params()
-        X, y = self._validate_fit_data(X, y, reset=first_call)
-        if first_call:
-            if classes is None:
+            if classes is None:  # before validate_data sets n_features_in_
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit "
                     "(all labels the stream will contain)."
                 )
+        X, y = self._validate_fit_data(X, y, reset=first_call)
+        if first_call:
             all_classes = np.unique(np.asarray(classes))
             if all_classes.shape[0] < 2:
                 raise ValueError(
@@ -659,6 +722,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 f"{all_classes.tolist()!r}."
             )
         y_enc = np.searchsorted(all_classes, y_host)
+        user_sample_weight = sample_weight
         sample_weight = self._sample_weight(sample_weight, X, y_enc, all_classes)
         loss = SoftmaxLoss(all_classes.shape[0], X.shape[1], self.fit_intercept)
         xp = get_namespace(X)
@@ -678,7 +742,11 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         rng_state = rng.get_state()
         Y = self._targets(y_enc, loss, xp, X.dtype, device(X))
         uniform = bool(np.all(sample_weight == sample_weight[0]))
+        callbacks = _FitCallbacks(
+            self, X, y, user_sample_weight, loss, all_classes, 1, "epoch"
+        )
         try:
+            callbacks.begin_iteration(state.coef)
             epoch_loss = sgd_epoch(
                 loss,
                 state,
@@ -689,6 +757,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 **self._sgd_options(xp, device(X)),
             )
             self._check_finite(epoch_loss, state, loss.n_classes)
+            callbacks.end_iteration(state.coef)
         except BaseException:
             rng.set_state(rng_state)
             raise
@@ -702,6 +771,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             "random_state": rng,
         }
         self._set_fitted(result, loss, all_classes, xp, X.dtype, device(X))
+        callbacks.end_fit()
         return self
 
     def _set_fitted(self, result, loss, classes, xp, dtype, dev=None):
@@ -1025,3 +1095,85 @@ def _weighted_accuracy(loss, coef, X, y_enc, sample_weight, xp):
         pred = to_numpy(xp.argmax(Z, axis=1))
     correct = (pred == y_enc).astype(np.float64)
     return float(np.sum(correct * sample_weight) / np.sum(sample_weight))
+
+
+class _FitCallbacks:
+    """Bridge from a fit's iterations to scikit-learn's callbacks (1.9+).
+
+    The ``fit`` (or ``partial_fit``) call is the root task; with callbacks set,
+    every SGD epoch or SciPy iteration is a subtask whose hooks can see, as
+    ``fitted_estimator``, the model as it would be if the fit stopped there. On
+    scikit-learn without ``sklearn.callback``, or without callbacks, the
+    iteration methods are no-ops that cost nothing.
+    """
+
+    def __init__(
+        self, estimator, X, y, sample_weight, loss, classes, max_subtasks, task_name
+    ):
+        self.estimator = estimator
+        self.loss = loss
+        self.classes = classes
+        self.task_name = task_name
+        self.xp, self.dtype, self.device = get_namespace(X), X.dtype, device(X)
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        self.hook_args = {"X": X, "y": y, "metadata": metadata}
+        self.root = None
+        if hasattr(estimator, "_init_callback_context"):
+            self.root = estimator._init_callback_context(max_subtasks=max_subtasks)
+            self.root.call_on_fit_task_begin(estimator=estimator, **self.hook_args)
+        self.active = self.root is not None and bool(
+            getattr(estimator, "_skl_callbacks", None)
+        )
+        self._task = None
+        self._n_iterations = 0
+
+    def _attributes(self, coef):
+        """Lazily, the fitted attributes of the parameters ``coef`` (copied)."""
+
+        def attributes():
+            xp = self.xp
+            flat = xp.astype(move_to(coef, xp, self.device), self.dtype, copy=True)
+            W, b = self.loss.unpack(flat, xp)
+            if b is None:
+                b = xp.zeros((self.loss.n_rows,), dtype=self.dtype, device=self.device)
+            return {"classes_": self.classes, "coef_": W, "intercept_": b}
+
+        return attributes
+
+    def begin_iteration(self, coef):
+        """Begin an iteration that starts from the parameters ``coef``."""
+        if not self.active:
+            return
+        self._task = self.root.subcontext(
+            task_name=f"{self.task_name} {self._n_iterations}"
+        )
+        self._n_iterations += 1
+        self._task.call_on_fit_task_begin(
+            estimator=self.estimator,
+            **self.hook_args,
+            reconstruction_attributes=self._attributes(coef),
+        )
+
+    def end_iteration(self, coef):
+        """End the iteration at ``coef`` (None: it never ran); True asks to stop."""
+        if self._task is None:
+            return False
+        task, self._task = self._task, None
+        if coef is None:
+            return bool(task.call_on_fit_task_end(estimator=self.estimator))
+        return bool(
+            task.call_on_fit_task_end(
+                estimator=self.estimator,
+                **self.hook_args,
+                reconstruction_attributes=self._attributes(coef),
+            )
+        )
+
+    def end_fit(self):
+        """End the root task; the estimator is fitted now."""
+        if self.root is not None:
+            self.root.call_on_fit_task_end(
+                estimator=self.estimator,
+                **self.hook_args,
+                reconstruction_attributes={},
+            )

@@ -20,7 +20,9 @@ class SolverResult:
     converged: bool
 
 
-def minimize_scipy(solver, objective, coef0, *, tol, max_iter, verbose=0):
+def minimize_scipy(
+    solver, objective, coef0, *, tol, max_iter, verbose=0, callback=None
+):
     """Minimise ``objective`` with SciPy's CG or L-BFGS-B.
 
     Parameters
@@ -36,6 +38,8 @@ def minimize_scipy(solver, objective, coef0, *, tol, max_iter, verbose=0):
         Maximum number of iterations.
     verbose : int
         SciPy's ``disp`` when > 0.
+    callback : callable or None
+        ``callback(coef)`` after every iteration, with the current parameters.
 
     Returns
     -------
@@ -62,26 +66,49 @@ def minimize_scipy(solver, objective, coef0, *, tol, max_iter, verbose=0):
         # iprint is deprecated in recent SciPy; disp is our only verbosity knob
         warnings.simplefilter("ignore", DeprecationWarning)
         res = scipy.optimize.minimize(
-            objective, coef0, method=method, jac=True, tol=tol, options=options
+            objective,
+            coef0,
+            method=method,
+            jac=True,
+            tol=tol,
+            options=options,
+            callback=callback,
         )
-    n_iter = _check_optimize_result(solver, res, max_iter)
+    n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(
         coef=res.x, n_iter=n_iter, loss=float(res.fun), converged=bool(res.success)
     )
 
 
-def _check_optimize_result(solver, result, max_iter):
-    """Warn with what to change when SciPy did not converge; return n_iter."""
+def _check_optimize_result(solver, result, max_iter, tol):
+    """Warn with what to change when SciPy did not converge; return n_iter.
+
+    Running out of iterations and a line search stuck at the limit of
+    floating-point precision call for different remedies, so the message
+    tells them apart.
+    """
     n_iter = int(getattr(result, "nit", max_iter))
     if not result.success:
         message = result.message
         if isinstance(message, bytes):
             message = message.decode("latin1")
+        if n_iter >= max_iter:
+            advice = (
+                f"Increase max_iter (now {max_iter}), loosen tol, or scale the data "
+                "(e.g. StandardScaler) so the problem is better conditioned."
+            )
+        else:
+            jac = getattr(result, "jac", None)
+            grad = float(np.max(np.abs(jac))) if jac is not None else float("nan")
+            advice = (
+                "The line search could not lower the loss any further in "
+                f"floating-point precision while the gradient's max-norm ({grad:.2g}) "
+                f"is still above tol={tol:g}: loosen tol, or scale the data (e.g. "
+                f"StandardScaler); a larger max_iter (now {max_iter}) will not help."
+            )
         warnings.warn(
             f"solver={solver!r} did not converge after {n_iter} iterations "
-            f"(SciPy says: {message}). Increase max_iter (now {max_iter}), "
-            "loosen tol, or scale the data (e.g. StandardScaler) so the "
-            "problem is better conditioned.",
+            f"(SciPy says: {message}). {advice}",
             ConvergenceWarning,
             stacklevel=3,
         )
