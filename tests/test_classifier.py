@@ -2,6 +2,9 @@
 
 import pickle
 import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -18,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_class_weight
 
 from sk_softmax import SoftmaxRegressionClassifier
 
@@ -63,8 +67,10 @@ def test_classifier_matches_logistic_regression(solver, dataset, alpha):
         warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
         clf = _tight(solver, alpha=alpha).fit(X, y, sample_weight=sw)
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-5)
-    assert clf.coef_.shape == ref.coef_.shape
-    assert clf.intercept_.shape == ref.intercept_.shape
+    n_classes = len(np.unique(y))
+    n_rows = 1 if n_classes == 2 else n_classes  # binomial model: one row
+    assert clf.coef_.shape == ref.coef_.shape == (n_rows, X.shape[1])
+    assert clf.intercept_.shape == ref.intercept_.shape == (n_rows,)
     np.testing.assert_array_equal(clf.classes_, ref.classes_)
 
 
@@ -92,14 +98,16 @@ def test_classifier_without_intercept_matches_logistic_regression(solver, datase
     np.testing.assert_array_equal(clf.intercept_, np.zeros_like(clf.intercept_))
 
 
+@pytest.mark.parametrize("solver", FULL_BATCH)
 @pytest.mark.parametrize("class_weight", [{0: 3.0, 1: 0.5, 2: 1.0}, "balanced"])
-def test_classifier_class_weight_matches_logistic_regression(class_weight):
+def test_classifier_class_weight_matches_logistic_regression(solver, class_weight):
     X, y = DATASETS["wine"]()
     keep = np.r_[np.flatnonzero(y == 0)[:20], np.flatnonzero(y != 0)]
     X, y = X[keep], y[keep]
     alpha = 0.05
-    clf = _tight("lbfgs", alpha=alpha, class_weight=class_weight).fit(X, y)
-    from sklearn.utils.class_weight import compute_class_weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
+        clf = _tight(solver, alpha=alpha, class_weight=class_weight).fit(X, y)
 
     cw = compute_class_weight(class_weight, classes=np.unique(y), y=y)
     S = cw[y].sum()
@@ -115,8 +123,10 @@ def test_classifier_weighted_equals_repeated(solver):
         n_samples=60, n_features=6, n_informative=4, n_classes=3, random_state=0
     )
     sw = np.random.default_rng(0).integers(0, 4, X.shape[0])
-    weighted = _tight(solver, alpha=0.01).fit(X, y, sample_weight=sw)
-    repeated = _tight(solver, alpha=0.01).fit(np.repeat(X, sw, 0), np.repeat(y, sw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
+        weighted = _tight(solver, alpha=0.01).fit(X, y, sample_weight=sw)
+        repeated = _tight(solver, alpha=0.01).fit(np.repeat(X, sw, 0), np.repeat(y, sw))
     np.testing.assert_allclose(
         weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-7
     )
@@ -166,6 +176,7 @@ def test_classifier_keeps_float_dtype(solver, dtype):
     assert clf.coef_.dtype == dtype
     assert clf.intercept_.dtype == dtype
     assert clf.predict_proba(X).dtype == dtype
+    assert clf.predict_log_proba(X).dtype == dtype
     assert clf.decision_function(X).dtype == dtype
 
 
@@ -203,17 +214,32 @@ def test_classifier_pickle_round_trip():
 @pytest.mark.parametrize("solver", FULL_BATCH)
 def test_classifier_warm_start_starts_from_previous_solution(solver):
     X, y = _standardised(load_wine)
-    cold = _tight(solver, alpha=0.01).fit(X, y)
-    warm = _tight(solver, alpha=0.01, warm_start=True).fit(X, y)
-    warm.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
+        cold = _tight(solver, alpha=0.01).fit(X, y)
+        warm = _tight(solver, alpha=0.01, warm_start=True).fit(X, y)
+        n_iter_cold = warm.n_iter_
+        warm.fit(X, y)
+    assert n_iter_cold > 10
     assert warm.n_iter_ <= 2
     np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=1e-6)
 
 
-def test_classifier_convergence_warning_says_what_to_change():
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "sgd"])
+def test_classifier_convergence_warning_says_what_to_change(solver):
     X, y = _standardised(load_digits)
-    with pytest.warns(ConvergenceWarning, match="max_iter"):
-        SoftmaxRegressionClassifier(solver="lbfgs", max_iter=2).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"[Ii]ncrease max_iter"):
+        SoftmaxRegressionClassifier(solver=solver, max_iter=2).fit(X, y)
+
+
+def test_classifier_convergence_warning_tells_precision_limit_from_max_iter():
+    # with tol=0 the gradient test can never pass: CG stops when its line
+    # search cannot lower the loss in float64, long before max_iter
+    X, y = _standardised(load_iris)
+    with pytest.warns(
+        ConvergenceWarning, match="floating-point precision.*will not help"
+    ):
+        SoftmaxRegressionClassifier(solver="cg", tol=0.0, max_iter=100_000).fit(X, y)
 
 
 def test_classifier_in_pipeline_and_grid_search():
@@ -317,3 +343,160 @@ def test_classifier_predicts_on_huge_inputs_without_warnings(loader):
     assert np.all(np.isfinite(log_proba)) and np.all(log_proba <= 0)
     assert log_proba.min() < -1e3  # the tail is kept, not rounded to log(0)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+# ------------------------------------------------------------------ callbacks
+def _callback_api():
+    return pytest.importorskip(
+        "sklearn.callback", reason="scikit-learn < 1.9 has no callback API"
+    )
+
+
+class _StopAfter:
+    """A fit callback that asks to stop after ``n`` iterations and counts hooks."""
+
+    def __init__(self, n):
+        self.n = n
+        self.calls = {"setup": 0, "begin": 0, "end": 0, "teardown": 0}
+
+    def setup(self, estimator, context):
+        self.calls["setup"] += 1
+
+    def teardown(self, estimator, context):
+        self.calls["teardown"] += 1
+
+    def on_fit_task_begin(self, estimator, context):
+        self.calls["begin"] += 1
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        self.calls["end"] += 1
+        # the root task is the fit; its children are the iterations
+        return context.parent is not None and context.task_id + 1 >= self.n
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs", "cg"])
+def test_classifier_progress_bar_works_with_every_solver(solver, capsys):
+    callback = _callback_api()
+    pytest.importorskip("rich", reason="ProgressBar needs rich")
+    X, y = _standardised(load_iris)
+    clf = SoftmaxRegressionClassifier(solver=solver, max_iter=5, random_state=0)
+    clf.set_callbacks(callback.ProgressBar())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    out = capsys.readouterr().out
+    assert "SoftmaxRegressionClassifier - fit" in out
+    assert "100%" in out
+    assert clf.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs", "cg"])
+def test_classifier_scoring_monitor_scores_every_iteration(solver):
+    callback = _callback_api()
+    X, y = _standardised(load_wine)
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    clf = SoftmaxRegressionClassifier(solver=solver, max_iter=8, random_state=0)
+    clf.set_callbacks(monitor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    rows = monitor.get_logs().data
+    iterations = [row for row in rows if row["task_id_path"] != (0,)]
+    (root,) = [row for row in rows if row["task_id_path"] == (0,)]
+    # one row per epoch / SciPy iteration, each scoring the model as it was then
+    assert len(iterations) == clf.n_iter_
+    assert sorted(row["task_id"] for row in iterations) == list(range(clf.n_iter_))
+    last = max(iterations, key=lambda row: row["task_id"])
+    assert last["accuracy"] == pytest.approx(clf.score(X, y))
+    assert root["accuracy"] == pytest.approx(clf.score(X, y))
+
+
+def test_classifier_scoring_monitor_with_partial_fit_and_sample_weight():
+    callback = _callback_api()
+    X, y = _standardised(load_iris)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    clf = SoftmaxRegressionClassifier(random_state=0).set_callbacks(monitor)
+    clf.partial_fit(X, y, classes=[0, 1, 2], sample_weight=sw)
+    clf.partial_fit(X, y, sample_weight=sw)
+    logs = monitor.get_logs(select="all")
+    assert len(logs) == 2  # one run per call
+    epoch_rows = [row for row in logs[-1].data if row["task_id_path"] == (0, 0)]
+    assert len(epoch_rows) == 1
+    assert epoch_rows[0]["accuracy"] == pytest.approx(clf.score(X, y, sample_weight=sw))
+
+
+def test_classifier_callback_can_stop_sgd():
+    _callback_api()
+    X, y = _standardised(load_digits)
+    stopper = _StopAfter(3)
+    clf = SoftmaxRegressionClassifier(max_iter=50, random_state=0)
+    clf.set_callbacks(stopper)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a requested stop
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    assert stopper.calls == {"setup": 1, "begin": 4, "end": 4, "teardown": 1}
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg"])
+def test_classifier_callbacks_pair_every_begin_with_an_end(solver):
+    _callback_api()
+    X, y = _standardised(load_iris)
+    counter = _StopAfter(10**9)
+    clf = SoftmaxRegressionClassifier(solver=solver).set_callbacks(counter)
+    clf.fit(X, y)
+    # the root task, n_iter_ iterations and the empty one begun after the last
+    assert counter.calls["begin"] == counter.calls["end"] == clf.n_iter_ + 2
+    assert counter.calls["setup"] == counter.calls["teardown"] == 1
+
+
+def test_classifier_callback_teardown_runs_when_fit_fails():
+    _callback_api()
+    X, y = _standardised(load_iris)
+    counter = _StopAfter(10**9)
+    clf = SoftmaxRegressionClassifier(
+        learning_rate_init=1e12, learning_rate="constant", random_state=0
+    ).set_callbacks(counter)
+    with pytest.raises(ValueError, match="diverged"):
+        with np.errstate(all="ignore"):
+            clf.fit(X * 1e3, y)
+    assert counter.calls["setup"] == counter.calls["teardown"] == 1
+    assert not hasattr(clf, "coef_")
+
+
+def test_classifier_works_without_the_callback_api():
+    # scikit-learn < 1.9 has no sklearn.callback: in a fresh process, make that
+    # import fail for sk_softmax (scikit-learn itself keeps using it)
+    code = textwrap.dedent(
+        """
+        import builtins
+        real_import = builtins.__import__
+        def fake_import(name, globals=None, *args, **kwargs):
+            caller = (globals or {}).get("__name__", "")
+            if name.startswith("sklearn.callback") and caller.startswith("sk_softmax"):
+                raise ImportError(f"No module named {name!r}")
+            return real_import(name, globals, *args, **kwargs)
+        builtins.__import__ = fake_import
+        from sklearn.datasets import load_iris
+        from sk_softmax import SoftmaxRegressionClassifier
+        assert not hasattr(SoftmaxRegressionClassifier, "set_callbacks")
+        X, y = load_iris(return_X_y=True)
+        for solver in ("sgd", "lbfgs"):
+            clf = SoftmaxRegressionClassifier(solver=solver, random_state=0)
+            clf.fit(X / 8, y)
+            if solver == "sgd":
+                clf.partial_fit(X / 8, y)
+            assert clf.score(X / 8, y) > 0.8, clf.score(X / 8, y)
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -25,8 +25,12 @@ def _problem(n_classes, fit_intercept, weighted, seed=0, n_samples=30, n_feature
 @pytest.mark.parametrize("n_classes", [2, 3, 10])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [True, False])
-def test_loss_gradient_matches_finite_differences(n_classes, fit_intercept, weighted):
-    loss, X, Y, sw, coef = _problem(n_classes, fit_intercept, weighted)
+def test_loss_gradient_matches_finite_differences(
+    n_classes, fit_intercept, weighted, global_random_seed
+):
+    loss, X, Y, sw, coef = _problem(
+        n_classes, fit_intercept, weighted, seed=global_random_seed
+    )
     alpha = 0.3
     _, grad = loss.loss_gradient(coef, X, Y, sw, alpha)
     eps = 1e-6
@@ -52,9 +56,9 @@ def test_loss_intercept_is_not_penalised(n_classes):
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_loss_weighted_equals_repeated(n_classes):
-    loss, X, Y, _, coef = _problem(n_classes, True, False)
-    rng = np.random.default_rng(1)
+def test_loss_weighted_equals_repeated(n_classes, global_random_seed):
+    loss, X, Y, _, coef = _problem(n_classes, True, False, seed=global_random_seed)
+    rng = np.random.default_rng(global_random_seed + 1)
     sw = rng.integers(0, 4, X.shape[0]).astype(float)
     l_w, g_w = loss.loss_gradient(coef, X, Y, sw, 0.1)
     l_r, g_r = loss.loss_gradient(
