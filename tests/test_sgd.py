@@ -1,5 +1,10 @@
 """Minibatch SGD: early stopping, partial_fit, warm start, divergence, determinism."""
 
+import os
+import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -32,21 +37,62 @@ def test_sgd_default_reaches_95_percent_on_digits(digits):
     assert clf.score(X_test, y_test) >= 0.95
 
 
+def _noisy_labels(y, seed=0, fraction=0.3):
+    rng = np.random.default_rng(seed)
+    y_noisy = y.copy()
+    flip = rng.random(len(y_noisy)) < fraction
+    y_noisy[flip] = rng.integers(0, 10, flip.sum())
+    return y_noisy
+
+
+# a constant, too-high rate on noisy labels: the validation score peaks, then drops
+OVERSHOOTING = dict(
+    early_stopping=True,
+    learning_rate="constant",
+    learning_rate_init=2.0,
+    alpha=0.0,
+    n_iter_no_change=8,
+    max_iter=60,
+    random_state=0,
+)
+
+
+def test_sgd_early_stopping_keeps_the_best_epochs_weights(digits):
+    X_train, _, y_train, _ = digits
+    y_noisy = _noisy_labels(y_train)
+    full = SoftmaxRegressionClassifier(**OVERSHOOTING).fit(X_train, y_noisy)
+    best = int(np.argmax(full.validation_scores_))
+    assert best + 1 < full.n_iter_, "the run should go past its best epoch"
+    # the same run cut at the best epoch: its weights are the best epoch's
+    cut = SoftmaxRegressionClassifier(**{**OVERSHOOTING, "max_iter": best + 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cut.fit(X_train, y_noisy)
+    assert cut.validation_scores_ == full.validation_scores_[: best + 1]
+    np.testing.assert_array_equal(full.coef_, cut.coef_)
+    np.testing.assert_array_equal(full.intercept_, cut.intercept_)
+    # ... and not the last epoch's
+    assert full.loss_curve_[-1] != full.loss_curve_[best]
+    # the state partial_fit resumes from holds the kept weights, not the last
+    W = full._sgd_state.coef[: full.coef_.size].reshape(full.coef_.shape)
+    np.testing.assert_array_equal(W, full.coef_)
+
+
+def test_sgd_partial_fit_after_early_stopping_resumes_from_kept_weights(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(**OVERSHOOTING).fit(
+        X_train, _noisy_labels(y_train)
+    )
+    kept = clf.coef_.copy()
+    clf.set_params(learning_rate_init=1e-9)  # a negligible step
+    clf.partial_fit(X_train, y_train)
+    np.testing.assert_allclose(clf.coef_, kept, atol=1e-6)
+
+
 def test_sgd_early_stopping_restores_best_epoch(digits):
     X_train, _, y_train, _ = digits
-    rng = np.random.default_rng(0)
-    y_noisy = y_train.copy()
-    flip = rng.random(len(y_noisy)) < 0.3
-    y_noisy[flip] = rng.integers(0, 10, flip.sum())
-    clf = SoftmaxRegressionClassifier(
-        early_stopping=True,
-        learning_rate="constant",
-        learning_rate_init=2.0,
-        alpha=0.0,
-        n_iter_no_change=8,
-        max_iter=60,
-        random_state=0,
-    ).fit(X_train, y_noisy)
+    y_noisy = _noisy_labels(y_train)
+    clf = SoftmaxRegressionClassifier(**OVERSHOOTING).fit(X_train, y_noisy)
     scores = clf.validation_scores_
     best = int(np.argmax(scores))
     assert clf.best_validation_score_ == max(scores)
@@ -147,6 +193,7 @@ def test_sgd_partial_fit_needs_classes_first():
     clf = SoftmaxRegressionClassifier()
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         clf.partial_fit(X, y)
+    assert not [name for name in vars(clf) if name.endswith("_")]  # untouched
     clf.partial_fit(X[:10], y[:10], classes=[0, 1, 2])
     with pytest.raises(ValueError, match=r"labels \[7\] that are not in classes"):
         clf.partial_fit(X[:2], np.array([0, 7]))
@@ -200,6 +247,24 @@ def test_sgd_divergence_raises_and_keeps_previous_model(digits):
     assert clf.n_iter_ == n_iter
 
 
+def test_sgd_divergence_in_partial_fit_keeps_previous_model(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X_train, y_train, classes=np.arange(10))
+    before = {
+        name: np.copy(getattr(clf, name))
+        for name in ("coef_", "intercept_", "loss_curve_", "n_iter_", "t_")
+    }
+    state = clf._sgd_state.coef.copy()
+    clf.set_params(learning_rate_init=1e12, learning_rate="constant")
+    with pytest.raises(ValueError, match=r"diverged.*learning rate 1e\+12"):
+        with np.errstate(all="ignore"):
+            clf.partial_fit(X_train, y_train)
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(clf, name), value)
+    np.testing.assert_array_equal(clf._sgd_state.coef, state)
+
+
 def test_sgd_warm_start_continues(digits):
     X_train, _, y_train, _ = digits
     clf = SoftmaxRegressionClassifier(random_state=0, max_iter=3, warm_start=True)
@@ -211,11 +276,45 @@ def test_sgd_warm_start_continues(digits):
     # the second fit starts where the first ended: its first epoch is already
     # much better than the first fit's first epoch
     assert clf.loss_curve_[0] < first_loss * 1.05
+    # n_iter_ and loss_curve_ describe this call, as in scikit-learn's SGD
+    assert clf.n_iter_ == len(clf.loss_curve_) == 3
     cold = SoftmaxRegressionClassifier(random_state=0, max_iter=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cold.fit(X_train, y_train)
     assert clf.loss_curve_[0] < cold.loss_curve_[0]
+
+
+def test_sgd_is_deterministic_across_processes():
+    # Python's hash() is salted per process: nothing in the fit (e.g. the
+    # validation split's grouping of duplicate rows) may depend on it
+    code = textwrap.dedent(
+        """
+        import warnings
+        import numpy as np
+        from sklearn.datasets import load_iris
+        from sk_softmax import SoftmaxRegressionClassifier
+        X, y = load_iris(return_X_y=True)
+        warnings.simplefilter("ignore")
+        clf = SoftmaxRegressionClassifier(
+            early_stopping=True, random_state=0, max_iter=5
+        ).fit(X / 8, y)
+        print(np.concatenate([clf.coef_.ravel(), clf.intercept_]).tobytes().hex())
+        """
+    )
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.add(result.stdout.strip())
+    assert len(outputs) == 1
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
@@ -278,8 +377,40 @@ def test_sgd_verbose_prints_one_line_per_epoch(digits, capsys):
     lines = [
         ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Epoch")
     ]
-    assert len(lines) == clf.n_iter_
-    assert "loss" in lines[0] and "validation score" in lines[0] and " s" in lines[0]
+    assert len(lines) == clf.n_iter_ == 3
+    number = r"[0-9.e+-]+"
+    pattern = (
+        rf"Epoch (\d+): loss ({number}), validation score ({number}), "
+        rf"lr {number}, {number} s"
+    )
+    for epoch, line in enumerate(lines, start=1):
+        match = re.fullmatch(pattern, line)
+        assert match, line
+        assert int(match[1]) == epoch
+        assert float(match[2]) == pytest.approx(clf.loss_curve_[epoch - 1], rel=1e-5)
+        assert float(match[3]) == pytest.approx(
+            clf.validation_scores_[epoch - 1], abs=1e-6
+        )
+
+
+def test_sgd_verbose_without_early_stopping_has_no_validation_score(digits, capsys):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=2, verbose=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [ln for ln in lines if ln.startswith("Epoch")]
+    assert len(epochs) == 2
+    assert all("validation" not in ln and ln.endswith(" s") for ln in epochs)
+
+
+def test_sgd_verbose_is_silent_by_default(digits, capsys):
+    X_train, _, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        SoftmaxRegressionClassifier(random_state=0, max_iter=2).fit(X_train, y_train)
+    assert capsys.readouterr().out == ""
 
 
 def test_sgd_weighted_equals_repeated_full_batch():
