@@ -390,6 +390,22 @@ def test_classifier_progress_bar_works_with_every_solver(solver, capsys):
     assert clf.score(X, y) > 0.8
 
 
+def test_classifier_progress_bar_propagates_from_a_pipeline(capsys):
+    callback = _callback_api()
+    pytest.importorskip("rich", reason="ProgressBar needs rich")
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(
+        StandardScaler(), SoftmaxRegressionClassifier(max_iter=3, random_state=0)
+    )
+    pipe.set_callbacks(callback.ProgressBar(max_propagation_depth=None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, y)
+    out = capsys.readouterr().out
+    assert "Pipeline - fit-final-estimator | SoftmaxRegressionClassifier - fit" in out
+    assert not hasattr(pipe[-1], "_skl_callbacks")  # lent for the fit only
+
+
 @pytest.mark.parametrize("solver", ["sgd", "lbfgs", "cg"])
 def test_classifier_scoring_monitor_scores_every_iteration(solver):
     callback = _callback_api()
