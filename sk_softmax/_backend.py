@@ -39,6 +39,11 @@ def is_numpy_array(x):
     return isinstance(x, np.ndarray) or sp.issparse(x)
 
 
+def is_cupy_array(x):
+    """True for CuPy arrays (checked by module name: never imports CuPy)."""
+    return type(x).__module__.split(".")[0] in {"cupy", "cupyx"}
+
+
 def device(x):
     """The device of ``x`` (``"cpu"`` for NumPy and SciPy sparse)."""
     if is_numpy_array(x):

@@ -33,6 +33,7 @@ from ._backend import (
     device,
     dispatch_enabled,
     get_namespace,
+    is_cupy_array,
     is_numpy_array,
     move_to,
     require_cupy,
@@ -352,9 +353,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     def _validate_fit_data(self, X, y, reset):
         """Validate ``(X, y)`` where the backend computes; labels come back on host.
 
-        NumPy input stays NumPy; with ``backend="cupy"`` it is validated on the
-        host and then moved to the current CUDA device; input of another array
-        namespace is validated where it lives (array API dispatch).
+        NumPy input stays NumPy; with ``backend="cupy"`` input that is not CuPy
+        is validated on the host and then moved to the current CUDA device; with
+        dispatch, input of another array namespace is validated where it lives.
         """
         kind = resolve_backend(self.backend, X)
         params = dict(
@@ -364,9 +365,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
             with sklearn.config_context(array_api_dispatch=False):
                 X, y = validate_data(self, X, to_numpy(y), **params)
-        elif kind == "cupy" and (
-            is_numpy_array(X) or not array_api_compat.is_array_api_obj(X)
-        ):
+        elif kind == "cupy" and not is_cupy_array(X):
+            # host input (or another namespace's): validated on the host, moved
+            X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
             with sklearn.config_context(array_api_dispatch=False):
                 X, y = validate_data(self, X, to_numpy(y), **params)
             if sp.issparse(X):
@@ -820,10 +821,12 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     def _validate_predict_data(self, X, method):
         """Validate ``X`` for prediction in its own namespace and device.
 
-        With array API dispatch on, ``X`` must live where the model was fitted
-        (scikit-learn's rule); with it off, the coefficients are moved to ``X``.
+        With array API dispatch on and ``backend="auto"``, ``X`` must live where
+        the model was fitted (scikit-learn's rule); otherwise the small
+        coefficients are moved to ``X`` (``backend="numpy"`` first moves ``X`` to
+        the host).
         """
-        if dispatch_enabled():
+        if dispatch_enabled() and self.backend == "auto":
             _check_same_namespace(self, X, method)
         params = dict(accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
         if is_numpy_array(X) or not array_api_compat.is_array_api_obj(X):
@@ -1004,10 +1007,10 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         state = super().__getstate__()
         on_gpu = False
         for key in ("coef_", "intercept_"):
-            if _is_cupy(state.get(key)):
+            if is_cupy_array(state.get(key)):
                 on_gpu = True
                 state[key] = to_numpy(state[key])
-        if "_sgd_state" in state and _is_cupy(state["_sgd_state"].coef):
+        if "_sgd_state" in state and is_cupy_array(state["_sgd_state"].coef):
             on_gpu = True
             state["_sgd_state"] = state["_sgd_state"].to_numpy()
         if on_gpu:
@@ -1033,6 +1036,18 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             return
         self.coef_ = cupy.asarray(self.coef_)
         self.intercept_ = cupy.asarray(self.intercept_)
+        sgd_state = getattr(self, "_sgd_state", None)
+        if sgd_state is not None:  # partial_fit goes on where it was pickled
+            import dataclasses
+
+            self._sgd_state = dataclasses.replace(
+                sgd_state,
+                coef=cupy.asarray(sgd_state.coef),
+                velocity=None
+                if sgd_state.velocity is None
+                else cupy.asarray(sgd_state.velocity),
+                precond=cupy.asarray(sgd_state.precond),
+            )
 
 
 def _check_same_namespace(estimator, X, method):
@@ -1062,10 +1077,6 @@ def _check_same_namespace(estimator, X, method):
         f"namespace and the same device as those passed to fit(). {where} Move X "
         "there, or refit the model on X's namespace and device."
     )
-
-
-def _is_cupy(x):
-    return type(x).__module__.split(".")[0] in {"cupy", "cupyx"}
 
 
 def _is_array_api(X):

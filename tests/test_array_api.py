@@ -17,6 +17,8 @@ from sk_softmax._backend import device, get_namespace, to_numpy
 xps = pytest.importorskip("array_api_strict")
 
 COMBINATIONS = [
+    ("numpy", "float64"),
+    ("numpy", "float32"),
     ("CPU_DEVICE", "float64"),
     ("CPU_DEVICE", "float32"),
     ("device1", "float64"),
@@ -46,8 +48,11 @@ def data():
 
 
 def _strict(X, device_name, dtype=None):
-    dev = xps.Device(device_name)
-    return xps.asarray(X if dtype is None else X.astype(dtype), device=dev)
+    """``X`` on array_api_strict's ``device_name`` ("numpy": ``X`` itself)."""
+    X = X if dtype is None else X.astype(dtype)
+    if device_name == "numpy":
+        return X
+    return xps.asarray(X, device=xps.Device(device_name))
 
 
 def _fit(params, X, y, **fit_params):
@@ -73,18 +78,20 @@ def test_array_api_same_model_as_numpy(data, params, device_name, dtype):
         pred = clf.predict(X_xp)
         decision = clf.decision_function(X_xp)
     rtol = 1e-6 if dtype == "float64" else 2e-3
+    namespace = get_namespace(X_xp).__name__
     for name in ("coef_", "intercept_"):
         attr = getattr(clf, name)
-        assert get_namespace(attr).__name__ == "array_api_strict"
-        assert device(attr) == X_xp.device
+        assert get_namespace(attr).__name__ == namespace
+        assert device(attr) == device(X_xp)
         assert attr.dtype == X_xp.dtype
         np.testing.assert_allclose(
             to_numpy(attr), getattr(ref, name), rtol=rtol, atol=rtol
         )
     assert isinstance(clf.classes_, np.ndarray)
     for out in (proba, pred, decision):
-        assert get_namespace(out).__name__ == "array_api_strict"
-        assert device(out) == X_xp.device
+        assert get_namespace(out).__name__ == namespace
+        assert device(out) == device(X_xp)
+    assert proba.dtype == decision.dtype == X_xp.dtype
     np.testing.assert_allclose(to_numpy(proba), ref.predict_proba(X), atol=rtol)
     assert np.mean(to_numpy(pred) == ref.predict(X)) > 0.97
     assert clf.n_iter_ == ref.n_iter_ or params["solver"] != "sgd"
@@ -175,3 +182,34 @@ def test_array_api_huge_inputs_are_stable_on_strict():
             clf = SoftmaxRegressionClassifier(solver="lbfgs", max_iter=20).fit(X_xp, y)
             log_proba = to_numpy(clf.predict_log_proba(X_xp))
     assert np.all(np.isfinite(log_proba))
+
+
+@pytest.mark.parametrize("y_device", ["numpy", "CPU_DEVICE"])
+def test_array_api_y_and_sample_weight_follow_x(data, y_device):
+    # scikit-learn 1.9's rule: y and sample_weight are moved to X's namespace
+    X, y = data
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    X_xp = _strict(X, "device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        mixed = _fit(
+            {"solver": "lbfgs"},
+            X_xp,
+            _strict(y, y_device),
+            sample_weight=_strict(sw, y_device),
+        )
+        same = _fit({"solver": "lbfgs"}, X_xp, _strict(y, "device1"), sample_weight=sw)
+    assert device(mixed.coef_) == X_xp.device
+    np.testing.assert_array_equal(to_numpy(mixed.coef_), to_numpy(same.coef_))
+
+
+def test_array_api_backend_numpy_predicts_on_host_with_dispatch(data):
+    X, y = data
+    X_xp = _strict(X, "device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit({"solver": "lbfgs", "backend": "numpy"}, X_xp, y)
+        proba = clf.predict_proba(X_xp)
+        pred = clf.predict(X)
+    assert isinstance(clf.coef_, np.ndarray) and isinstance(proba, np.ndarray)
+    ref = _fit({"solver": "lbfgs"}, X, y)
+    np.testing.assert_allclose(proba, ref.predict_proba(X))
+    np.testing.assert_array_equal(pred, ref.predict(X))

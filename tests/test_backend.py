@@ -107,3 +107,64 @@ def test_backend_gpu_pickle_loads_on_host_with_warning(monkeypatch, fresh_probe)
         restored.__setstate__(pickle.loads(pickle.dumps(state)))
     np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
     assert isinstance(restored.coef_, np.ndarray)
+
+
+class _FakeDeviceArray:
+    """Stands in for a CuPy array: an array API object NumPy cannot convert."""
+
+    __module__ = "cupy._core.core"
+
+    def __init__(self, X):
+        self._X = X
+        self.shape, self.dtype, self.ndim = X.shape, X.dtype, X.ndim
+
+    def __array_namespace__(self, api_version=None):
+        return np
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            "Implicit conversion to a NumPy array is not allowed. "
+            "Please use `.get()` to construct a NumPy array explicitly."
+        )
+
+    def __len__(self):
+        return self.shape[0]
+
+
+def test_backend_fake_cupy_array_with_dispatch_off_raises_type_error():
+    X, y = load_iris(return_X_y=True)
+    X_dev = _FakeDeviceArray(X)
+    assert _backend.is_cupy_array(X_dev) and not _backend.is_cupy_array(X)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    message = r"set_config\(array_api_dispatch=True\).*backend=\"cupy\""
+    with sklearn.config_context(array_api_dispatch=False):
+        with pytest.raises(TypeError, match=message):
+            SoftmaxRegressionClassifier().fit(X_dev, y)
+        with pytest.raises(TypeError, match=message):
+            clf.predict(X_dev)
+
+
+def test_backend_cupy_moves_other_namespaces_to_the_device(monkeypatch):
+    # a stand-in CUDA device (NumPy's namespace): input from array_api_strict's
+    # emulated device is brought to the host, validated, then handed to it
+    xps = pytest.importorskip("array_api_strict")
+    import array_api_compat.numpy as device_namespace
+
+    from sk_softmax import _classifier
+
+    moved = []
+
+    def fake_require_cupy():
+        moved.append(True)
+        return device_namespace
+
+    monkeypatch.setattr(_backend, "require_cupy", fake_require_cupy)
+    monkeypatch.setattr(_classifier, "require_cupy", fake_require_cupy)
+    X, y = load_iris(return_X_y=True)
+    X_xp = xps.asarray(X, device=xps.Device("device1"))
+    with sklearn.config_context(array_api_dispatch=False):
+        clf = SoftmaxRegressionClassifier(solver="lbfgs", backend="cupy")
+        clf.fit(X_xp, xps.asarray(y))
+    assert len(moved) == 2  # resolve_backend's check, then the move
+    ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    np.testing.assert_allclose(clf.coef_, ref.coef_)
