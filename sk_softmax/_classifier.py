@@ -693,6 +693,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                     "classes must be passed on the first call to partial_fit "
                     "(all labels the stream will contain)."
                 )
+        elif dispatch_enabled() and self.backend == "auto":
+            # the state lives where the first call's X did (scikit-learn's rule)
+            _check_same_namespace(self, X, "partial_fit")
         X, y = self._validate_fit_data(X, y, reset=first_call)
         if first_call:
             all_classes = np.unique(np.asarray(classes))

@@ -213,3 +213,73 @@ def test_array_api_backend_numpy_predicts_on_host_with_dispatch(data):
     ref = _fit({"solver": "lbfgs"}, X, y)
     np.testing.assert_allclose(proba, ref.predict_proba(X))
     np.testing.assert_array_equal(pred, ref.predict(X))
+
+
+def test_array_api_partial_fit_on_another_device_gives_scikit_learn_error(data):
+    X, y = data
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = SoftmaxRegressionClassifier(random_state=0)
+        clf.partial_fit(_strict(X, "device1"), y, classes=[0, 1, 2])
+        with pytest.raises(ValueError, match="Devices used during fit"):
+            clf.partial_fit(_strict(X, "CPU_DEVICE"), y)
+        with pytest.raises(ValueError, match="must use the same namespace"):
+            clf.partial_fit(X, y)
+    assert clf.n_iter_ == 1
+
+
+@pytest.fixture
+def host_syncs(monkeypatch):
+    """Count device -> host reads of array_api_strict arrays."""
+    from array_api_strict._array_object import Array
+
+    counts = {}
+
+    def counting(name, method):
+        def counted(self, *args, **kwargs):
+            counts[name] = counts.get(name, 0) + 1
+            return method(self, *args, **kwargs)
+
+        return counted
+
+    for name in ("__float__", "__bool__", "__int__", "__index__", "__array__"):
+        if hasattr(Array, name):
+            monkeypatch.setattr(Array, name, counting(name, getattr(Array, name)))
+    return counts
+
+
+def test_array_api_sgd_syncs_host_once_per_epoch(data, host_syncs):
+    X, y = data
+    X_xp = _strict(X, "device1")
+    totals = []
+    for max_iter in (2, 5):
+        host_syncs.clear()
+        with sklearn.config_context(array_api_dispatch=True):
+            clf = _fit({"max_iter": max_iter, "batch_size": 8}, X_xp, y)
+        assert clf.n_iter_ == max_iter
+        totals.append(sum(host_syncs.values()))
+    # 15 minibatches an epoch; three more epochs cost exactly three reads
+    assert totals[1] - totals[0] == 3
+
+
+def test_array_api_full_batch_moves_only_loss_and_gradient(
+    data, host_syncs, monkeypatch
+):
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = data
+    evaluations = []
+    original = SoftmaxLoss.loss_gradient
+
+    def counted(self, *args, **kwargs):
+        evaluations.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SoftmaxLoss, "loss_gradient", counted)
+    for solver in ("lbfgs", "cg"):
+        host_syncs.clear()
+        evaluations.clear()
+        with sklearn.config_context(array_api_dispatch=True):
+            _fit({"solver": solver, "max_iter": 8}, _strict(X, "device1"), y)
+        # one loss value and one gradient read back per evaluation, nothing else
+        assert len(evaluations) > 8
+        assert host_syncs["__float__"] == host_syncs["__array__"] == len(evaluations)
