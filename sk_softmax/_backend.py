@@ -80,13 +80,19 @@ def move_to(x, xp, dev):
     return xp.asarray(x, device=dev)
 
 
+_BROKEN_CUPY = "CuPy is installed but failed to import"
+
+
 @functools.cache
 def cupy_status():
     """Probe CuPy once: ``(cupy module or None, error message or None)``."""
     try:
         import cupy
     except ImportError as exc:
-        return None, f"ImportError: {exc}"
+        if getattr(exc, "name", None) == "cupy":
+            return None, f"ImportError: {exc}"
+        # CuPy is there but broken, e.g. CUDA libraries it cannot load
+        return None, f"{_BROKEN_CUPY}: {type(exc).__name__}: {exc}"
     try:
         n_devices = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError and friends
@@ -99,6 +105,11 @@ def cupy_status():
 def require_cupy():
     """The ``array_api_compat`` CuPy namespace, or a clear error."""
     cupy, error = cupy_status()
+    if cupy is None and error.startswith(_BROKEN_CUPY):
+        raise ImportError(
+            f'backend="cupy": {error}. Reinstall the CuPy wheel matching your '
+            'CUDA (pip install "sk_softmax[gpu]" installs cupy-cuda12x).'
+        )
     if cupy is None:
         raise ImportError(
             'backend="cupy" needs CuPy: pip install "sk_softmax[gpu]" (or the '

@@ -138,7 +138,10 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         namespace and on the device of ``X`` (CuPy, PyTorch, ...), otherwise
         with NumPy; it never moves data to a GPU by itself. ``"cupy"``: on the
         current CUDA device whatever the dispatch setting (NumPy input is
-        moved there for the fit). ``"numpy"``: always on the host.
+        moved there for the fit; needs ``pip install "sk_softmax[gpu]"``).
+        ``"numpy"``: always on the host. ``coef_`` and ``intercept_`` live
+        where the fit ran; prediction outputs follow the input's namespace and
+        device. See :doc:`/gpu`.
 
     Attributes
     ----------

@@ -25,6 +25,24 @@ def test_backend_cupy_missing_raises_import_error(monkeypatch, fresh_probe):
         SoftmaxRegressionClassifier(backend="cupy").fit(X, y)
 
 
+def test_backend_broken_cupy_install_raises_import_error(monkeypatch, fresh_probe):
+    class BrokenCuPy:
+        """Finds ``cupy``, whose import fails on a missing CUDA dependency."""
+
+        def find_spec(self, name, path=None, target=None):
+            if name == "cupy":
+                raise ModuleNotFoundError("No module named 'cuda'", name="cuda")
+            return None
+
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [BrokenCuPy(), *sys.meta_path])
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(
+        ImportError, match=r"installed but failed to import.*No module named 'cuda'"
+    ):
+        SoftmaxRegressionClassifier(backend="cupy").fit(X, y)
+
+
 def test_backend_cupy_without_device_raises_runtime_error(monkeypatch, fresh_probe):
     class CUDARuntimeError(RuntimeError):
         pass
