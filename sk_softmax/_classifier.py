@@ -1005,7 +1005,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.array_api_support = True
+        # "numpy" / "cupy" pin the computation, so fitted attributes do not
+        # follow X's namespace as scikit-learn's array API checks require
+        tags.array_api_support = self.backend == "auto"
         return tags
 
     def __getstate__(self):

@@ -283,3 +283,32 @@ def test_array_api_full_batch_moves_only_loss_and_gradient(
         # one loss value and one gradient read back per evaluation, nothing else
         assert len(evaluations) > 8
         assert host_syncs["__float__"] == host_syncs["__array__"] == len(evaluations)
+
+
+@pytest.mark.parametrize(
+    "params", SOLVERS, ids=lambda p: "-".join(map(str, p.values()))
+)
+@pytest.mark.parametrize("device_name, dtype", COMBINATIONS[2:])
+def test_array_api_scikit_learn_check_with_values(params, device_name, dtype):
+    # scikit-learn's own check, called directly so it cannot be skipped, with
+    # values compared to NumPy and sample weights
+    from sklearn.utils.estimator_checks import check_array_api_input
+
+    estimator = SoftmaxRegressionClassifier(random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check_array_api_input(
+            "SoftmaxRegressionClassifier",
+            estimator,
+            "array_api_strict",
+            device_name=device_name,
+            dtype_name=dtype,
+            check_values=True,
+            check_sample_weight=True,
+        )
+
+
+@pytest.mark.parametrize("backend", ["auto", "numpy", "cupy"])
+def test_array_api_support_tag_follows_backend(backend):
+    tags = SoftmaxRegressionClassifier(backend=backend).__sklearn_tags__()
+    assert tags.array_api_support == (backend == "auto")
