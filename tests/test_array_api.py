@@ -247,18 +247,24 @@ def host_syncs(monkeypatch):
     return counts
 
 
-def test_array_api_sgd_syncs_host_once_per_epoch(data, host_syncs):
+@pytest.mark.parametrize("early_stopping, reads_per_epoch", [(False, 1), (True, 2)])
+def test_array_api_sgd_syncs_host_once_per_epoch(
+    data, host_syncs, early_stopping, reads_per_epoch
+):
+    # with early stopping the validation predictions are a second read
     X, y = data
     X_xp = _strict(X, "device1")
+    params = {"batch_size": 8, "early_stopping": early_stopping}
+    params["n_iter_no_change"] = 100
     totals = []
     for max_iter in (2, 5):
         host_syncs.clear()
         with sklearn.config_context(array_api_dispatch=True):
-            clf = _fit({"max_iter": max_iter, "batch_size": 8}, X_xp, y)
+            clf = _fit({"max_iter": max_iter, **params}, X_xp, y)
         assert clf.n_iter_ == max_iter
         totals.append(sum(host_syncs.values()))
-    # 15 minibatches an epoch; three more epochs cost exactly three reads
-    assert totals[1] - totals[0] == 3
+    # 12-15 minibatches an epoch; three more epochs cost three reads each
+    assert totals[1] - totals[0] == 3 * reads_per_epoch
 
 
 def test_array_api_full_batch_moves_only_loss_and_gradient(
