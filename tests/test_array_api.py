@@ -77,7 +77,8 @@ def test_array_api_same_model_as_numpy(data, params, device_name, dtype):
         proba = clf.predict_proba(X_xp)
         pred = clf.predict(X_xp)
         decision = clf.decision_function(X_xp)
-    rtol = 1e-6 if dtype == "float64" else 2e-3
+    # the same arithmetic in another order: rounding differences only
+    tol = 1e-12 if dtype == "float64" else 1e-5
     namespace = get_namespace(X_xp).__name__
     for name in ("coef_", "intercept_"):
         attr = getattr(clf, name)
@@ -85,16 +86,16 @@ def test_array_api_same_model_as_numpy(data, params, device_name, dtype):
         assert device(attr) == device(X_xp)
         assert attr.dtype == X_xp.dtype
         np.testing.assert_allclose(
-            to_numpy(attr), getattr(ref, name), rtol=rtol, atol=rtol
+            to_numpy(attr), getattr(ref, name), rtol=tol, atol=tol
         )
     assert isinstance(clf.classes_, np.ndarray)
     for out in (proba, pred, decision):
         assert get_namespace(out).__name__ == namespace
         assert device(out) == device(X_xp)
     assert proba.dtype == decision.dtype == X_xp.dtype
-    np.testing.assert_allclose(to_numpy(proba), ref.predict_proba(X), atol=rtol)
-    assert np.mean(to_numpy(pred) == ref.predict(X)) > 0.97
-    assert clf.n_iter_ == ref.n_iter_ or params["solver"] != "sgd"
+    np.testing.assert_allclose(to_numpy(proba), ref.predict_proba(X), atol=tol)
+    np.testing.assert_array_equal(to_numpy(pred), ref.predict(X))
+    assert clf.n_iter_ == ref.n_iter_
 
 
 @pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
@@ -144,7 +145,7 @@ def test_array_api_string_labels_stay_numpy(data):
         pred = clf.predict(X_xp)
     assert isinstance(pred, np.ndarray) and pred.dtype.kind == "U"
     ref = _fit({"solver": "lbfgs"}, X, labels)
-    assert np.mean(pred == ref.predict(X)) > 0.97
+    np.testing.assert_array_equal(pred, ref.predict(X))
 
 
 def test_array_api_mixing_namespaces_gives_scikit_learn_error(data):
