@@ -1,0 +1,227 @@
+"""Training and predicting on Dask arrays (``sk_softmax._dask``)."""
+
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+threaded = pytest.importorskip("dask.threaded")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on the loopback interface, closed at the end."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def _dask(X, y, rows=300):
+    return da.from_array(X, chunks=(rows, 16)), da.from_array(y, chunks=rows)
+
+
+def test_import_does_not_import_dask():
+    code = "import sys, sk_softmax; print('dask' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("solver", ["cg", "lbfgs"])
+def test_fit_dask_full_batch_equals_in_memory(client, digits, solver):
+    X_train, X_test, y_train, _ = digits
+    params = dict(solver=solver, alpha=1e-2, tol=1e-8, max_iter=2000)
+    ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+    clf = SoftmaxRegressionClassifier(**params).fit(*_dask(X_train, y_train))
+    np.testing.assert_array_equal(clf.classes_, ref.classes_)
+    np.testing.assert_allclose(
+        clf.predict_proba(X_test), ref.predict_proba(X_test), rtol=0, atol=1e-6
+    )
+    assert clf.coef_.dtype == np.float64
+    assert clf.n_features_in_ == X_train.shape[1]
+
+
+def test_fit_dask_weights_and_binary_equal_in_memory(client, digits):
+    X_train, X_test, y_train, _ = digits
+    rng = np.random.default_rng(0)
+    y2 = np.where(y_train % 2 == 0, "even", "odd")
+    sw = rng.uniform(0.5, 2.0, size=y2.shape[0])
+    params = dict(
+        solver="lbfgs", alpha=1e-2, tol=1e-8, max_iter=2000, class_weight={"odd": 2.0}
+    )
+    ref = SoftmaxRegressionClassifier(**params).fit(X_train, y2, sample_weight=sw)
+    Xd, yd = _dask(X_train, y2)
+    clf = SoftmaxRegressionClassifier(**params).fit(
+        Xd, yd, sample_weight=da.from_array(sw, chunks=100)
+    )
+    np.testing.assert_array_equal(clf.classes_, ["even", "odd"])
+    np.testing.assert_allclose(
+        clf.predict_proba(X_test), ref.predict_proba(X_test), rtol=0, atol=1e-6
+    )
+    pred = clf.predict(da.from_array(X_test, chunks=100))
+    np.testing.assert_array_equal(pred.compute(), ref.predict(X_test))
+    assert clf.decision_function(da.from_array(X_test, chunks=100)).shape == (
+        X_test.shape[0],
+    )
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fit_dask_sgd_reaches_in_memory_accuracy(client, digits, early_stopping):
+    X_train, X_test, y_train, y_test = digits
+    params = dict(random_state=0, early_stopping=early_stopping, max_iter=200)
+    ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+    clf = SoftmaxRegressionClassifier(**params).fit(*_dask(X_train, y_train))
+    assert clf.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
+    assert len(clf.loss_curve_) == clf.n_iter_
+    if early_stopping:
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+        assert len(clf.validation_scores_) == clf.n_iter_
+    # the state is a regular SGD state: partial_fit goes on in memory
+    clf.partial_fit(X_train[:100], y_train[:100])
+    assert clf.n_iter_ == len(clf.loss_curve_)
+
+
+@pytest.mark.parametrize(
+    "method", ["decision_function", "predict", "predict_proba", "predict_log_proba"]
+)
+def test_predict_dask_is_lazy_and_equals_numpy(digits, method):
+    X_train, X_test, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(X_train, y_train)
+    Xd = da.from_array(X_test, chunks=(100, 32))
+    out = getattr(clf, method)(Xd)
+    assert isinstance(out, da.Array)
+    assert out.chunks[0] == Xd.chunks[0]
+    expected = getattr(clf, method)(X_test)
+    assert out.shape == expected.shape
+    assert out.dtype == expected.dtype
+    np.testing.assert_allclose(out.compute(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_fit_dask_default_scheduler(digits):
+    X_train, X_test, y_train, _ = digits
+    params = dict(solver="lbfgs", alpha=1e-2, tol=1e-8, max_iter=2000)
+    ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+    # the threaded scheduler even while the module's Client exists
+    with dask.config.set(scheduler="threads"):
+        assert dask.base.get_scheduler() is threaded.get
+        clf = SoftmaxRegressionClassifier(**params).fit(*_dask(X_train, y_train))
+    np.testing.assert_allclose(
+        clf.predict_proba(X_test), ref.predict_proba(X_test), rtol=0, atol=1e-6
+    )
+
+
+def test_fit_dask_float32_stays_float32(digits):
+    X_train, _, y_train, _ = digits
+    Xd, yd = _dask(X_train.astype(np.float32), y_train)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(Xd, yd)
+    assert clf.coef_.dtype == np.float32
+    assert clf.predict_proba(Xd).dtype == np.float32
+
+
+def test_fit_dask_errors_leave_estimator_unchanged(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(
+        X_train[:, :10], y_train
+    )
+    coef = clf.coef_.copy()
+    Xd, yd = _dask(X_train, y_train)
+    with pytest.raises(ValueError, match="y has 10 entries but X has"):
+        clf.fit(Xd, yd[:10])
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(Xd, da.zeros_like(yd))
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.n_features_in_ == 10
+    with pytest.raises(ValueError, match="X has 64 features"):
+        clf.predict(Xd)
+    with pytest.raises(TypeError, match="Only dask.array.Array"):
+        from sk_softmax._dask import fit_dask
+
+        fit_dask(clf, Xd.to_delayed()[0, 0], yd)
+
+
+@pytest.mark.slow
+def test_fit_dask_survives_worker_restart(client, digits):
+    """A worker restarted mid-fit: the right model, or a clear error."""
+    X_train, X_test, y_train, _ = digits
+    params = dict(solver="cg", alpha=1e-4, tol=1e-12, max_iter=3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+    Xd, yd = _dask(X_train, y_train, rows=60)
+    clf = SoftmaxRegressionClassifier(**params)
+    started = threading.Event()
+    restarted = []
+
+    def kill_one_worker():
+        started.wait(60)
+        addr = sorted(client.scheduler_info()["workers"])[0]
+        client.restart_workers([addr])
+        restarted.append(addr)
+
+    thread = threading.Thread(target=kill_one_worker)
+    thread.start()
+    original = clf.get_params()
+
+    # fire the restart once the solver is iterating
+    from sk_softmax import _dask as module
+
+    real = module.minimize_scipy
+
+    def minimize(*args, **kwargs):
+        objective = args[1]
+
+        def wrapped(coef):
+            out = objective(coef)
+            started.set()
+            return out
+
+        return real(args[0], wrapped, *args[2:], **kwargs)
+
+    module.minimize_scipy = minimize
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(Xd, yd)
+    except module.DaskFitError as exc:
+        assert "left unchanged" in str(exc)
+        assert not hasattr(clf, "coef_")
+        assert clf.get_params() == original
+    else:
+        np.testing.assert_allclose(
+            clf.predict_proba(X_test), ref.predict_proba(X_test), rtol=0, atol=1e-6
+        )
+    finally:
+        module.minimize_scipy = real
+        thread.join()
+    assert restarted
+    client.wait_for_workers(2, timeout=60)
