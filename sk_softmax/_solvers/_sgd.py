@@ -335,7 +335,15 @@ def _sgd_epoch_numpy(
 
     Every per-batch temporary lives in a buffer allocated once per epoch and
     the parameters are updated in place, so a batch costs its two matrix
-    products plus a handful of small vector operations.
+    products plus about a dozen small in-place operations:
+
+    - the labels, weights and the per-sample loss terms are gathered or
+      stored in epoch-long arrays, and the epoch loss is reduced once at
+      the end (no per-batch host scalar);
+    - the step ``eta * precond * (grad / (mean_weight * m) + alpha * W)`` is
+      one multiply by a cached ``eta * precond / (mean_weight * m)`` vector
+      (recomputed only when ``eta`` or ``m`` change) plus, with a penalty,
+      one multiply-add of ``W``.
     """
     n_features = X.shape[1]
     n_rows = loss.n_rows
@@ -345,10 +353,15 @@ def _sgd_epoch_numpy(
         gather = _BatchGather(X, batch_size, np, None)
     order, weight_total = _epoch_order(X.shape[0], rows, sample_weight, rng, shuffle)
     n_samples = order.shape[0]
-    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
     mean_weight = weight_total / n_samples
-    # labels as integers (multinomial) or a 0/1 vector (binomial)
-    labels = np.argmax(Y, axis=1) if n_rows > 1 else np.ascontiguousarray(Y[:, 0])
+    # labels as integers (multinomial) or a 0/1 vector (binomial), epoch order
+    if n_rows > 1:
+        labels = np.argmax(Y, axis=1)[order]
+    else:
+        labels = np.ascontiguousarray(Y[:, 0])[order]
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=dtype)[order]
     coef = state.coef
     W = coef[:n_w].reshape(n_rows, n_features)
     b = coef[n_w:, None] if loss.fit_intercept else None
@@ -356,64 +369,83 @@ def _sgd_epoch_numpy(
     grad_W = grad[:n_w].reshape(n_rows, n_features)
     grad_b = grad[n_w:]
     step = np.empty_like(coef)
+    step_W = step[:n_w].reshape(n_rows, n_features)
+    decay_W = np.empty_like(W) if alpha else None
     Z_buf = np.empty((batch_size, n_rows), dtype=dtype)
     # per-batch work in the transposed layout (n_rows, m): reductions over
     # classes then run along the long axis, which NumPy vectorises
     Zt_buf = np.empty((n_rows, batch_size), dtype=dtype)
-    lse_buf = np.empty((1, batch_size), dtype=dtype)
-    columns = np.arange(batch_size)
-    precond = state.precond
+    Zt_flat = Zt_buf.reshape(-1)
+    mx_buf = np.empty(batch_size, dtype=dtype)
+    # per-sample loss terms of the epoch: normaliser and label logit (or the
+    # binomial loss itself), reduced once at the end of the epoch
+    norm_all = np.empty(n_samples, dtype=dtype)
+    zy_all = np.empty(n_samples, dtype=dtype) if n_rows > 1 else None
+    # flat positions of (label, column) in Zt_buf for the epoch's samples
+    flat = None
+    if n_rows > 1:
+        flat = labels * batch_size
+        flat += np.tile(np.arange(batch_size), -(-n_samples // batch_size))[:n_samples]
+    precond = np.asarray(state.precond, dtype=dtype)
+    precond_W = precond[:n_w].reshape(n_rows, n_features)
     velocity = state.velocity
-    loss_sum = 0.0
+    cached = None  # (eta, m) of the cached step vectors
+    step_scale = np.empty_like(coef)
+    decay_scale = np.empty_like(W) if alpha else None
+    add_reduce, max_reduce = np.add.reduce, np.maximum.reduce
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         m = stop - start
-        idx = order[start:stop]
-        X_batch = gather(idx, idx)
-        y_batch = labels[idx]
+        X_batch = gather(order[start:stop], None)
         Z = Z_buf[:m]
         Zt = Zt_buf[:, :m]
-        lse = lse_buf[:, :m]
         np.matmul(X_batch, W.T, out=Z)
-        np.copyto(Zt, Z.T)
         if b is not None:
-            Zt += b
+            np.add(Z.T, b, out=Zt)
+        else:
+            np.copyto(Zt, Z.T)
+        norm = norm_all[start:stop]
         if n_rows == 1:
-            # binomial: lse = log(1 + exp(z)); G = sigmoid(z) - y
-            np.logaddexp(0, Zt, out=lse)
-            loss_i = lse[0] - y_batch * Zt[0]
-            np.subtract(Zt, lse, out=Zt)
+            # binomial: loss = log(1 + exp(z)) - y z; G = sigmoid(z) - y
+            y_batch = labels[start:stop]
+            yz = y_batch * Zt[0]
+            np.logaddexp(0, Zt[0], out=norm)
+            Zt -= norm
             np.exp(Zt, out=Zt)
             Zt -= y_batch
+            norm -= yz
         else:
-            np.max(Zt, axis=0, keepdims=True, out=lse)
-            Zt -= lse
-            loss_i = -Zt[y_batch, columns[:m]]
+            # loss = log(sum exp(z - max)) - (z_y - max); G = softmax(z) - onehot
+            mx = mx_buf[:m]
+            max_reduce(Zt, axis=0, out=mx)
+            Zt -= mx
+            pos = flat[start:stop]
+            np.take(Zt_flat, pos, out=zy_all[start:stop])
             np.exp(Zt, out=Zt)
-            np.sum(Zt, axis=0, keepdims=True, out=lse)
-            Zt /= lse
-            loss_i += np.log(lse[0])
-            Zt[y_batch, columns[:m]] -= 1.0
-        if sw is None:
-            loss_sum += float(np.sum(loss_i))
-        else:
-            sw_batch = sw[idx]
-            loss_sum += float(np.dot(loss_i, sw_batch))
-            Zt *= sw_batch
+            add_reduce(Zt, axis=0, out=norm)
+            Zt /= norm
+            Zt_flat[pos] -= 1.0
+        if sw is not None:
+            Zt *= sw[start:stop]
         np.matmul(Zt, X_batch, out=grad_W)
         if b is not None:
-            np.sum(Zt, axis=1, out=grad_b)
-        grad *= 1.0 / (mean_weight * m)
-        if alpha:
-            grad_W += alpha * W
-        grad *= precond
+            add_reduce(Zt, axis=1, out=grad_b)
         eta = learning_rate_at(learning_rate, state, power_t)
-        np.multiply(grad, eta, out=step)
+        if cached != (eta, m):
+            cached = (eta, m)
+            np.multiply(precond, eta / (mean_weight * m), out=step_scale)
+            if alpha:
+                np.multiply(precond_W, eta * alpha, out=decay_scale)
+        np.multiply(grad, step_scale, out=step)
+        if alpha:
+            np.multiply(W, decay_scale, out=decay_W)
+            step_W += decay_W
         if momentum:
             velocity *= momentum
             velocity -= step
             if nesterov:
-                coef += momentum * velocity
+                np.multiply(velocity, momentum, out=grad)
+                coef += grad
                 coef -= step
             else:
                 coef += velocity
@@ -421,8 +453,16 @@ def _sgd_epoch_numpy(
             coef -= step
         state.t += 1
     state.epoch += 1
+    if n_rows > 1:
+        np.log(norm_all, out=norm_all)
+        norm_all -= zy_all
+    loss_total = (
+        float(np.sum(norm_all, dtype=np.float64))
+        if sw is None
+        else (float(np.dot(norm_all.astype(np.float64), sw)))
+    )
     penalty = 0.5 * alpha * float(np.dot(coef[:n_w], coef[:n_w])) if alpha else 0.0
-    return loss_sum / weight_total + penalty
+    return loss_total / weight_total + penalty
 
 
 def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
