@@ -32,17 +32,17 @@ class TrainingCurveDisplay:
 
     Examples
     --------
+    Usually built from a fitted model with :meth:`from_estimator`; the
+    constructor takes the curves themselves:
+
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from sklearn.datasets import load_iris
-    >>> from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SoftmaxRegressionClassifier(
-    ...     early_stopping=True, max_iter=30, random_state=0
-    ... ).fit(X, y)  # doctest: +SKIP
+    >>> from sk_softmax import TrainingCurveDisplay
     >>> disp = TrainingCurveDisplay([0.9, 0.5, 0.4], [0.8, 0.9, 0.85]).plot()
     >>> disp.best_epoch_
     2
+    >>> disp.ax_validation_.get_ylabel()
+    'validation accuracy'
     """
 
     def __init__(self, loss_curve, validation_scores=None, *, estimator_name=None):
@@ -74,15 +74,18 @@ class TrainingCurveDisplay:
         --------
         >>> import matplotlib
         >>> matplotlib.use("Agg")
+        >>> import numpy as np
         >>> from sklearn.datasets import load_iris
         >>> from sklearn.preprocessing import scale
         >>> from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
         >>> X, y = load_iris(return_X_y=True)
         >>> clf = SoftmaxRegressionClassifier(
-        ...     early_stopping=True, max_iter=20, n_iter_no_change=20, random_state=0
+        ...     early_stopping=True, n_iter_no_change=3, random_state=0
         ... ).fit(scale(X), y)
         >>> disp = TrainingCurveDisplay.from_estimator(clf)
         >>> len(disp.loss_curve) == clf.n_iter_
+        True
+        >>> disp.best_epoch_ == int(np.argmax(clf.validation_scores_)) + 1
         True
         """
         if not hasattr(estimator, "loss_curve_"):
