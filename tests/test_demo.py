@@ -21,6 +21,7 @@ def test_demo_runs_on_digits_and_prints_the_table(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "digits: 1347 training / 450 test samples" in out
+    assert "BLAS threads: 1" in out
     for name in ("sgd", "sgd-early-stopping", "cg", "lbfgs", "LogisticRegression"):
         row = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
         accuracy = float(row.split()[3])
