@@ -82,12 +82,15 @@ def test_sparse_containers_are_accepted(digits, container):
     np.testing.assert_array_equal(clf.predict(container(X)), ref.predict(X))
 
 
-def test_sparse_int64_indices(digits):
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_sparse_int64_indices(digits, solver):
     X, y = digits
     Xs = sp.csr_matrix(X)
     Xs.indices = Xs.indices.astype(np.int64)
     Xs.indptr = Xs.indptr.astype(np.int64)
-    clf = _fit(Xs, y, solver="lbfgs", alpha=1e-2)
+    clf = _fit(Xs, y, solver=solver, alpha=1e-2, max_iter=10)
+    ref = _fit(sp.csr_matrix(X), y, solver=solver, alpha=1e-2, max_iter=10)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=1e-12, atol=1e-12)
     assert clf.score(Xs, y) > 0.9
 
 
