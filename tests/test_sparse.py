@@ -182,3 +182,15 @@ def test_sparse_peak_memory_within_twice_the_matrix(large_csr, params):
         f"{peak / 2**20:.0f} MiB ({peak / matrix_bytes:.2f}x)"
     )
     assert peak <= 2 * matrix_bytes
+
+
+def test_sparse_backend_cupy_refuses_scipy_sparse(digits, monkeypatch):
+    # with CuPy present (stubbed here: no GPU needed), SciPy sparse input is
+    # refused rather than densified on the device
+    import sk_softmax._backend as backend
+
+    monkeypatch.setattr(backend, "require_cupy", lambda: None)
+    X, y = digits
+    clf = SoftmaxRegressionClassifier(backend="cupy")
+    with pytest.raises(TypeError, match="does not support SciPy sparse input"):
+        clf.fit(sp.csr_matrix(X), y)
