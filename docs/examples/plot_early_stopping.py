@@ -8,4 +8,5 @@ from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
 X, y = load_digits(return_X_y=True)
 clf = SoftmaxRegressionClassifier(early_stopping=True, random_state=0)
 clf.fit(scale(X), y)
-TrainingCurveDisplay.from_estimator(clf)
+disp = TrainingCurveDisplay.from_estimator(clf)
+disp.figure_.tight_layout()

@@ -7,7 +7,7 @@ from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
 from sk_softmax._datasets import default_mnist_dir, load_mnist
 
 data_dir = default_mnist_dir()
-if data_dir is not None:
+if data_dir is not None and data_dir.is_dir():
     X, y, X_test, y_test = load_mnist(data_dir)
     name = "MNIST"
 else:
@@ -23,3 +23,4 @@ print(
 fig, ax = plt.subplots()
 TrainingCurveDisplay.from_estimator(clf, ax=ax)
 ax.set_title(f"{name}: early stopping restores the best epoch")
+plt.tight_layout()
