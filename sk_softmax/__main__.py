@@ -192,7 +192,10 @@ def _plot(fitted, path):
 
 def main(argv=None):
     """Console entry point; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.plot and args.solver in ("cg", "lbfgs"):
+        parser.error("--plot needs an SGD solver (cg and lbfgs have no loss curve)")
     try:
         run(args)
     except (FileNotFoundError, ImportError, ValueError) as exc:

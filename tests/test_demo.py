@@ -43,6 +43,14 @@ def test_demo_bad_option_exits_non_zero():
     assert "Traceback" not in result.stderr
 
 
+def test_demo_plot_without_sgd_solver_exits_before_fitting(tmp_path):
+    result = _run("--solver", "cg", "--plot", str(tmp_path / "c.png"))
+    assert result.returncode == 2
+    assert "--plot needs an SGD solver" in result.stderr
+    assert "solver " not in result.stdout  # no table: nothing was fitted
+    assert "Traceback" not in result.stderr
+
+
 def test_demo_missing_data_dir_is_one_line(tmp_path):
     result = _run("--dataset", "mnist", "--data-dir", str(tmp_path / "absent"))
     assert result.returncode == 2
