@@ -47,7 +47,10 @@ from ._solvers._sgd import (
     LEARNING_RATES,
     SGDState,
     _BatchGather,
+    column_sq_sums,
     curvature_scaling,
+    expand_preconditioner,
+    preconditioner,
     sgd_epoch,
 )
 
@@ -489,15 +492,19 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             sample_weight = np.where(
                 np.isin(np.arange(X.shape[0]), rows), sample_weight, 0.0
             )
-        precond, eta0 = curvature_scaling(
-            X, sample_weight, loss.n_classes, self.fit_intercept, self.alpha
+        precond, eta0, col_sq_sum, total = curvature_scaling(
+            X,
+            sample_weight,
+            loss.n_classes,
+            self.fit_intercept,
+            self.alpha,
+            moments=True,
         )
         if self.learning_rate_init != "auto":
             eta0 = float(self.learning_rate_init)
-        n_rows, n_features = loss.n_rows, loss.n_features
-        precond_coef = np.tile(precond[:n_features], n_rows)
-        if self.fit_intercept:
-            precond_coef = np.append(precond_coef, np.full(n_rows, precond[-1]))
+        precond_coef = expand_preconditioner(
+            precond, loss.n_rows, loss.n_features, self.fit_intercept
+        )
         dev = device(X)
         coef = loss.init_coef(X.dtype, xp, dev) if coef0 is None else coef0
         velocity = xp.zeros_like(coef) if self.momentum else None
@@ -509,6 +516,34 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             eta0=eta0,
             eta=eta0,
             precond=xp.asarray(precond_coef, dtype=X.dtype, device=dev),
+            col_sq_sum=col_sq_sum,
+            weight_seen=total,
+        )
+
+    def _update_preconditioner(self, state, X, sample_weight, loss, xp):
+        """Fold a new chunk's feature statistics into the preconditioner.
+
+        The first ``partial_fit`` chunk may miss features that later chunks
+        have; their step must come from the data seen so far, this chunk
+        included, never from the first chunk alone.
+        """
+        if state.col_sq_sum is None:
+            return
+        col_sq_sum, total = column_sq_sums(X, sample_weight)
+        state.col_sq_sum = state.col_sq_sum + col_sq_sum
+        state.weight_seen = state.weight_seen + total
+        precond = preconditioner(
+            state.col_sq_sum / state.weight_seen,
+            loss.n_classes,
+            self.fit_intercept,
+            self.alpha,
+        )
+        state.precond = xp.asarray(
+            expand_preconditioner(
+                precond, loss.n_rows, loss.n_features, self.fit_intercept
+            ),
+            dtype=X.dtype,
+            device=device(X),
         )
 
     def _sgd_options(self, xp, dev):
@@ -744,6 +779,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             ):
                 # a rate set between calls takes effect from this call on
                 state.eta0 = state.eta = float(self.learning_rate_init)
+            self._update_preconditioner(state, X, sample_weight, loss, xp)
             rng = self._random_state
             loss_curve = list(self.loss_curve_)
         rng_state = rng.get_state()

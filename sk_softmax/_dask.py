@@ -27,7 +27,14 @@ from ._backend import get_namespace, to_numpy
 from ._early_stopping import EarlyStopping
 from ._loss import SoftmaxLoss
 from ._solvers._scipy import minimize_scipy
-from ._solvers._sgd import SGDState, sgd_epoch
+from ._solvers._sgd import (
+    SGDState,
+    expand_preconditioner,
+    preconditioner,
+    sample_rows,
+    sgd_epoch,
+    top_curvature_step,
+)
 
 
 class DaskFitError(RuntimeError):
@@ -390,52 +397,18 @@ def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
             "sample needs a positive weight."
         )
     n_samples, n_features = X.shape
-    c = 0.25 if loss.n_classes == 2 else 0.5
     alpha, fit_intercept = estimator.alpha, estimator.fit_intercept
-    diag = c * col_sq / total + alpha
-    if fit_intercept:
-        diag = np.append(diag, c)
-    diag[diag <= 0] = 1.0
-    precond = 1.0 / diag
-    rows = np.unique(
-        np.linspace(0, n_samples - 1, min(max_rows, n_samples)).astype(int)
-    )
+    precond = preconditioner(col_sq / total, loss.n_classes, fit_intercept, alpha)
+    rows = sample_rows(n_samples, max_rows)
     Xs, ws = dask.compute(X[rows], sw[rows])
     Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
     ws = np.asarray(to_numpy(ws), dtype=np.float64)
-    ws = ws / ws.sum() if ws.sum() > 0 else ws
-    scale = np.sqrt(precond)
-
-    def apply(v):  # c * D^-1/2 E_s[x x^T] D^-1/2 v + alpha D^-1 v, x extended by 1
-        t = Xs @ (scale[:n_features] * v[:n_features])
-        if fit_intercept:
-            t = t + scale[-1] * v[-1]
-        t = ws * t
-        u = np.empty_like(v)
-        u[:n_features] = scale[:n_features] * (Xs.T @ t)
-        if fit_intercept:
-            u[-1] = scale[-1] * np.sum(t)
-        return c * u + alpha * precond * v
-
-    v = np.random.RandomState(0).standard_normal(precond.shape[0])
-    lam = 0.0
-    for _ in range(30):
-        u = apply(v)
-        norm = float(np.linalg.norm(u))
-        if norm == 0.0:
-            break
-        lam_new, v = norm / float(np.linalg.norm(v)), u / norm
-        converged = abs(lam_new - lam) <= 1e-2 * lam_new
-        lam = lam_new
-        if converged:
-            break
-    eta0 = 1.0 / max(lam, 1e-12)
+    eta0 = top_curvature_step(Xs, ws, precond, loss.n_classes, fit_intercept, alpha)
     if estimator.learning_rate_init != "auto":
         eta0 = float(estimator.learning_rate_init)
-    n_rows = loss.n_rows
-    precond_coef = np.tile(precond[:n_features], n_rows)
-    if fit_intercept:
-        precond_coef = np.append(precond_coef, np.full(n_rows, precond[-1]))
+    precond_coef = expand_preconditioner(
+        precond, loss.n_rows, n_features, fit_intercept
+    )
     coef = np.zeros(loss.n_coef) if coef0 is None else np.array(coef0, np.float64)
     return SGDState(
         coef=coef,
@@ -445,6 +418,8 @@ def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
         eta0=eta0,
         eta=eta0,
         precond=precond_coef,
+        col_sq_sum=col_sq,
+        weight_seen=total,
     )
 
 

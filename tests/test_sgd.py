@@ -425,3 +425,20 @@ def test_sgd_weighted_equals_repeated_full_batch():
             np.repeat(X, sw, 0), np.repeat(y, sw)
         )
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-9)
+
+
+def test_sgd_partial_fit_preconditioner_follows_all_chunks_seen(digits):
+    # A feature that is constant (zero after scaling) in the first chunk used
+    # to keep the 1 / alpha step of an unseen feature and blow up later.
+    X_train, X_test, y_train, y_test = digits
+    j = int(np.argmax(np.abs(X_train).max(axis=0)))
+    order = np.argsort(np.abs(X_train[:, j]), kind="stable")  # chunk 1: x_j ~ 0
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    for _ in range(5):
+        for chunk in np.array_split(order, 4):
+            clf.partial_fit(X_train[chunk], y_train[chunk], classes=np.arange(10))
+    assert clf.score(X_test, y_test) > 0.93
+    state = clf._sgd_state
+    np.testing.assert_allclose(
+        state.col_sq_sum, 5 * (X_train**2).sum(axis=0), rtol=1e-10
+    )

@@ -35,6 +35,12 @@ class SGDState:
         Current learning rate of the "constant" / "adaptive" schedules.
     precond : array of shape (n_coef,)
         Per-parameter step scaling (see :func:`curvature_scaling`).
+    col_sq_sum : ndarray of shape (n_features,) or None
+        Weighted sums of squared feature values over all data seen so far
+        (host, float64): ``partial_fit`` updates the preconditioner from them,
+        so a feature absent from the first chunks never gets an unbounded step.
+    weight_seen : float
+        Total sample weight behind ``col_sq_sum``.
     """
 
     coef: object
@@ -44,6 +50,8 @@ class SGDState:
     eta0: float
     eta: float
     precond: object
+    col_sq_sum: object = None
+    weight_seen: float = 0.0
 
     def to_numpy(self):
         """The same state with host (NumPy) arrays (for pickling)."""
@@ -57,6 +65,8 @@ class SGDState:
             eta0=self.eta0,
             eta=self.eta,
             precond=to_numpy(self.precond),
+            col_sq_sum=self.col_sq_sum,
+            weight_seen=self.weight_seen,
         )
 
     def copy(self, xp):
@@ -71,34 +81,27 @@ class SGDState:
             eta0=self.eta0,
             eta=self.eta,
             precond=self.precond,
+            col_sq_sum=None if self.col_sq_sum is None else self.col_sq_sum.copy(),
+            weight_seen=self.weight_seen,
         )
 
 
-def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_rows=1000):
-    """Diagonal preconditioner and a safe step size, from the data.
+def column_sq_sums(X, sample_weight):
+    """Weighted sums of squared feature values, and the total weight.
 
-    The Hessian of the loss is bounded by ``c * E_s[x x^T] + alpha * I`` with
-    ``c = 1/2`` (multinomial) or ``1/4`` (binomial), ``x`` extended by a 1 for
-    the intercept. SGD steps are scaled per feature by
-    ``1 / d_j`` with ``d_j = c * E_s[x_j^2] + alpha`` (the diagonal of that
-    bound), which makes unscaled features and the intercept train at the same
-    speed, and ``eta0 = 1 / lambda`` with ``lambda`` the largest eigenvalue of
-    the preconditioned bound, estimated by power iteration on up to
-    ``max_rows`` evenly spaced rows.
+    Computed by row blocks (dense, sparse or on X's device): never a full copy
+    of ``X``; only the ``(n_features,)`` result crosses to the host.
 
     Returns
     -------
-    precond : ndarray of shape (n_features + fit_intercept,)
-        ``1 / d_j`` (float64, host), intercept last.
-    eta0 : float
-        The step size for ``learning_rate_init="auto"``.
+    col_sq_sum : ndarray of shape (n_features,)
+        ``sum_i s_i x_ij^2`` (float64, host).
+    total : float
+        ``sum_i s_i``.
     """
     n_samples, n_features = X.shape
     sw = np.asarray(sample_weight, dtype=np.float64)
-    total = float(np.sum(sw))
-    c = 0.25 if n_classes == 2 else 0.5
     if sp.issparse(X):
-        # row blocks: never a full copy of the matrix
         col_sq = np.zeros(n_features)
         for start in range(0, n_samples, 8192):
             block = X[start : start + 8192]
@@ -108,14 +111,12 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
                 weights=block.data.astype(np.float64) ** 2 * row_w,
                 minlength=n_features,
             )
-        col_sq /= total
     elif isinstance(X, np.ndarray):
         col_sq = np.zeros(n_features)
         # 2048-row blocks: the squared block (6 MiB for MNIST) stays small
         for start in range(0, n_samples, 2048):
             block = X[start : start + 2048]
             col_sq += sw[start : start + 2048].astype(block.dtype) @ (block * block)
-        col_sq /= total
     else:  # on X's device: only the (n_features,) result crosses
         from .._backend import device, get_namespace, to_numpy
 
@@ -127,28 +128,48 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
             block = X[start:stop, :]
             w = xp.reshape(sw_dev[start:stop], (-1, 1))
             acc = acc + xp.sum(block * block * w, axis=0)
-        col_sq = np.asarray(to_numpy(acc), dtype=np.float64) / total
-    diag = c * col_sq + alpha
+        col_sq = np.asarray(to_numpy(acc), dtype=np.float64)
+    return col_sq, float(np.sum(sw))
+
+
+def _curvature_constant(n_classes):
+    """Bound on the largest eigenvalue of the softmax Hessian's class block."""
+    return 0.25 if n_classes == 2 else 0.5
+
+
+def preconditioner(col_sq_mean, n_classes, fit_intercept, alpha):
+    """``1 / (c * E_s[x_j^2] + alpha)`` per feature, the intercept's ``1 / c`` last."""
+    c = _curvature_constant(n_classes)
+    diag = c * np.asarray(col_sq_mean, dtype=np.float64) + alpha
     if fit_intercept:
         diag = np.append(diag, c * 1.0)
     diag[diag <= 0] = 1.0
-    precond = 1.0 / diag
-    # power iteration on c * D^-1/2 E_s[x x^T] D^-1/2 over a row subsample
-    rows = np.unique(
-        np.linspace(0, n_samples - 1, min(n_samples, max_rows)).astype(int)
-    )
-    if sp.issparse(X):
-        Xs = X[rows].astype(np.float64)  # stays sparse: 1000 rows of X
-    else:
-        from ._common import to_host_float64
+    return 1.0 / diag
 
-        Xs = to_host_float64(X[rows] if isinstance(X, np.ndarray) else _take(X, rows))
-    ws = sw[rows] / np.sum(sw[rows]) if np.sum(sw[rows]) > 0 else sw[rows]
+
+def expand_preconditioner(precond, n_rows, n_features, fit_intercept):
+    """Per-feature scaling laid out like the flat ``coef`` (see ``_loss``)."""
+    out = np.tile(precond[:n_features], n_rows)
+    if fit_intercept:
+        out = np.append(out, np.full(n_rows, precond[-1]))
+    return out
+
+
+def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha):
+    """``1 / lambda``, ``lambda`` the top eigenvalue of the preconditioned bound.
+
+    Power iteration on ``c * D^-1/2 E_s[x x^T] D^-1/2 + alpha * D^-1`` (``x``
+    extended by 1 for the intercept) over a host sample ``Xs`` (dense or
+    sparse) with weights ``ws``.
+    """
+    n_features = Xs.shape[1]
+    c = _curvature_constant(n_classes)
+    ws = np.asarray(ws, dtype=np.float64)
+    ws = ws / np.sum(ws) if np.sum(ws) > 0 else ws
     scale = np.sqrt(precond)
     scale_w = scale[:n_features]
 
     def apply(v):
-        # c * D^-1/2 E_s[x x^T] D^-1/2 v + alpha * D^-1 v, x extended by 1
         t = Xs @ (scale_w * v[:n_features])
         if fit_intercept:
             t = t + scale[-1] * v[-1]
@@ -172,8 +193,53 @@ def curvature_scaling(X, sample_weight, n_classes, fit_intercept, alpha, max_row
             lam = lam_new
             break
         lam = lam_new
-    lam = max(lam, 1e-12)
-    return precond, 1.0 / lam
+    return 1.0 / max(lam, 1e-12)
+
+
+def sample_rows(n_samples, max_rows=1000):
+    """Up to ``max_rows`` evenly spaced row indices."""
+    return np.unique(
+        np.linspace(0, n_samples - 1, min(n_samples, max_rows)).astype(int)
+    )
+
+
+def curvature_scaling(
+    X, sample_weight, n_classes, fit_intercept, alpha, max_rows=1000, moments=False
+):
+    """Diagonal preconditioner and a safe step size, from the data.
+
+    The Hessian of the loss is bounded by ``c * E_s[x x^T] + alpha * I`` with
+    ``c = 1/2`` (multinomial) or ``1/4`` (binomial), ``x`` extended by a 1 for
+    the intercept. SGD steps are scaled per feature by
+    ``1 / d_j`` with ``d_j = c * E_s[x_j^2] + alpha`` (the diagonal of that
+    bound), which makes unscaled features and the intercept train at the same
+    speed, and ``eta0 = 1 / lambda`` with ``lambda`` the largest eigenvalue of
+    the preconditioned bound, estimated by power iteration on up to
+    ``max_rows`` evenly spaced rows.
+
+    Returns
+    -------
+    precond : ndarray of shape (n_features + fit_intercept,)
+        ``1 / d_j`` (float64, host), intercept last.
+    eta0 : float
+        The step size for ``learning_rate_init="auto"``.
+    col_sq_sum, total : ndarray, float
+        Only with ``moments=True``: what :func:`column_sq_sums` returned.
+    """
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    col_sq_sum, total = column_sq_sums(X, sw)
+    precond = preconditioner(col_sq_sum / total, n_classes, fit_intercept, alpha)
+    rows = sample_rows(X.shape[0], max_rows)
+    if sp.issparse(X):
+        Xs = X[rows].astype(np.float64)  # stays sparse: 1000 rows of X
+    else:
+        from ._common import to_host_float64
+
+        Xs = to_host_float64(X[rows] if isinstance(X, np.ndarray) else _take(X, rows))
+    eta0 = top_curvature_step(Xs, sw[rows], precond, n_classes, fit_intercept, alpha)
+    if moments:
+        return precond, eta0, col_sq_sum, total
+    return precond, eta0
 
 
 def _take(X, rows):
