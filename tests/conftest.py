@@ -19,8 +19,13 @@ BLAS threads
 
 import os
 
-import pytest
-from threadpoolctl import threadpool_limits
+# SciPy and scikit-learn read this once, when first imported: set it before any
+# test module imports them, so a plain ``python -m pytest`` runs the array API
+# checks (an explicit SCIPY_ARRAY_API=0 is respected, and test_array_api fails).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 def _blas_threads():
