@@ -40,7 +40,7 @@ from ._backend import (
     resolve_backend,
     to_numpy,
 )
-from ._early_stopping import EarlyStopping, make_validation_split
+from ._early_stopping import SGDStopping, make_validation_split
 from ._loss import SoftmaxLoss, log_sigmoid, log_softmax
 from ._solvers import minimize_scipy
 from ._solvers._sgd import (
@@ -577,7 +577,6 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                 y_enc[val_idx],
                 sample_weight[val_idx],
             )
-            stopper = EarlyStopping(self.n_iter_no_change, self.tol)
         dev = device(X)
         Y = self._targets(y_enc, loss, xp, dtype, dev)
         state = self._new_sgd_state(X, sample_weight, loss, xp, coef0, rows=train_idx)
@@ -588,9 +587,14 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             options["rows"] = train_idx
         gather = _BatchGather(X, self.batch_size, xp, dev)
         loss_curve, val_scores = [], []
-        best_loss, n_no_improvement = np.inf, 0
+        stopping = SGDStopping(
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            learning_rate=self.learning_rate,
+            early_stopping=self.early_stopping,
+        )
+        stopper = stopping.validation
         converged = False
-        criterion_at_lowering = -np.inf
         for _ in range(self.max_iter):
             tic = time.perf_counter()
             if callbacks is not None:
@@ -600,20 +604,10 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             )
             self._check_finite(epoch_loss, state, loss.n_classes)
             loss_curve.append(epoch_loss)
-            stop = False
+            score = None
             if self.early_stopping:
                 score = _weighted_accuracy(loss, state.coef, X_val, y_val, sw_val, xp)
                 val_scores.append(score)
-                stop = stopper.update(
-                    score, state.coef, state.epoch, lambda c: xp.asarray(c, copy=True)
-                )
-            else:
-                if epoch_loss > best_loss - self.tol:
-                    n_no_improvement += 1
-                else:
-                    n_no_improvement = 0
-                best_loss = min(best_loss, epoch_loss)
-                stop = n_no_improvement >= self.n_iter_no_change
             if self.verbose:
                 line = f"Epoch {state.epoch}: loss {epoch_loss:.6f}"
                 if self.early_stopping:
@@ -624,26 +618,14 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             if callbacks is not None and callbacks.end_iteration(state.coef):
                 converged = True  # a callback asked to stop: no ConvergenceWarning
                 break
-            # the criterion's best value: a lowered rate that brings no
-            # improvement at all before patience runs out again ends the fit
-            criterion = stopper.best_score if self.early_stopping else -best_loss
-            if stop:
-                improved = criterion > criterion_at_lowering + self.tol
-                if (
-                    self.learning_rate == "adaptive"
-                    and state.eta > 1e-6 * state.eta0
-                    and improved
-                ):
-                    criterion_at_lowering = criterion
-                    state.eta /= 5.0
-                    n_no_improvement = 0
-                    if self.early_stopping:
-                        stopper.reset_patience()
-                    if self.verbose:
-                        print(f"Learning rate lowered to {state.eta:.3g}")
-                else:
-                    converged = True
-                    break
+            decision = stopping.update(
+                state, epoch_loss, score, lambda c: xp.asarray(c, copy=True)
+            )
+            if decision == "lowered" and self.verbose:
+                print(f"Learning rate lowered to {state.eta:.3g}")
+            elif decision == "stop":
+                converged = True
+                break
         if not converged:
             warnings.warn(
                 f"SGD stopped at max_iter={self.max_iter} epochs before the "

@@ -24,7 +24,7 @@ SGD
 import numpy as np
 
 from ._backend import get_namespace, to_numpy
-from ._early_stopping import EarlyStopping
+from ._early_stopping import SGDStopping
 from ._loss import SoftmaxLoss
 from ._solvers._scipy import minimize_scipy
 from ._solvers._sgd import (
@@ -451,14 +451,18 @@ def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
                 f"validation_fraction={estimator.validation_fraction} of "
                 f"{X.shape[0]} samples selects none. Raise validation_fraction."
             )
-        stopper = EarlyStopping(estimator.n_iter_no_change, estimator.tol)
     blocks = _blocks(X, y_enc, sw, mask) if early else _blocks(X, y_enc, sw)
     chunk_epoch = dask.delayed(_chunk_epoch, pure=False)
     correct = dask.delayed(_chunk_correct, pure=True)
     carry = (_initial_state(estimator, X, sw, mask, loss, coef0), 0.0, 0.0)
     loss_curve, val_scores = [], []
-    best_loss, n_no_improvement = np.inf, 0
-    criterion_at_lowering = -np.inf
+    stopping = SGDStopping(
+        tol=estimator.tol,
+        n_iter_no_change=estimator.n_iter_no_change,
+        learning_rate=estimator.learning_rate,
+        early_stopping=early,
+    )
+    stopper = stopping.validation
     converged = False
     for _ in range(estimator.max_iter):
         order = rng.permutation(n_chunks) if estimator.shuffle else range(n_chunks)
@@ -488,35 +492,15 @@ def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
         epoch_loss = loss_acc / weight_acc
         estimator._check_finite(epoch_loss, state, loss.n_classes)
         loss_curve.append(epoch_loss)
+        score = None
         if early:
             score = hit / total
             val_scores.append(score)
-            stop = stopper.update(score, state.coef, state.epoch, np.copy)
-        else:
-            if epoch_loss > best_loss - estimator.tol:
-                n_no_improvement += 1
-            else:
-                n_no_improvement = 0
-            best_loss = min(best_loss, epoch_loss)
-            stop = n_no_improvement >= estimator.n_iter_no_change
         if estimator.verbose:
             print(f"Epoch {state.epoch}: loss {epoch_loss:.6f}")
-        criterion = stopper.best_score if early else -best_loss
-        if stop:
-            improved = criterion > criterion_at_lowering + estimator.tol
-            if (
-                estimator.learning_rate == "adaptive"
-                and state.eta > 1e-6 * state.eta0
-                and improved
-            ):
-                criterion_at_lowering = criterion
-                state.eta /= 5.0
-                n_no_improvement = 0
-                if early:
-                    stopper.reset_patience()
-            else:
-                converged = True
-                break
+        if stopping.update(state, epoch_loss, score, np.copy) == "stop":
+            converged = True
+            break
     if not converged:
         warnings.warn(
             f"SGD stopped at max_iter={estimator.max_iter} epochs before the "

@@ -154,3 +154,69 @@ class EarlyStopping:
     def reset_patience(self):
         """Start counting again (after the adaptive schedule lowers the rate)."""
         self.n_no_improvement = 0
+
+
+class SGDStopping:
+    """SGD's stopping rule and its "adaptive" schedule, after every epoch.
+
+    Without early stopping the criterion is the training loss: patience runs
+    out after ``n_iter_no_change`` epochs that do not improve on the best loss
+    by ``tol`` (scikit-learn's convention). With early stopping it is the
+    validation score, tracked by :class:`EarlyStopping` (which keeps the best
+    weights). When patience runs out, the "adaptive" schedule divides the
+    learning rate by 5 and goes on, unless the rate is already below 1e-6 of
+    its start or the previous lowering brought no improvement at all.
+
+    Parameters
+    ----------
+    tol : float
+    n_iter_no_change : int
+    learning_rate : str
+        The schedule's name.
+    early_stopping : bool
+    """
+
+    def __init__(self, *, tol, n_iter_no_change, learning_rate, early_stopping):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.learning_rate = learning_rate
+        self.validation = (
+            EarlyStopping(n_iter_no_change, tol) if early_stopping else None
+        )
+        self.best_loss = np.inf
+        self.n_no_improvement = 0
+        self.criterion_at_lowering = -np.inf
+
+    def update(self, state, epoch_loss, score=None, copy=None):
+        """Record an epoch; return "continue", "lowered" or "stop".
+
+        ``state`` is the :class:`~sk_softmax._solvers._sgd.SGDState` (its
+        ``eta`` is lowered in place); ``score`` and ``copy`` are needed with
+        early stopping (the validation score, and how to snapshot weights).
+        """
+        if self.validation is not None:
+            stop = self.validation.update(score, state.coef, state.epoch, copy)
+            criterion = self.validation.best_score
+        else:
+            if epoch_loss > self.best_loss - self.tol:
+                self.n_no_improvement += 1
+            else:
+                self.n_no_improvement = 0
+            self.best_loss = min(self.best_loss, epoch_loss)
+            stop = self.n_no_improvement >= self.n_iter_no_change
+            criterion = -self.best_loss
+        if not stop:
+            return "continue"
+        improved = criterion > self.criterion_at_lowering + self.tol
+        if (
+            self.learning_rate == "adaptive"
+            and state.eta > 1e-6 * state.eta0
+            and improved
+        ):
+            self.criterion_at_lowering = criterion
+            state.eta /= 5.0
+            self.n_no_improvement = 0
+            if self.validation is not None:
+                self.validation.reset_patience()
+            return "lowered"
+        return "stop"
