@@ -276,8 +276,10 @@ def main(argv=None):
     X, y, X_test, y_test = _load(args)
     backend_kw = {}
     if args.backend == "cupy":
-        import cupy
-
+        try:
+            import cupy
+        except ImportError as exc:
+            sys.exit(f"--backend cupy needs CuPy (pip install -e '.[gpu]'): {exc}")
         if "backend" not in SoftmaxRegressionClassifier().get_params():
             sys.exit("this version of sk_softmax has no backend parameter")
         backend_kw = {"backend": "cupy"}
