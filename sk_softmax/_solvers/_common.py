@@ -8,8 +8,3 @@ from .._backend import to_numpy
 def to_host_float64(X):
     """A dense block of rows as a float64 NumPy array (moved to the host)."""
     return np.asarray(to_numpy(X), dtype=np.float64)
-
-
-def to_host(X):
-    """A dense block of rows as a NumPy array in its own dtype (moved to the host)."""
-    return np.asarray(to_numpy(X))

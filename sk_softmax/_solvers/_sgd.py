@@ -6,7 +6,6 @@ every backend), the arithmetic runs where ``X`` lives, and the only host
 synchronisation is reading the epoch's loss once at its end.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -549,8 +548,3 @@ def _penalty_mask(coef, n_w, xp):
     if coef.shape[0] == n_w:
         return coef
     return xp.concat([coef[:n_w], xp.zeros_like(coef[n_w:])])
-
-
-def is_finite_loss(value):
-    """True when the epoch loss is a finite number."""
-    return math.isfinite(value)
