@@ -9,7 +9,6 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -627,14 +626,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                 converged = True
                 break
         if not converged:
-            warnings.warn(
-                f"SGD stopped at max_iter={self.max_iter} epochs before the "
-                f"{'validation score' if self.early_stopping else 'training loss'} "
-                f"stopped improving by tol={self.tol}. Increase max_iter, raise tol, "
-                "or scale the data (e.g. StandardScaler).",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            stopping.warn_not_converged(self.max_iter, stacklevel=3)
         result = {
             "coef": state.coef,
             "n_iter": state.epoch,

@@ -424,10 +424,8 @@ def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
 
 
 def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
-    import warnings
 
     import dask
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
 
     rng = check_random_state(estimator.random_state)
@@ -502,14 +500,7 @@ def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
             converged = True
             break
     if not converged:
-        warnings.warn(
-            f"SGD stopped at max_iter={estimator.max_iter} epochs before the "
-            f"{'validation score' if early else 'training loss'} stopped improving "
-            f"by tol={estimator.tol}. Increase max_iter, raise tol, or scale the "
-            "data (e.g. StandardScaler).",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+        stopping.warn_not_converged(estimator.max_iter, stacklevel=4)
     state.coef = state.coef.astype(X.dtype)
     state.precond = state.precond.astype(X.dtype)
     if state.velocity is not None:

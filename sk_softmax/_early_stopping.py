@@ -220,3 +220,16 @@ class SGDStopping:
                 self.validation.reset_patience()
             return "lowered"
         return "stop"
+
+    def warn_not_converged(self, max_iter, stacklevel):
+        """The ConvergenceWarning of a run that used up ``max_iter`` epochs."""
+        from sklearn.exceptions import ConvergenceWarning
+
+        criterion = "training loss" if self.validation is None else "validation score"
+        warnings.warn(
+            f"SGD stopped at max_iter={max_iter} epochs before the {criterion} "
+            f"stopped improving by tol={self.tol}. Increase max_iter, raise tol, "
+            "or scale the data (e.g. StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )
