@@ -326,11 +326,12 @@ def _val_mask_block(y_enc, fraction, seed, block_id=None):
     return rng.random(y_enc.shape[0]) < fraction
 
 
-def _chunk_epoch(carry, estimator, loss, X, y_enc, sw, mask, seed):
+def _chunk_epoch(carry, estimator, loss, X, y_enc, sw, mask, seed, span):
     """One pass of minibatch SGD over one chunk's training rows, where it lives.
 
     ``carry = (state, loss_sum, weight_sum)`` travels from chunk to chunk
     (float64 host vectors); the chunk's own minibatches run in shuffled order.
+    ``span`` is the chunk's share of the epoch (for the "linear" schedule).
     """
     state, loss_acc, weight_acc = carry
     xp = get_namespace(X)
@@ -355,6 +356,7 @@ def _chunk_epoch(carry, estimator, loss, X, y_enc, sw, mask, seed):
         None if uniform else sw_host,
         rng=np.random.RandomState(seed),
         rows=rows,
+        span=span,
         **estimator._sgd_options(xp, None),
     )
     out = work.to_numpy()
@@ -420,6 +422,7 @@ def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
         precond=precond_coef,
         col_sq_sum=col_sq,
         weight_seen=total,
+        horizon=estimator.max_iter,
     )
 
 
@@ -462,12 +465,17 @@ def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
     )
     stopper = stopping.validation
     converged = False
+    chunk_rows = X.chunks[0]
     for _ in range(estimator.max_iter):
         order = rng.permutation(n_chunks) if estimator.shuffle else range(n_chunks)
         node = carry
+        done = 0
         for i in order:
             b = blocks[i]
             m = b[3] if early else None
+            # the chunk's share of the epoch, for the "linear" schedule
+            span = (done / X.shape[0], (done + chunk_rows[i]) / X.shape[0])
+            done += chunk_rows[i]
             node = chunk_epoch(
                 node,
                 estimator,
@@ -477,6 +485,7 @@ def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
                 b[2],
                 m,
                 rng.randint(2**31 - 1),
+                span,
             )
         if early:
             coef_node = dask.delayed(_carried_coef)(node)

@@ -29,6 +29,7 @@ SOLVERS = [
     {"solver": "cg"},
     {"solver": "sgd", "max_iter": 8},
     {"solver": "sgd", "max_iter": 8, "early_stopping": True},
+    {"solver": "sgd", "max_iter": 8, "learning_rate": "linear"},
 ]
 
 

@@ -252,3 +252,30 @@ def test_dask_ml_incremental_streams_partial_fit(client, digits):
     np.testing.assert_allclose(inc.estimator_.coef_, manual.coef_, rtol=1e-12)
     score = inc.score(da.from_array(X_test, chunks=(100, -1)), y_test)
     assert score == pytest.approx(manual.score(X_test, y_test))
+
+
+def test_fit_dask_sgd_linear_schedule_spans_the_epochs(digits, monkeypatch):
+    """Each chunk's updates sit at its share of the epoch, in visiting order."""
+    import sk_softmax._solvers._sgd as sgd
+
+    X_train, X_test, y_train, y_test = digits
+    progress = []
+    original = sgd.learning_rate_at
+
+    def recording(schedule, state, power_t, at=None):
+        progress.append(at)
+        return original(schedule, state, power_t, at)
+
+    monkeypatch.setattr(sgd, "learning_rate_at", recording)
+    params = dict(learning_rate="linear", max_iter=3, n_iter_no_change=100)
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(random_state=0, **params)
+        clf.fit(*_dask(X_train, y_train))
+    assert progress[0] == 0.0 and np.all(np.diff(progress) > 0)
+    assert 3 - 1e-9 > progress[-1] > 3 - 2 * clf.batch_size / len(y_train)
+    ref = SoftmaxRegressionClassifier(random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref.fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.02

@@ -351,6 +351,7 @@ def test_sgd_float32_trains_in_float32(digits):
         {"learning_rate": "invscaling", "learning_rate_init": 0.5},
         {"learning_rate": "adaptive"},
         {"learning_rate": "decay"},
+        {"learning_rate": "linear"},
         {"momentum": 0.0},
         {"nesterov": True},
         {"batch_size": 32},
@@ -442,3 +443,59 @@ def test_sgd_partial_fit_preconditioner_follows_all_chunks_seen(digits):
     np.testing.assert_allclose(
         state.col_sq_sum, 5 * (X_train**2).sum(axis=0), rtol=1e-10
     )
+
+
+def _record_rates(monkeypatch):
+    """Record ``(progress, rate)`` of every SGD update (in-process fits only)."""
+    import sk_softmax._solvers._sgd as sgd
+
+    calls = []
+    original = sgd.learning_rate_at
+
+    def recording(schedule, state, power_t, progress=None):
+        eta = original(schedule, state, power_t, progress)
+        calls.append((progress, eta, state.eta0))
+        return eta
+
+    monkeypatch.setattr(sgd, "learning_rate_at", recording)
+    return calls
+
+
+def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits, monkeypatch):
+    X_train, X_test, y_train, y_test = digits
+    calls = _record_rates(monkeypatch)
+    clf = SoftmaxRegressionClassifier(
+        learning_rate="linear", max_iter=4, n_iter_no_change=100, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    progress, eta, eta0 = np.asarray(calls).T
+    n_batches = -(-len(y_train) // clf.batch_size)
+    assert len(calls) == clf.t_ == 4 * n_batches
+    # one update per minibatch, evenly spaced over the 4 epochs
+    within = np.arange(n_batches) * clf.batch_size / len(y_train)
+    np.testing.assert_allclose(
+        progress, np.repeat(np.arange(4), n_batches) + np.tile(within, 4)
+    )
+    np.testing.assert_allclose(eta, eta0 * (1 - progress / 4))
+    assert eta[0] == eta0[0] and np.all(np.diff(eta) < 0)
+    assert eta[-1] < eta0[0] / (4 * n_batches) * 2  # ends near zero
+    assert clf.score(X_test, y_test) > 0.93
+
+
+def test_sgd_linear_schedule_in_partial_fit_counts_calls(digits, monkeypatch):
+    X_train, _, y_train, _ = digits
+    calls = _record_rates(monkeypatch)
+    clf = SoftmaxRegressionClassifier(
+        learning_rate="linear", max_iter=2, batch_size=len(y_train), random_state=0
+    )
+    for _ in range(4):  # one update per call: progress 0, 1, 2, 3 of 2 epochs
+        clf.partial_fit(X_train, y_train, classes=np.unique(y_train))
+    eta0 = calls[0][2]
+    np.testing.assert_allclose(
+        [c[1] for c in calls], eta0 * np.array([1, 0.5, 1e-3, 1e-3])
+    )
+    clf.set_params(max_iter=8)  # a longer horizon takes effect from the next call
+    clf.partial_fit(X_train, y_train)
+    np.testing.assert_allclose(calls[-1][1], eta0 * (1 - 4 / 8))

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-LEARNING_RATES = ("constant", "invscaling", "adaptive", "decay")
+LEARNING_RATES = ("constant", "invscaling", "adaptive", "decay", "linear")
+
+# the "linear" schedule never goes below this fraction of its initial rate
+# (reached only past its horizon: partial_fit calls beyond max_iter)
+LINEAR_FLOOR = 1e-3
 
 
 @dataclass
@@ -34,6 +38,8 @@ class SGDState:
         Current learning rate of the "constant" / "adaptive" schedules.
     precond : array of shape (n_coef,)
         Per-parameter step scaling (see :func:`curvature_scaling`).
+    horizon : float or None
+        Length of the "linear" schedule in epochs (``max_iter``).
     col_sq_sum : ndarray of shape (n_features,) or None
         Weighted sums of squared feature values over all data seen so far
         (host, float64): ``partial_fit`` updates the preconditioner from them,
@@ -51,6 +57,7 @@ class SGDState:
     precond: object
     col_sq_sum: object = None
     weight_seen: float = 0.0
+    horizon: float = None
 
     def to_numpy(self):
         """The same state with host (NumPy) arrays (for pickling)."""
@@ -66,6 +73,7 @@ class SGDState:
             precond=to_numpy(self.precond),
             col_sq_sum=self.col_sq_sum,
             weight_seen=self.weight_seen,
+            horizon=self.horizon,
         )
 
     def copy(self, xp):
@@ -82,6 +90,7 @@ class SGDState:
             precond=self.precond,
             col_sq_sum=None if self.col_sq_sum is None else self.col_sq_sum.copy(),
             weight_seen=self.weight_seen,
+            horizon=self.horizon,
         )
 
 
@@ -248,8 +257,17 @@ def _take(X, rows):
     return xp.take(X, xp.asarray(rows, device=device(X)), axis=0)
 
 
-def learning_rate_at(schedule, state, power_t):
-    """The step size of the next update under ``schedule``."""
+def learning_rate_at(schedule, state, power_t, progress=None):
+    """The step size of the next update under ``schedule``.
+
+    ``progress`` (epochs done, fractions included: ``state.epoch`` plus the
+    part of the current epoch already done) drives the "linear" schedule:
+    ``eta0 * (1 - progress / horizon)``, never below ``LINEAR_FLOOR * eta0``.
+    """
+    if schedule == "linear":
+        if progress is None:
+            progress = state.epoch
+        return state.eta0 * max(1.0 - progress / state.horizon, LINEAR_FLOOR)
     if schedule == "invscaling":
         return state.eta0 / (state.t + 1) ** power_t
     if schedule == "decay":
@@ -299,11 +317,14 @@ def sgd_epoch(
     device=None,
     gather=None,
     rows=None,
+    span=(0.0, 1.0),
 ):
     """One pass of minibatch SGD over ``(X, Y)``, updating ``state`` in place.
 
     ``rows`` (host integer array) restricts the epoch to those rows of ``X``
-    (early stopping's training part) without copying them.
+    (early stopping's training part) without copying them. ``span`` is the
+    part of an epoch this pass covers (a Dask chunk's share; the whole epoch
+    in memory): it places each update on the "linear" schedule.
 
     Each minibatch gradient is the weighted sum of per-sample gradients divided
     by ``batch_size * mean(sample_weight)``, an unbiased estimate of the
@@ -332,6 +353,7 @@ def sgd_epoch(
             shuffle=shuffle,
             gather=gather,
             rows=rows,
+            span=span,
         )
     order, weight_total = _epoch_order(X.shape[0], rows, sample_weight, rng, shuffle)
     n_samples = order.shape[0]
@@ -346,6 +368,7 @@ def sgd_epoch(
         sw_dev = sw_host if numpy_path else xp.asarray(sw_host, device=device)
     loss_sum = 0.0
     n_w = loss.n_rows * loss.n_features
+    at, width = state.epoch + span[0], (span[1] - span[0]) / n_samples
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         idx = order[start:stop]
@@ -362,7 +385,7 @@ def sgd_epoch(
         if alpha:
             grad = grad + alpha * _penalty_mask(state.coef, n_w, xp)
         grad = grad * state.precond
-        eta = learning_rate_at(learning_rate, state, power_t)
+        eta = learning_rate_at(learning_rate, state, power_t, at + width * start)
         if momentum:
             state.velocity = momentum * state.velocity - eta * grad
             if nesterov:
@@ -396,6 +419,7 @@ def _sgd_epoch_numpy(
     shuffle,
     gather,
     rows=None,
+    span=(0.0, 1.0),
 ):
     """:func:`sgd_epoch` for dense NumPy ``X``: the same arithmetic, in place.
 
@@ -459,6 +483,7 @@ def _sgd_epoch_numpy(
     step_scale = np.empty_like(coef)
     decay_scale = np.empty_like(W) if alpha else None
     add_reduce, max_reduce = np.add.reduce, np.maximum.reduce
+    at, width = state.epoch + span[0], (span[1] - span[0]) / n_samples
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         m = stop - start
@@ -496,7 +521,7 @@ def _sgd_epoch_numpy(
         np.matmul(Zt, X_batch, out=grad_W)
         if b is not None:
             add_reduce(Zt, axis=1, out=grad_b)
-        eta = learning_rate_at(learning_rate, state, power_t)
+        eta = learning_rate_at(learning_rate, state, power_t, at + width * start)
         if cached != (eta, m):
             cached = (eta, m)
             np.multiply(precond, eta / (mean_weight * m), out=step_scale)
