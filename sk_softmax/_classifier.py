@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
@@ -327,7 +327,10 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             from ._dask import fit_dask
 
             return fit_dask(self, X, y, sample_weight)
-        X, y = self._validate_fit_data(X, y, reset=True)
+        # SGD checks X's finiteness with its preconditioner (one pass fewer)
+        X, y = self._validate_fit_data(
+            X, y, reset=True, defer_finite=self.solver == "sgd"
+        )
         classes, y_enc = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
             raise ValueError(
@@ -364,16 +367,22 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         callbacks.end_fit()
         return self
 
-    def _validate_fit_data(self, X, y, reset):
+    def _validate_fit_data(self, X, y, reset, defer_finite=False):
         """Validate ``(X, y)`` where the backend computes; labels come back on host.
 
         NumPy input stays NumPy; with ``backend="cupy"`` input that is not CuPy
         is validated on the host and then moved to the current CUDA device; with
         dispatch, input of another array namespace is validated where it lives.
+        ``defer_finite=True`` leaves X's NaN / infinity check to the caller
+        (SGD: :meth:`_column_moments`, before any training).
         """
         kind = resolve_backend(self.backend, X)
         params = dict(
-            accept_sparse="csr", dtype=[np.float64, np.float32], order="C", reset=reset
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=reset,
+            ensure_all_finite=not defer_finite,
         )
         if kind == "numpy":
             X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
@@ -500,13 +509,14 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             sample_weight = np.where(
                 np.isin(np.arange(X.shape[0]), rows), sample_weight, 0.0
             )
-        precond, eta0, col_sq_sum, total = curvature_scaling(
+        col_sq_sum, total = self._column_moments(X, sample_weight)
+        precond, eta0 = curvature_scaling(
             X,
             sample_weight,
             loss.n_classes,
             self.fit_intercept,
             self.alpha,
-            moments=True,
+            moments=(col_sq_sum, total),
         )
         if self.learning_rate_init != "auto":
             eta0 = float(self.learning_rate_init)
@@ -529,6 +539,21 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             horizon=self.max_iter,
         )
 
+    def _column_moments(self, X, sample_weight):
+        """:func:`column_sq_sums`, and the finiteness check SGD's validation skips.
+
+        SGD validates X with ``ensure_all_finite=False`` and checks it in the
+        pass that computes the preconditioner's column sums (one pass over X
+        fewer); where that pass cannot vouch for X, scikit-learn's own check
+        runs and raises its usual error.
+        """
+        col_sq_sum, total, surely_finite = column_sq_sums(
+            X, sample_weight, check_finite=True
+        )
+        if not surely_finite:
+            assert_all_finite(X, estimator_name=type(self).__name__, input_name="X")
+        return col_sq_sum, total
+
     def _update_preconditioner(self, state, X, sample_weight, loss, xp):
         """Fold a new chunk's feature statistics into the preconditioner.
 
@@ -536,9 +561,10 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         have; their step must come from the data seen so far, this chunk
         included, never from the first chunk alone.
         """
+        col_sq_sum, total = self._column_moments(X, sample_weight)
         if state.col_sq_sum is None:
             return
-        col_sq_sum, total = column_sq_sums(X, sample_weight)
+
         state.col_sq_sum = state.col_sq_sum + col_sq_sum
         state.weight_seen = state.weight_seen + total
         precond = preconditioner(
@@ -718,7 +744,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         elif dispatch_enabled() and self.backend == "auto":
             # the state lives where the first call's X did (scikit-learn's rule)
             _check_same_namespace(self, X, "partial_fit")
-        X, y = self._validate_fit_data(X, y, reset=first_call)
+        X, y = self._validate_fit_data(X, y, reset=first_call, defer_finite=True)
         if first_call:
             all_classes = np.unique(np.asarray(classes))
             if all_classes.shape[0] < 2:

@@ -320,3 +320,14 @@ def test_array_api_scikit_learn_check_with_values(params, device_name, dtype):
 def test_array_api_support_tag_follows_backend(backend):
     tags = SoftmaxRegressionClassifier(backend=backend).__sklearn_tags__()
     assert tags.array_api_support == (backend == "auto")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_array_api_sgd_rejects_non_finite_X(data, bad, device_name):
+    X, y = data
+    X = X.copy()
+    X[5, 2] = bad
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+            SoftmaxRegressionClassifier().fit(_strict(X, device_name), y)

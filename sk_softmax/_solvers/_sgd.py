@@ -94,11 +94,18 @@ class SGDState:
         )
 
 
-def column_sq_sums(X, sample_weight):
+def column_sq_sums(X, sample_weight, check_finite=False):
     """Weighted sums of squared feature values, and the total weight.
 
     Computed by row blocks (dense, sparse or on X's device): never a full copy
     of ``X``; only the ``(n_features,)`` result crosses to the host.
+
+    With ``check_finite=True`` a third value says whether every entry of
+    ``X`` is certainly finite. For dense NumPy ``X`` it comes from the same
+    pass (a NaN or infinity makes its column's sum non-finite; rows of zero
+    weight get an unweighted sum too), so SGD reads ``X`` once for both;
+    False can also mean a sum overflowed, so the caller then runs the exact
+    check.
 
     Returns
     -------
@@ -106,9 +113,21 @@ def column_sq_sums(X, sample_weight):
         ``sum_i s_i x_ij^2`` (float64, host).
     total : float
         ``sum_i s_i``.
+    surely_finite : bool
+        Only with ``check_finite=True``.
     """
+    if check_finite:
+        # a NaN or infinity in X makes "invalid" products (inf * 0) on its way
+        # to the error the caller raises: no RuntimeWarning before it
+        with np.errstate(invalid="ignore"):
+            return _column_sq_sums(X, sample_weight, True)
+    return _column_sq_sums(X, sample_weight, False)[:2]
+
+
+def _column_sq_sums(X, sample_weight, check_finite):
     n_samples, n_features = X.shape
     sw = np.asarray(sample_weight, dtype=np.float64)
+    surely_finite = True
     if sp.issparse(X):
         col_sq = np.zeros(n_features)
         for start in range(0, n_samples, 8192):
@@ -119,12 +138,25 @@ def column_sq_sums(X, sample_weight):
                 weights=block.data.astype(np.float64) ** 2 * row_w,
                 minlength=n_features,
             )
+        if check_finite:
+            surely_finite = bool(np.isfinite(X.data).all())
     elif isinstance(X, np.ndarray):
         col_sq = np.zeros(n_features)
-        # 2048-row blocks: the squared block (6 MiB for MNIST) stays small
-        for start in range(0, n_samples, 2048):
-            block = X[start : start + 2048]
-            col_sq += sw[start : start + 2048].astype(block.dtype) @ (block * block)
+        # zero weights hide a row from the weighted sums (BLAS may skip them)
+        unweighted = np.zeros(n_features) if check_finite and (sw == 0).any() else None
+        rows = min(2048, n_samples)  # the squared block (6 MiB for MNIST) is reused
+        square = np.empty((rows, n_features), dtype=X.dtype)
+        ones = np.ones(rows, dtype=X.dtype)
+        for start in range(0, n_samples, rows):
+            block = X[start : start + rows]
+            sq = np.multiply(block, block, out=square[: block.shape[0]])
+            col_sq += sw[start : start + rows].astype(X.dtype) @ sq
+            if unweighted is not None:
+                unweighted += ones[: block.shape[0]] @ sq
+        if check_finite:
+            surely_finite = bool(np.isfinite(col_sq).all()) and (
+                unweighted is None or bool(np.isfinite(unweighted).all())
+            )
     else:  # on X's device: only the (n_features,) result crosses
         from .._backend import device, get_namespace, to_numpy
 
@@ -137,7 +169,9 @@ def column_sq_sums(X, sample_weight):
             w = xp.reshape(sw_dev[start:stop], (-1, 1))
             acc = acc + xp.sum(block * block * w, axis=0)
         col_sq = np.asarray(to_numpy(acc), dtype=np.float64)
-    return col_sq, float(np.sum(sw))
+        if check_finite:
+            surely_finite = bool(xp.all(xp.isfinite(X)))
+    return col_sq, float(np.sum(sw)), surely_finite
 
 
 def _curvature_constant(n_classes):
@@ -212,7 +246,7 @@ def sample_rows(n_samples, max_rows=1000):
 
 
 def curvature_scaling(
-    X, sample_weight, n_classes, fit_intercept, alpha, max_rows=1000, moments=False
+    X, sample_weight, n_classes, fit_intercept, alpha, max_rows=1000, moments=None
 ):
     """Diagonal preconditioner and a safe step size, from the data.
 
@@ -231,11 +265,12 @@ def curvature_scaling(
         ``1 / d_j`` (float64, host), intercept last.
     eta0 : float
         The step size for ``learning_rate_init="auto"``.
-    col_sq_sum, total : ndarray, float
-        Only with ``moments=True``: what :func:`column_sq_sums` returned.
+
+    ``moments``, if given, is ``(col_sq_sum, total)`` as returned by
+    :func:`column_sq_sums` for the same ``X`` and weights (not recomputed).
     """
     sw = np.asarray(sample_weight, dtype=np.float64)
-    col_sq_sum, total = column_sq_sums(X, sw)
+    col_sq_sum, total = column_sq_sums(X, sw) if moments is None else moments
     precond = preconditioner(col_sq_sum / total, n_classes, fit_intercept, alpha)
     rows = sample_rows(X.shape[0], max_rows)
     if sp.issparse(X):
@@ -245,8 +280,6 @@ def curvature_scaling(
 
         Xs = to_host_float64(X[rows] if isinstance(X, np.ndarray) else _take(X, rows))
     eta0 = top_curvature_step(Xs, sw[rows], precond, n_classes, fit_intercept, alpha)
-    if moments:
-        return precond, eta0, col_sq_sum, total
     return precond, eta0
 
 
