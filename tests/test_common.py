@@ -9,6 +9,7 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(solver="cg"),
     SoftmaxRegressionClassifier(solver="sgd"),
     SoftmaxRegressionClassifier(solver="sgd", early_stopping=True),
+    SoftmaxRegressionClassifier(solver="sgd", learning_rate="linear"),
     # pinned to the host: no array API support tag, every other check applies
     SoftmaxRegressionClassifier(solver="lbfgs", backend="numpy"),
 ]
