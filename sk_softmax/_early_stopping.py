@@ -1,6 +1,5 @@
 """Early stopping: a validation split, a patience tracker and the best weights."""
 
-import hashlib
 import warnings
 
 import numpy as np
@@ -8,40 +7,60 @@ import scipy.sparse as sp
 
 from ._backend import to_numpy
 
+# two fixed odd 64-bit multipliers a feature, from a fixed seed: row keys are
+# exact integer sums, the same in every process and on every machine
+_KEY_SEED = 0x5EED_50F7
+
+
+def _key_multipliers(n_features):
+    rng = np.random.default_rng(_KEY_SEED)
+    mult = rng.integers(1, 2**63, size=(n_features, 2), dtype=np.uint64)
+    return mult | np.uint64(1)
+
+
+def _bits(values):
+    """The IEEE bits of float ``values`` as uint64 (-0.0 and 0.0 alike)."""
+    values = values + values.dtype.type(0.0)  # -0.0 + 0.0 == +0.0
+    kind = np.uint32 if values.dtype == np.float32 else np.uint64
+    return values.view(kind).astype(np.uint64)
+
 
 def _row_keys(X):
-    """A hashable key per row, equal for equal rows, dense or sparse alike.
+    """Two 64-bit keys per row, equal for equal rows, dense or sparse alike.
 
-    Rows are canonicalised as sparse rows (non-zero positions and values,
-    duplicates summed, indices sorted) block by block, so a dense and a
-    sparse copy of the same data get the same keys (and so the same split),
-    and a sparse matrix is never copied whole. The keys are digests of the
-    row's bytes, not Python's ``hash`` (salted per process): the split, and so
-    the model, must be the same in every process for a given random_state.
+    A row's key is ``sum_j bits(x_j) * m_j`` (mod 2**64) for two sets of
+    fixed odd multipliers ``m``: exact integer arithmetic, so equal rows get
+    equal keys in every process (Python's ``hash`` is salted per process, and
+    the split, so the model, must be the same everywhere for a given
+    random_state), and distinct rows practically never collide (a collision
+    would only put two distinct rows on the same side). Zeros add nothing, so
+    a dense and a sparse copy of the same data (duplicates summed, explicit
+    zeros dropped) get the same keys. Computed by row blocks: a sparse matrix
+    is never copied whole, an array API / GPU array crosses to the host a
+    block at a time.
+
+    Returns
+    -------
+    keys : ndarray of shape (n_samples, 2), dtype uint64
     """
-    keys = []
-    n_samples = X.shape[0]
-    for start in range(0, n_samples, 4096):
+    n_samples, n_features = X.shape
+    mult = _key_multipliers(n_features)
+    keys = np.zeros((n_samples, 2), dtype=np.uint64)
+    for start in range(0, n_samples, 2048):
+        stop = min(start + 2048, n_samples)
         # a 2-D, in-bounds slice: what the array API (and sparse) accept
-        block = X[start : min(start + 4096, n_samples), :]
+        block = X[start:stop, :]
         if sp.issparse(block):
             block = sp.csr_matrix(block, copy=True)
             block.sum_duplicates()
             block.eliminate_zeros()
+            terms = _bits(block.data)[:, None] * mult[block.indices]
+            # row sums from a running (wrapping, exact) sum
+            running = np.zeros((terms.shape[0] + 1, 2), dtype=np.uint64)
+            np.cumsum(terms, axis=0, out=running[1:])
+            keys[start:stop] = running[block.indptr[1:]] - running[block.indptr[:-1]]
         else:
-            block = sp.csr_matrix(np.asarray(to_numpy(block)))
-        block.sort_indices()
-        ind = block.indices.astype(np.int64)
-        dat, ptr = block.data, block.indptr
-        keys.extend(
-            (
-                int(b - a),
-                hashlib.blake2b(
-                    ind[a:b].tobytes() + dat[a:b].tobytes(), digest_size=16
-                ).digest(),
-            )
-            for a, b in zip(ptr[:-1], ptr[1:], strict=True)
-        )
+            keys[start:stop] = _bits(np.asarray(to_numpy(block))) @ mult
     return keys
 
 
@@ -73,20 +92,14 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
     y = np.asarray(y)
     sample_weight = np.asarray(sample_weight)
     positive = np.flatnonzero(sample_weight > 0)
-    all_keys = _row_keys(X)
-    keys = [all_keys[i] for i in positive]
-    # one group per distinct (row, label); groups ordered independently of row order
-    group_of = {}
-    group_ids = np.empty(len(positive), dtype=np.intp)
-    for j, (key, label) in enumerate(zip(keys, y[positive], strict=True)):
-        group_ids[j] = group_of.setdefault((int(label), key), len(group_of))
-    group_keys = list(group_of)
+    # one group per distinct (label, row); np.unique sorts them by label, then
+    # key: an order independent of the rows' order
+    table = np.column_stack([y[positive].astype(np.uint64), _row_keys(X)[positive]])
+    groups, group_ids = np.unique(table, axis=0, return_inverse=True)
+    group_ids = group_ids.reshape(-1)
     val_groups, train_only = [], []
     for k in range(len(classes)):
-        class_groups = sorted(
-            (g for g, (label, _) in enumerate(group_keys) if label == k),
-            key=lambda g: group_keys[g][1],
-        )
+        class_groups = np.flatnonzero(groups[:, 0] == k)
         n_groups = len(class_groups)
         if n_groups < 2:
             train_only.append(classes[k])
@@ -109,7 +122,7 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
             UserWarning,
             stacklevel=4,
         )
-    is_val_group = np.zeros(len(group_keys), dtype=bool)
+    is_val_group = np.zeros(len(groups), dtype=bool)
     is_val_group[val_groups] = True
     is_val = is_val_group[group_ids]
     train_idx = positive[~is_val]

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -158,6 +159,40 @@ def test_sgd_validation_split_keeps_duplicates_together():
     train_rows = {X_rep[i].tobytes() for i in train}
     assert not any(X_rep[i].tobytes() in train_rows for i in val)
     assert set(y_rep[val]) == {0, 1}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
+    from sk_softmax._early_stopping import _row_keys
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 7)).astype(dtype)
+    X[rng.random(X.shape) < 0.6] = 0.0
+    X[5] = X[2900]  # a duplicate across 2048-row blocks
+    keys = _row_keys(X)
+    np.testing.assert_array_equal(keys[5], keys[2900])
+    assert len(np.unique(keys, axis=0)) == len(np.unique(X, axis=0))
+    # the same values stored differently: -0.0, explicit zeros, duplicate and
+    # unsorted entries in CSR, dense vs sparse
+    X_neg = X.copy()
+    X_neg[X_neg == 0] = -0.0
+    np.testing.assert_array_equal(_row_keys(X_neg), keys)
+    csr = sp.csr_matrix(X)
+    np.testing.assert_array_equal(_row_keys(csr), keys)
+    coo = sp.coo_matrix(X)
+    half = coo.data / 2
+    messy = sp.csr_matrix(
+        (
+            np.concatenate([half, half, np.zeros(3, dtype=dtype)])[::-1],
+            (
+                np.concatenate([coo.row, coo.row, [0, 1, 2]])[::-1],
+                np.concatenate([coo.col, coo.col, [0, 1, 2]])[::-1],
+            ),
+        ),
+        shape=X.shape,
+    )
+    messy.has_canonical_format = False
+    np.testing.assert_array_equal(_row_keys(messy), _row_keys(sp.csr_matrix(X)))
 
 
 def test_sgd_partial_fit_reaches_fit_accuracy(digits):
