@@ -564,7 +564,6 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         col_sq_sum, total = self._column_moments(X, sample_weight)
         if state.col_sq_sum is None:
             return
-
         state.col_sq_sum = state.col_sq_sum + col_sq_sum
         state.weight_seen = state.weight_seen + total
         precond = preconditioner(
