@@ -47,10 +47,11 @@ from ._solvers._sgd import (
     SGDState,
     _BatchGather,
     column_sq_sums,
-    curvature_scaling,
+    curvature_sample,
     expand_preconditioner,
     preconditioner,
     sgd_epoch,
+    sgd_scaling,
 )
 
 SOLVERS = ("sgd", "cg", "lbfgs")
@@ -510,18 +511,15 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                 np.isin(np.arange(X.shape[0]), rows), sample_weight, 0.0
             )
         col_sq_sum, total = self._column_moments(X, sample_weight)
-        precond, eta0 = curvature_scaling(
-            X,
-            sample_weight,
-            loss.n_classes,
-            self.fit_intercept,
+        Xs, sampled = curvature_sample(X)
+        precond_coef, eta0 = sgd_scaling(
+            col_sq_sum,
+            total,
+            Xs,
+            sample_weight[sampled],
+            loss,
             self.alpha,
-            moments=(col_sq_sum, total),
-        )
-        if self.learning_rate_init != "auto":
-            eta0 = float(self.learning_rate_init)
-        precond_coef = expand_preconditioner(
-            precond, loss.n_rows, loss.n_features, self.fit_intercept
+            self.learning_rate_init,
         )
         dev = device(X)
         coef = loss.init_coef(X.dtype, xp, dev) if coef0 is None else coef0

@@ -29,11 +29,9 @@ from ._loss import SoftmaxLoss
 from ._solvers._scipy import minimize_scipy
 from ._solvers._sgd import (
     SGDState,
-    expand_preconditioner,
-    preconditioner,
     sample_rows,
     sgd_epoch,
-    top_curvature_step,
+    sgd_scaling,
 )
 
 
@@ -380,7 +378,7 @@ def _col_sq_block(X, sw, mask):
 
 
 def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
-    """SGD state with the preconditioner of :func:`curvature_scaling` from all chunks.
+    """SGD state with the preconditioner of :func:`sgd_scaling` from all chunks.
 
     The per-feature second moments come from one pass over every chunk (a
     feature that is zero in some chunk must not get an unbounded step); the
@@ -398,18 +396,16 @@ def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
             "The sample weights sum to zero (after class_weight): at least one "
             "sample needs a positive weight."
         )
-    n_samples, n_features = X.shape
-    alpha, fit_intercept = estimator.alpha, estimator.fit_intercept
-    precond = preconditioner(col_sq / total, loss.n_classes, fit_intercept, alpha)
-    rows = sample_rows(n_samples, max_rows)
+    rows = sample_rows(X.shape[0], max_rows)
     Xs, ws = dask.compute(X[rows], sw[rows])
-    Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
-    ws = np.asarray(to_numpy(ws), dtype=np.float64)
-    eta0 = top_curvature_step(Xs, ws, precond, loss.n_classes, fit_intercept, alpha)
-    if estimator.learning_rate_init != "auto":
-        eta0 = float(estimator.learning_rate_init)
-    precond_coef = expand_preconditioner(
-        precond, loss.n_rows, n_features, fit_intercept
+    precond_coef, eta0 = sgd_scaling(
+        col_sq,
+        total,
+        np.asarray(to_numpy(Xs), dtype=np.float64),
+        np.asarray(to_numpy(ws), dtype=np.float64),
+        loss,
+        estimator.alpha,
+        estimator.learning_rate_init,
     )
     coef = np.zeros(loss.n_coef) if coef0 is None else np.array(coef0, np.float64)
     return SGDState(

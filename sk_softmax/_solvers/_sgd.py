@@ -37,7 +37,7 @@ class SGDState:
     eta : float
         Current learning rate of the "constant" / "adaptive" schedules.
     precond : array of shape (n_coef,)
-        Per-parameter step scaling (see :func:`curvature_scaling`).
+        Per-parameter step scaling (see :func:`sgd_scaling`).
     horizon : float or None
         Length of the "linear" schedule in epochs (``max_iter``).
     col_sq_sum : ndarray of shape (n_features,) or None
@@ -245,42 +245,54 @@ def sample_rows(n_samples, max_rows=1000):
     )
 
 
-def curvature_scaling(
-    X, sample_weight, n_classes, fit_intercept, alpha, max_rows=1000, moments=None
-):
-    """Diagonal preconditioner and a safe step size, from the data.
+def curvature_sample(X, max_rows=1000):
+    """Up to ``max_rows`` evenly spaced rows of ``X`` on the host, as float64.
+
+    What :func:`sgd_scaling` runs its power iteration on; sparse ``X`` stays
+    sparse. Also returns the row indices (for the matching weights).
+    """
+    rows = sample_rows(X.shape[0], max_rows)
+    if sp.issparse(X):
+        return X[rows].astype(np.float64), rows
+    from ._common import to_host_float64
+
+    sample = X[rows] if isinstance(X, np.ndarray) else _take(X, rows)
+    return to_host_float64(sample), rows
+
+
+def sgd_scaling(col_sq_sum, total, Xs, ws, loss, alpha, learning_rate_init):
+    """SGD's per-parameter preconditioner and initial step size, from the data.
 
     The Hessian of the loss is bounded by ``c * E_s[x x^T] + alpha * I`` with
     ``c = 1/2`` (multinomial) or ``1/4`` (binomial), ``x`` extended by a 1 for
     the intercept. SGD steps are scaled per feature by
     ``1 / d_j`` with ``d_j = c * E_s[x_j^2] + alpha`` (the diagonal of that
-    bound), which makes unscaled features and the intercept train at the same
-    speed, and ``eta0 = 1 / lambda`` with ``lambda`` the largest eigenvalue of
-    the preconditioned bound, estimated by power iteration on up to
-    ``max_rows`` evenly spaced rows.
+    bound, from ``col_sq_sum / total`` of :func:`column_sq_sums`), which makes
+    unscaled features and the intercept train at the same speed. With
+    ``learning_rate_init="auto"``, ``eta0 = 1 / lambda`` with ``lambda`` the
+    largest eigenvalue of the preconditioned bound, estimated by power
+    iteration on the host sample ``Xs`` (weights ``ws``, see
+    :func:`curvature_sample`); otherwise ``eta0 = learning_rate_init``.
 
     Returns
     -------
-    precond : ndarray of shape (n_features + fit_intercept,)
-        ``1 / d_j`` (float64, host), intercept last.
+    precond : ndarray of shape (n_coef,)
+        ``1 / d_j`` laid out like the flat ``coef`` (float64, host).
     eta0 : float
-        The step size for ``learning_rate_init="auto"``.
-
-    ``moments``, if given, is ``(col_sq_sum, total)`` as returned by
-    :func:`column_sq_sums` for the same ``X`` and weights (not recomputed).
     """
-    sw = np.asarray(sample_weight, dtype=np.float64)
-    col_sq_sum, total = column_sq_sums(X, sw) if moments is None else moments
-    precond = preconditioner(col_sq_sum / total, n_classes, fit_intercept, alpha)
-    rows = sample_rows(X.shape[0], max_rows)
-    if sp.issparse(X):
-        Xs = X[rows].astype(np.float64)  # stays sparse: 1000 rows of X
+    precond = preconditioner(
+        col_sq_sum / total, loss.n_classes, loss.fit_intercept, alpha
+    )
+    if learning_rate_init == "auto":
+        eta0 = top_curvature_step(
+            Xs, ws, precond, loss.n_classes, loss.fit_intercept, alpha
+        )
     else:
-        from ._common import to_host_float64
-
-        Xs = to_host_float64(X[rows] if isinstance(X, np.ndarray) else _take(X, rows))
-    eta0 = top_curvature_step(Xs, sw[rows], precond, n_classes, fit_intercept, alpha)
-    return precond, eta0
+        eta0 = float(learning_rate_init)
+    precond_coef = expand_preconditioner(
+        precond, loss.n_rows, loss.n_features, loss.fit_intercept
+    )
+    return precond_coef, eta0
 
 
 def _take(X, rows):
