@@ -2,6 +2,12 @@
 
 from ._classifier import SoftmaxRegressionClassifier
 from ._display import TrainingCurveDisplay
+from ._exceptions import DaskFitError
 
 __version__ = "0.1.0"
-__all__ = ["SoftmaxRegressionClassifier", "TrainingCurveDisplay", "__version__"]
+__all__ = [
+    "DaskFitError",
+    "SoftmaxRegressionClassifier",
+    "TrainingCurveDisplay",
+    "__version__",
+]

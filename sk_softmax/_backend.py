@@ -7,6 +7,7 @@ imported lazily, and whether a usable CUDA device exists is probed once.
 """
 
 import functools
+import warnings
 
 import array_api_compat
 import array_api_compat.numpy as np_compat
@@ -159,3 +160,43 @@ def resolve_backend(backend, X):
             'backend="cupy" (GPU) or backend="numpy" (host).'
         ) from exc
     return "numpy"
+
+
+def state_to_host(state):
+    """An estimator's ``__getstate__`` dict with CuPy arrays moved to NumPy.
+
+    The fitted coefficients and the SGD state (anything with a ``to_numpy``
+    method) are moved; a marker says they came from a GPU.
+    """
+    on_gpu = False
+    for key in ("coef_", "intercept_"):
+        if is_cupy_array(state.get(key)):
+            on_gpu = True
+            state[key] = to_numpy(state[key])
+    sgd_state = state.get("_sgd_state")
+    if sgd_state is not None and is_cupy_array(sgd_state.coef):
+        on_gpu = True
+        state["_sgd_state"] = sgd_state.to_numpy()
+    if on_gpu:
+        state["_pickled_from_cupy"] = True
+    return state
+
+
+def state_from_host(state):
+    """Inverse of :func:`state_to_host`: back on the GPU when one is usable."""
+    if not state.pop("_pickled_from_cupy", False):
+        return state
+    cupy, error = cupy_status()
+    if cupy is None or error is not None:
+        warnings.warn(
+            "This model was fitted on a GPU (CuPy) and no usable GPU is here "
+            f"({error}); its coefficients were loaded as NumPy arrays.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return state
+    for key in ("coef_", "intercept_"):
+        state[key] = cupy.asarray(state[key])
+    if state.get("_sgd_state") is not None:  # partial_fit goes on where it was
+        state["_sgd_state"] = state["_sgd_state"].copy(cupy.asarray)
+    return state

@@ -1,20 +1,22 @@
-"""The estimator: validation, label encoding and orchestration; no math here."""
+"""The estimator: parameters, the fit / partial_fit path and prediction.
 
-import time
-import warnings
+Orchestration only: validate the input and build the training data
+(:mod:`sk_softmax._data`, or :mod:`sk_softmax._dask` for Dask collections),
+hand it to a solver (:mod:`sk_softmax._solvers`), and assign the fitted
+attributes from the solver's result, all at once, when everything succeeded.
+"""
+
+import contextlib
+import copy
+import functools
 from numbers import Integral, Real
 
-import array_api_compat
 import numpy as np
-import scipy.sparse as sp
-import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 try:  # scikit-learn >= 1.9: set_callbacks, ProgressBar, ScoringMonitor
     from sklearn.callback import CallbackSupportMixin, with_callbacks
@@ -32,33 +34,85 @@ from ._backend import (
     device,
     dispatch_enabled,
     get_namespace,
-    is_cupy_array,
     is_numpy_array,
     move_to,
-    require_cupy,
-    resolve_backend,
+    state_from_host,
+    state_to_host,
     to_numpy,
 )
-from ._early_stopping import SGDStopping, make_validation_split
-from ._loss import SoftmaxLoss, log_sigmoid, log_softmax
-from ._solvers import minimize_scipy
-from ._solvers._sgd import (
+from ._callbacks import SklearnCallbacks, TrainingHooks
+from ._data import InMemoryData
+from ._loss import log_proba_from_logits
+from ._solvers import (
     LEARNING_RATES,
-    SGDState,
-    _BatchGather,
-    column_sq_sums,
-    curvature_sample,
-    expand_preconditioner,
-    preconditioner,
-    sgd_epoch,
-    sgd_scaling,
+    SOLVERS,
+    ScipySolver,
+    SGDConfig,
+    SGDSolver,
+)
+from ._validation import (
+    check_partial_fit_classes,
+    check_same_namespace,
+    is_dask_collection,
+    validate_fit_data,
+    validate_predict_data,
 )
 
-SOLVERS = ("sgd", "cg", "lbfgs")
+# fitted state that is not a public attribute: rolled back with the others
+_PRIVATE_STATE = ("_sgd_state", "_random_state")
+_SGD_ATTRIBUTES = (
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "t_",
+)
 
 
 def _sgd_only(estimator):
     return estimator.solver == "sgd"
+
+
+def _lazy_on_dask(method):
+    """A prediction method that returns a lazy Dask array for Dask input."""
+
+    @functools.wraps(method)
+    def predict(self, X):
+        if is_dask_collection(X):
+            from ._dask import predict_dask
+
+            check_is_fitted(self)
+            return predict_dask(self, method.__name__, X)
+        return method(self, X)
+
+    return predict
+
+
+@contextlib.contextmanager
+def _rollback_on_error(estimator):
+    """Leave every fitted attribute as it was if the block raises.
+
+    The one rollback mechanism of ``fit`` and ``partial_fit``: solvers work
+    on copies and the estimator assigns its attributes only at the end, and
+    this undoes what input validation sets before that (``n_features_in_``,
+    ``feature_names_in_``).
+    """
+
+    def fitted_state():
+        return {
+            k: v
+            for k, v in vars(estimator).items()
+            if (k.endswith("_") and not k.startswith("__")) or k in _PRIVATE_STATE
+        }
+
+    saved = fitted_state()
+    try:
+        yield
+    except BaseException:
+        for key in set(fitted_state()) - set(saved):
+            delattr(estimator, key)
+        vars(estimator).update(saved)
+        raise
 
 
 class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
@@ -217,13 +271,14 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     >>> from sklearn.datasets import load_iris
     >>> from sk_softmax import SoftmaxRegressionClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(X, y)
+    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3, max_iter=1000)
+    >>> clf = clf.fit(X, y)
     >>> clf.coef_.shape
     (3, 4)
     >>> clf.predict(X[:3])
     array([0, 0, 0])
     >>> round(clf.score(X, y), 2)
-    0.99
+    0.98
     """
 
     _parameter_constraints = {
@@ -304,7 +359,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training data. float32 data is fitted in float32.
         y : array-like of shape (n_samples,)
             Class labels (any labels scikit-learn accepts).
@@ -324,370 +379,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         >>> SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y).n_features_in_
         4
         """
-        if _is_dask_collection(X):
-            from ._dask import fit_dask
-
-            return fit_dask(self, X, y, sample_weight)
-        # SGD checks X's finiteness with its preconditioner (one pass fewer)
-        X, y = self._validate_fit_data(
-            X, y, reset=True, defer_finite=self.solver == "sgd"
-        )
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the "
-                f"data, but the data contains only one class: {classes.tolist()[0]!r}."
-            )
-        user_sample_weight = sample_weight
-        sample_weight = self._sample_weight(sample_weight, X, y_enc, classes)
-        loss = SoftmaxLoss(classes.shape[0], X.shape[1], self.fit_intercept)
-        xp = get_namespace(X)
-        coef0 = None
-        if self.warm_start and self._can_warm_start(classes, X.shape[1]):
-            coef0 = self._packed_coef(loss, xp, X.dtype, device(X))
-        callbacks = _FitCallbacks(
-            self,
-            X,
-            y,
-            user_sample_weight,
-            loss,
-            classes,
-            # SciPy: one more (empty) subtask begins after the last iteration
-            max_subtasks=self.max_iter + (self.solver != "sgd"),
-            task_name="epoch" if self.solver == "sgd" else f"{self.solver} iteration",
-        )
-        if self.solver == "sgd":
-            result = self._fit_sgd(
-                X, y_enc, sample_weight, loss, classes, xp, coef0, callbacks
-            )
-        else:
-            result = self._fit_full_batch(
-                X, y_enc, sample_weight, loss, xp, coef0, callbacks
-            )
-        self._set_fitted(result, loss, classes, xp, X.dtype, device(X))
-        callbacks.end_fit()
-        return self
-
-    def _validate_fit_data(self, X, y, reset, defer_finite=False):
-        """Validate ``(X, y)`` where the backend computes; labels come back on host.
-
-        NumPy input stays NumPy; with ``backend="cupy"`` input that is not CuPy
-        is validated on the host and then moved to the current CUDA device; with
-        dispatch, input of another array namespace is validated where it lives.
-        ``defer_finite=True`` leaves X's NaN / infinity check to the caller
-        (SGD: :meth:`_column_moments`, before any training).
-        """
-        kind = resolve_backend(self.backend, X)
-        params = dict(
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            order="C",
-            reset=reset,
-            ensure_all_finite=not defer_finite,
-        )
-        if kind == "numpy":
-            X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
-            with sklearn.config_context(array_api_dispatch=False):
-                X, y = validate_data(self, X, to_numpy(y), **params)
-        elif kind == "cupy" and not is_cupy_array(X):
-            # host input (or another namespace's): validated on the host, moved
-            X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
-            with sklearn.config_context(array_api_dispatch=False):
-                X, y = validate_data(self, X, to_numpy(y), **params)
-            if sp.issparse(X):
-                raise TypeError(
-                    'backend="cupy" does not support SciPy sparse input; pass a '
-                    'dense array or use backend="numpy".'
-                )
-            X = require_cupy().asarray(X)
-        else:  # X's own namespace, through scikit-learn's array API dispatch
-            xp = get_namespace(X)
-            params["dtype"] = [xp.float64, xp.float32]
-            with sklearn.config_context(array_api_dispatch=True):
-                X, y = validate_data(self, X, y, **params)
-        y = np.asarray(to_numpy(y))
-        check_classification_targets(y)
-        return X, y
-
-    def _sample_weight(self, sample_weight, X, y_enc, classes, check_total=True):
-        """``s_i = sample_weight_i * class_weight[y_i]`` as float64 NumPy."""
-        n_samples = X.shape[0]
-        if sample_weight is None:
-            sw = np.ones(n_samples, dtype=np.float64)
-        else:
-            sw = np.asarray(to_numpy(sample_weight), dtype=np.float64)
-            if sw.ndim == 0:
-                sw = np.full(n_samples, float(sw))
-            if sw.ndim != 1 or sw.shape[0] != n_samples:
-                raise ValueError(
-                    f"sample_weight must have shape ({n_samples},) like X's rows; "
-                    f"got shape {sw.shape}."
-                )
-            if not np.all(np.isfinite(sw)):
-                raise ValueError("sample_weight contains NaN or infinity.")
-            if np.any(sw < 0):
-                raise ValueError(
-                    "sample_weight must be non-negative; got a minimum of "
-                    f"{sw.min()!r}."
-                )
-        if self.class_weight is not None:
-            cw = compute_class_weight(
-                self.class_weight, classes=classes, y=classes[y_enc]
-            )
-            sw = sw * cw[y_enc]
-        if check_total and not np.sum(sw) > 0:
-            raise ValueError(
-                "The sample weights sum to zero (after class_weight): at least one "
-                "sample needs a positive weight."
-            )
-        return sw
-
-    def _can_warm_start(self, classes, n_features):
-        return (
-            hasattr(self, "coef_")
-            and np.array_equal(self.classes_, classes)
-            and self.coef_.shape[1] == n_features
-        )
-
-    def _packed_coef(self, loss, xp, dtype, dev):
-        """The fitted ``coef_`` / ``intercept_`` as a flat vector (loss layout)."""
-        W = xp.astype(move_to(self.coef_, xp, dev), dtype, copy=True)
-        b = xp.astype(move_to(self.intercept_, xp, dev), dtype, copy=True)
-        return loss.pack(W, b, xp)
-
-    def _targets(self, y_enc, loss, xp, dtype, device=None):
-        """Encoded targets ``Y`` of shape (n_samples, n_rows) (see ``_loss``)."""
-        y_enc = np.asarray(y_enc)
-        if loss.n_rows == 1:
-            Y = (y_enc == 1)[:, None]
-        else:
-            Y = y_enc[:, None] == np.arange(loss.n_rows)[None, :]
-        return xp.asarray(Y.astype(np.float64), dtype=dtype, device=device)
-
-    def _fit_full_batch(self, X, y_enc, sample_weight, loss, xp, coef0, callbacks=None):
-        dtype = X.dtype
-        dev = device(X)
-        Y = self._targets(y_enc, loss, xp, dtype, dev)
-        sw = xp.asarray(sample_weight, dtype=dtype, device=dev)
-        alpha = self.alpha
-
-        def objective(coef):
-            # only the parameter vector and the gradient cross host <-> device
-            coef_xp = xp.asarray(coef, dtype=dtype, device=dev)
-            value, grad = loss.loss_gradient(coef_xp, X, Y, sw, alpha, xp)
-            return float(value), np.asarray(to_numpy(grad), dtype=np.float64)
-
-        if coef0 is None:
-            x0 = np.zeros(loss.n_coef, dtype=np.float64)
-        else:
-            x0 = np.asarray(to_numpy(coef0), dtype=np.float64)
-        callback = None
-        if callbacks is not None and callbacks.active:
-            # like LogisticRegression: SciPy's callback ends an iteration and
-            # begins the next; the one begun after the last is ended empty
-            callbacks.begin_iteration(x0)
-
-            def callback(coef):
-                callbacks.end_iteration(coef)
-                callbacks.begin_iteration(coef)
-
-        result = minimize_scipy(
-            self.solver,
-            objective,
-            x0,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            verbose=self.verbose,
-            callback=callback,
-        )
-        if callback is not None:
-            callbacks.end_iteration(None)
-        return {"coef": result.coef, "n_iter": result.n_iter}
-
-    # ------------------------------------------------------------------ SGD
-    def _new_sgd_state(self, X, sample_weight, loss, xp, coef0, rows=None):
-        if rows is not None:  # early stopping: the training rows only
-            sample_weight = np.where(
-                np.isin(np.arange(X.shape[0]), rows), sample_weight, 0.0
-            )
-        col_sq_sum, total = self._column_moments(X, sample_weight)
-        Xs, sampled = curvature_sample(X)
-        precond_coef, eta0 = sgd_scaling(
-            col_sq_sum,
-            total,
-            Xs,
-            sample_weight[sampled],
-            loss,
-            self.alpha,
-            self.learning_rate_init,
-        )
-        dev = device(X)
-        coef = loss.init_coef(X.dtype, xp, dev) if coef0 is None else coef0
-        velocity = xp.zeros_like(coef) if self.momentum else None
-        return SGDState(
-            coef=coef,
-            velocity=velocity,
-            t=0,
-            epoch=0,
-            eta0=eta0,
-            eta=eta0,
-            precond=xp.asarray(precond_coef, dtype=X.dtype, device=dev),
-            col_sq_sum=col_sq_sum,
-            weight_seen=total,
-            horizon=self.max_iter,
-        )
-
-    def _column_moments(self, X, sample_weight):
-        """:func:`column_sq_sums`, and the finiteness check SGD's validation skips.
-
-        SGD validates X with ``ensure_all_finite=False`` and checks it in the
-        pass that computes the preconditioner's column sums (one pass over X
-        fewer); where that pass cannot vouch for X, scikit-learn's own check
-        runs and raises its usual error.
-        """
-        col_sq_sum, total, surely_finite = column_sq_sums(
-            X, sample_weight, check_finite=True
-        )
-        if not surely_finite:
-            assert_all_finite(X, estimator_name=type(self).__name__, input_name="X")
-        return col_sq_sum, total
-
-    def _update_preconditioner(self, state, X, sample_weight, loss, xp):
-        """Fold a new chunk's feature statistics into the preconditioner.
-
-        The first ``partial_fit`` chunk may miss features that later chunks
-        have; their step must come from the data seen so far, this chunk
-        included, never from the first chunk alone.
-        """
-        col_sq_sum, total = self._column_moments(X, sample_weight)
-        if state.col_sq_sum is None:
-            return
-        state.col_sq_sum = state.col_sq_sum + col_sq_sum
-        state.weight_seen = state.weight_seen + total
-        precond = preconditioner(
-            state.col_sq_sum / state.weight_seen,
-            loss.n_classes,
-            self.fit_intercept,
-            self.alpha,
-        )
-        state.precond = xp.asarray(
-            expand_preconditioner(
-                precond, loss.n_rows, loss.n_features, self.fit_intercept
-            ),
-            dtype=X.dtype,
-            device=device(X),
-        )
-
-    def _sgd_options(self, xp, dev):
-        return dict(
-            device=dev,
-            alpha=self.alpha,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            power_t=self.power_t,
-            momentum=self.momentum,
-            nesterov=self.nesterov,
-            shuffle=self.shuffle,
-            xp=xp,
-        )
-
-    def _fit_sgd(
-        self, X, y_enc, sample_weight, loss, classes, xp, coef0, callbacks=None
-    ):
-        rng = check_random_state(self.random_state)
-        dtype = X.dtype
-        train_idx = None
-        if self.early_stopping:
-            train_idx, val_idx = make_validation_split(
-                X, y_enc, sample_weight, self.validation_fraction, rng, classes
-            )
-            # the validation part is copied (small); training reads X's rows
-            X_val, y_val, sw_val = (
-                _take_rows(X, val_idx, xp),
-                y_enc[val_idx],
-                sample_weight[val_idx],
-            )
-        dev = device(X)
-        Y = self._targets(y_enc, loss, xp, dtype, dev)
-        state = self._new_sgd_state(X, sample_weight, loss, xp, coef0, rows=train_idx)
-        uniform = bool(np.all(sample_weight == sample_weight[0]))
-        sw = None if uniform else sample_weight
-        options = self._sgd_options(xp, dev)
-        if train_idx is not None:
-            options["rows"] = train_idx
-        gather = _BatchGather(X, self.batch_size, xp, dev)
-        loss_curve, val_scores = [], []
-        stopping = SGDStopping(
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            learning_rate=self.learning_rate,
-            early_stopping=self.early_stopping,
-        )
-        stopper = stopping.validation
-        converged = False
-        for _ in range(self.max_iter):
-            tic = time.perf_counter()
-            if callbacks is not None:
-                callbacks.begin_iteration(state.coef)
-            epoch_loss = sgd_epoch(
-                loss, state, X, Y, sw, rng=rng, gather=gather, **options
-            )
-            self._check_finite(epoch_loss, state, loss.n_classes)
-            loss_curve.append(epoch_loss)
-            score = None
-            if self.early_stopping:
-                score = _weighted_accuracy(loss, state.coef, X_val, y_val, sw_val, xp)
-                val_scores.append(score)
-            if self.verbose:
-                line = f"Epoch {state.epoch}: loss {epoch_loss:.6f}"
-                if self.early_stopping:
-                    line += f", validation score {val_scores[-1]:.6f}"
-                eta = state.eta
-                line += f", lr {eta:.3g}, {time.perf_counter() - tic:.3f} s"
-                print(line)
-            if callbacks is not None and callbacks.end_iteration(state.coef):
-                converged = True  # a callback asked to stop: no ConvergenceWarning
-                break
-            decision = stopping.update(
-                state, epoch_loss, score, lambda c: xp.asarray(c, copy=True)
-            )
-            if decision == "lowered" and self.verbose:
-                print(f"Learning rate lowered to {state.eta:.3g}")
-            elif decision == "stop":
-                converged = True
-                break
-        if not converged:
-            stopping.warn_not_converged(self.max_iter, stacklevel=3)
-        result = {
-            "coef": state.coef,
-            "n_iter": state.epoch,
-            "loss_curve": loss_curve,
-            "best_loss": float(np.min(loss_curve)),
-            "sgd_state": state,
-            "random_state": rng,
-        }
-        if self.early_stopping:
-            result["coef"] = stopper.best_coef
-            # partial_fit / warm_start go on from the restored weights, at rest
-            state.coef = xp.asarray(stopper.best_coef, copy=True)
-            if state.velocity is not None:
-                state.velocity = xp.zeros_like(state.velocity)
-            result["validation_scores"] = val_scores
-            result["best_validation_score"] = stopper.best_score
-        return result
-
-    def _check_finite(self, epoch_loss, state, n_classes):
-        # At zero weights the loss is log(n_classes); a loss 1e4 times larger
-        # (or non-finite) only comes from steps that overshoot without bound.
-        limit = 1e4 * np.log(n_classes)
-        if not np.isfinite(epoch_loss) or epoch_loss > limit:
-            raise ValueError(
-                f"SGD diverged: the training loss reached {epoch_loss:.3g} at epoch "
-                f"{state.epoch} with learning rate {state.eta0:.3g}. Lower "
-                "learning_rate_init (or use learning_rate_init='auto'), lower "
-                "momentum, or scale the data (e.g. StandardScaler). The model was "
-                "left as it was before this call."
-            )
+        return self._fit(X, y, sample_weight, classes=None, incremental=False)
 
     @available_if(_sgd_only)
     @with_callbacks
@@ -696,14 +388,16 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
         Only available with ``solver="sgd"``. The first call needs ``classes``
         (all labels that will ever be seen); later calls continue the same
-        optimisation, so a stream of chunks trains the same model as ``fit``.
-        ``early_stopping`` and ``n_iter_no_change`` are not used here: the
-        caller decides when to stop. If the call fails (bad input, divergence),
-        the estimator is left exactly as it was.
+        optimisation, with the same schedule and stopping state as ``fit``
+        (the "adaptive" rate is lowered when the loss stalls from call to
+        call), so a stream of chunks trains the same model as ``fit``.
+        ``early_stopping`` is not used here: the caller decides when to stop.
+        If the call fails (bad input, divergence), the estimator is left
+        exactly as it was.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             A chunk of training data.
         y : array-like of shape (n_samples,)
             Its labels.
@@ -730,108 +424,130 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         >>> clf.n_iter_, clf.classes_
         (3, array([0, 1, 2]))
         """
-        first_call = not hasattr(self, "classes_")
-        if first_call:
+        if not hasattr(self, "classes_"):
             self._validate_params()
-            if classes is None:  # before validate_data sets n_features_in_
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit "
-                    "(all labels the stream will contain)."
+        return self._fit(X, y, sample_weight, classes=classes, incremental=True)
+
+    def _fit(self, X, y, sample_weight, *, classes, incremental):
+        """The one path of ``fit`` and ``partial_fit`` (one epoch, resumed)."""
+        with _rollback_on_error(self):
+            data = self._training_data(X, y, sample_weight, classes, incremental)
+            hooks = self._hooks(X, y, sample_weight, data, incremental)
+            if self.solver == "sgd":
+                result, rng = self._fit_sgd(data, hooks, incremental)
+            else:
+                solver = ScipySolver(
+                    self.solver,
+                    alpha=self.alpha,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    verbose=self.verbose,
                 )
-        elif dispatch_enabled() and self.backend == "auto":
-            # the state lives where the first call's X did (scikit-learn's rule)
-            _check_same_namespace(self, X, "partial_fit")
-        X, y = self._validate_fit_data(X, y, reset=first_call, defer_finite=True)
-        if first_call:
-            all_classes = np.unique(np.asarray(classes))
-            if all_classes.shape[0] < 2:
-                raise ValueError(
-                    "partial_fit needs at least 2 classes in `classes`; got "
-                    f"{all_classes.tolist()}."
-                )
-        else:
-            all_classes = self.classes_
-            if classes is not None and not np.array_equal(
-                np.unique(np.asarray(classes)), all_classes
-            ):
-                raise ValueError(
-                    f"classes={list(classes)!r} differs from the classes of the "
-                    f"first partial_fit call {all_classes.tolist()!r}."
-                )
-        if self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' needs the whole y and cannot be used with "
-                "partial_fit; pass a dict of class weights instead."
-            )
-        y_host = y
-        unseen = np.setdiff1d(np.unique(y_host), all_classes)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels {unseen.tolist()!r} that are not in classes "
-                f"{all_classes.tolist()!r}."
-            )
-        y_enc = np.searchsorted(all_classes, y_host)
-        user_sample_weight = sample_weight
-        sample_weight = self._sample_weight(sample_weight, X, y_enc, all_classes)
-        loss = SoftmaxLoss(all_classes.shape[0], X.shape[1], self.fit_intercept)
-        xp = get_namespace(X)
-        if first_call:
-            state = self._new_sgd_state(X, sample_weight, loss, xp, None)
-            rng = check_random_state(self.random_state)
-            loss_curve = []
-        else:
-            state = self._sgd_state.copy(xp)
-            if self.learning_rate_init != "auto" and (
-                float(self.learning_rate_init) != state.eta0
-            ):
-                # a rate set between calls takes effect from this call on
-                state.eta0 = state.eta = float(self.learning_rate_init)
-            state.horizon = self.max_iter  # likewise for the "linear" schedule
-            self._update_preconditioner(state, X, sample_weight, loss, xp)
-            rng = self._random_state
-            loss_curve = list(self.loss_curve_)
-        rng_state = rng.get_state()
-        Y = self._targets(y_enc, loss, xp, X.dtype, device(X))
-        uniform = bool(np.all(sample_weight == sample_weight[0]))
-        callbacks = _FitCallbacks(
-            self, X, y, user_sample_weight, loss, all_classes, 1, "epoch"
-        )
-        try:
-            callbacks.begin_iteration(state.coef)
-            epoch_loss = sgd_epoch(
-                loss,
-                state,
-                X,
-                Y,
-                None if uniform else sample_weight,
-                rng=rng,
-                **self._sgd_options(xp, device(X)),
-            )
-            self._check_finite(epoch_loss, state, loss.n_classes)
-            callbacks.end_iteration(state.coef)
-        except BaseException:
-            rng.set_state(rng_state)
-            raise
-        loss_curve.append(epoch_loss)
-        result = {
-            "coef": state.coef,
-            "n_iter": state.epoch,
-            "loss_curve": loss_curve,
-            "best_loss": float(np.min(loss_curve)),
-            "sgd_state": state,
-            "random_state": rng,
-        }
-        self._set_fitted(result, loss, all_classes, xp, X.dtype, device(X))
-        callbacks.end_fit()
+                result, rng = solver.run(data, hooks, self._coef0(data)), None
+            self._assign(data, result, rng, incremental)
+        hooks.fit_end()
         return self
 
-    def _set_fitted(self, result, loss, classes, xp, dtype, dev=None):
+    def _training_data(self, X, y, sample_weight, classes, incremental):
+        """Validated input as training data: in memory, or on Dask."""
+        first = not (incremental and hasattr(self, "classes_"))
+        known = None
+        if incremental:
+            known = check_partial_fit_classes(classes, getattr(self, "classes_", None))
+            if not first and dispatch_enabled() and self.backend == "auto":
+                # the state lives where the first call's X did (scikit-learn's rule)
+                check_same_namespace(self, X, "partial_fit")
+        name = type(self).__name__
+        options = dict(
+            classes=known,
+            class_weight=self.class_weight,
+            fit_intercept=self.fit_intercept,
+            name=name,
+        )
+        if is_dask_collection(X):
+            from ._dask import DaskData
+
+            data = DaskData.from_input(X, y, sample_weight, **options)
+            self._check_n_features_dask(data.loss.n_features, reset=first)
+            return data
+        # SGD checks X's finiteness with its column statistics (one pass fewer)
+        X, y = validate_fit_data(
+            self, X, y, reset=first, ensure_finite=self.solver != "sgd"
+        )
+        return InMemoryData.from_input(X, y, sample_weight, **options)
+
+    def _check_n_features_dask(self, n_features, reset):
+        """``n_features_in_`` for Dask input (scikit-learn's rule and message)."""
+        if reset:
+            self.n_features_in_ = n_features
+            vars(self).pop("feature_names_in_", None)
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+
+    def _hooks(self, X, y, sample_weight, data, incremental):
+        """Verbose lines and scikit-learn's callbacks for this call."""
+        root = None
+        if hasattr(self, "_init_callback_context"):
+            # SciPy: one more (empty) subtask begins after the last iteration
+            n_tasks = 1 if incremental else self.max_iter + (self.solver != "sgd")
+            root = self._init_callback_context(max_subtasks=n_tasks)
+        task = "epoch" if self.solver == "sgd" else f"{self.solver} iteration"
+        callbacks = SklearnCallbacks(
+            root,
+            self,
+            X,
+            y,
+            sample_weight,
+            data.loss,
+            data.classes,
+            (data.xp, data.dtype, data.device),
+            task,
+        )
+        return TrainingHooks(data.loss, verbose=self.verbose, callbacks=callbacks)
+
+    def _coef0(self, data, incremental=False):
+        """The current model as a flat host vector, when training starts from it.
+
+        ``fit`` starts from it with ``warm_start=True``; ``partial_fit``
+        without an SGD state to resume (after a full-batch fit) always does.
+        """
+        if not (self.warm_start or incremental) or not (
+            hasattr(self, "coef_")
+            and np.array_equal(self.classes_, data.classes)
+            and self.coef_.shape == (data.loss.n_rows, data.loss.n_features)
+        ):
+            return None
+        W = np.asarray(to_numpy(self.coef_), dtype=np.float64)
+        b = np.asarray(to_numpy(self.intercept_), dtype=np.float64)
+        return data.loss.pack(W, b if data.loss.fit_intercept else None, np)
+
+    def _fit_sgd(self, data, hooks, incremental):
+        solver = SGDSolver(SGDConfig.from_params(self.get_params()))
+        previous = getattr(self, "_sgd_state", None) if incremental else None
+        if previous is not None:  # the stream goes on: a copy of its generator
+            rng = copy.deepcopy(self._random_state)
+        else:
+            rng = check_random_state(self.random_state)
+        coef0 = self._coef0(data, incremental) if previous is None else None
+        result = solver.run(
+            data, hooks, rng, previous=previous, coef0=coef0, incremental=incremental
+        )
+        return result, rng
+
+    def _assign(self, data, result, rng, incremental):
         """Assign every fitted attribute at once, after the solver succeeded.
 
-        The coefficients go to namespace ``xp`` on device ``dev`` (X's).
+        The coefficients go to the data's namespace, device and dtype.
         """
-        coef = xp.astype(move_to(result["coef"], xp, dev), dtype)
-        W, b = loss.unpack(coef, xp)
+        xp, dtype, dev = data.xp, data.dtype, data.device
+
+        def place(a):
+            return xp.astype(move_to(a, xp, dev), dtype, copy=True)
+
+        W, b = data.loss.unpack(place(result.coef), xp)
         if not (
             bool(xp.all(xp.isfinite(W))) and (b is None or bool(xp.all(xp.isfinite(b))))
         ):
@@ -839,58 +555,33 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                 "The solver produced non-finite coefficients; scale the data (e.g. "
                 "StandardScaler) or increase alpha."
             )
-        self.classes_ = classes
-        self.coef_ = xp.asarray(W, copy=True)
+        self.classes_ = data.classes
+        self.coef_ = W
         self.intercept_ = (
-            xp.zeros((loss.n_rows,), dtype=dtype, device=device(coef))
-            if b is None
-            else xp.asarray(b, copy=True)
+            xp.zeros((data.loss.n_rows,), dtype=dtype, device=dev) if b is None else b
         )
-        self.n_iter_ = int(result["n_iter"])
-        for name in (
-            "loss_curve",
-            "best_loss",
-            "validation_scores",
-            "best_validation_score",
-        ):
-            if name in result:
-                setattr(self, name + "_", result[name])
-            elif hasattr(self, name + "_"):
-                delattr(self, name + "_")
-        if "sgd_state" in result:
-            state = result["sgd_state"]
-            self.t_ = state.t
-            self._sgd_state = state
-            self._random_state = result["random_state"]
+        if rng is None:  # full batch
+            self.n_iter_ = int(result.n_iter)
+            for name in (*_SGD_ATTRIBUTES, *_PRIVATE_STATE):
+                vars(self).pop(name, None)
+            return
+        state = result.state.copy(place)
+        previous = getattr(self, "loss_curve_", []) if incremental else []
+        self.loss_curve_ = [*previous, *result.loss_curve]
+        self.best_loss_ = float(np.min(self.loss_curve_))
+        self.n_iter_ = state.epoch
+        self.t_ = state.t
+        if result.validation_scores is None:
+            vars(self).pop("validation_scores_", None)
+            vars(self).pop("best_validation_score_", None)
         else:
-            for name in ("t_", "_sgd_state", "_random_state"):
-                if hasattr(self, name):
-                    delattr(self, name)
+            self.validation_scores_ = result.validation_scores
+            self.best_validation_score_ = result.best_validation_score
+        self._sgd_state = state
+        self._random_state = rng
 
     # -------------------------------------------------------------- predict
-    def _validate_predict_data(self, X, method):
-        """Validate ``X`` for prediction in its own namespace and device.
-
-        With array API dispatch on and ``backend="auto"``, ``X`` must live where
-        the model was fitted (scikit-learn's rule); otherwise the small
-        coefficients are moved to ``X`` (``backend="numpy"`` first moves ``X`` to
-        the host).
-        """
-        if dispatch_enabled() and self.backend == "auto":
-            _check_same_namespace(self, X, method)
-        params = dict(accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
-        if is_numpy_array(X) or not array_api_compat.is_array_api_obj(X):
-            with sklearn.config_context(array_api_dispatch=False):
-                return validate_data(self, X, **params)
-        kind = resolve_backend(self.backend, X)
-        if kind == "numpy":
-            with sklearn.config_context(array_api_dispatch=False):
-                return validate_data(self, to_numpy(X), **params)
-        xp = get_namespace(X)
-        params["dtype"] = [xp.float64, xp.float32]
-        with sklearn.config_context(array_api_dispatch=True):
-            return validate_data(self, X, **params)
-
+    @_lazy_on_dask
     def decision_function(self, X):
         """Logits ``X @ coef_.T + intercept_``.
 
@@ -918,11 +609,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
     def _decision_function(self, X, method):
         check_is_fitted(self)
-        if _is_dask_collection(X):
-            from ._dask import predict_dask
-
-            return predict_dask(self, method, X)
-        X = self._validate_predict_data(X, method)
+        X = validate_predict_data(self, X, method)
         xp = get_namespace(X)
         dev = device(X)
         # outputs follow the input: the small coefficients move, never X
@@ -933,6 +620,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             return xp.reshape(Z, (-1,))
         return Z
 
+    @_lazy_on_dask
     def predict_log_proba(self, X):
         """Log-probabilities, computed stably from the logits (log-sum-exp).
 
@@ -955,29 +643,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         >>> bool((clf.predict_log_proba(X * 1e4) <= 0).all())
         True
         """
-        if _is_dask_collection(X):
-            from ._dask import predict_dask
+        return log_proba_from_logits(self._decision_function(X, "predict_log_proba"))
 
-            return predict_dask(self, "predict_log_proba", X)
-        return self._log_proba(self._decision_function(X, "predict_log_proba"))
-
-    @staticmethod
-    def _log_proba(Z):
-        """Stable log-probabilities from the logits ``Z``."""
-        xp = get_namespace(Z)
-        if Z.ndim == 1:
-            z = xp.reshape(Z, (-1, 1))
-            log_proba = xp.concat([log_sigmoid(-z, xp), log_sigmoid(z, xp)], axis=1)
-        else:
-            log_proba = log_softmax(Z, xp)
-        # Where a probability is near 1 its log is below the dtype's resolution
-        # of predict_proba; return log(predict_proba) there so the two agree.
-        near_one = log_proba > -0.5
-        rounded = xp.log(
-            xp.exp(xp.where(near_one, log_proba, xp.zeros_like(log_proba)))
-        )
-        return xp.where(near_one, rounded, log_proba)
-
+    @_lazy_on_dask
     def predict_proba(self, X):
         """Class probabilities ``softmax(X @ coef_.T + intercept_)``.
 
@@ -1000,14 +668,11 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         >>> clf.predict_proba(X[:1]).sum().round(6)
         np.float64(1.0)
         """
-        if _is_dask_collection(X):
-            from ._dask import predict_dask
-
-            return predict_dask(self, "predict_proba", X)
-        log_proba = self._log_proba(self._decision_function(X, "predict_proba"))
+        log_proba = log_proba_from_logits(self._decision_function(X, "predict_proba"))
         xp = get_namespace(log_proba)
         return xp.exp(log_proba)
 
+    @_lazy_on_dask
     def predict(self, X):
         """Most probable class of each sample.
 
@@ -1030,10 +695,6 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         >>> clf.predict(X[[0, 50, 100]])
         array([0, 1, 2])
         """
-        if _is_dask_collection(X):
-            from ._dask import predict_dask
-
-            return predict_dask(self, "predict", X)
         Z = self._decision_function(X, "predict")
         xp = get_namespace(Z)
         if Z.ndim == 1:
@@ -1056,187 +717,8 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
     def __getstate__(self):
         """Pickle CuPy arrays as NumPy, so GPU models can be shipped anywhere."""
-        state = super().__getstate__()
-        on_gpu = False
-        for key in ("coef_", "intercept_"):
-            if is_cupy_array(state.get(key)):
-                on_gpu = True
-                state[key] = to_numpy(state[key])
-        if "_sgd_state" in state and is_cupy_array(state["_sgd_state"].coef):
-            on_gpu = True
-            state["_sgd_state"] = state["_sgd_state"].to_numpy()
-        if on_gpu:
-            state["_pickled_from_cupy"] = True
-        return state
+        return state_to_host(super().__getstate__())
 
     def __setstate__(self, state):
         """Restore; a model fitted on a GPU comes back on it when one is usable."""
-        from_cupy = state.pop("_pickled_from_cupy", False)
-        super().__setstate__(state)
-        if not from_cupy:
-            return
-        from ._backend import cupy_status
-
-        cupy, error = cupy_status()
-        if cupy is None or error is not None:
-            warnings.warn(
-                "This model was fitted on a GPU (CuPy) and no usable GPU is here "
-                f"({error}); its coefficients were loaded as NumPy arrays.",
-                UserWarning,
-                stacklevel=2,
-            )
-            return
-        self.coef_ = cupy.asarray(self.coef_)
-        self.intercept_ = cupy.asarray(self.intercept_)
-        sgd_state = getattr(self, "_sgd_state", None)
-        if sgd_state is not None:  # partial_fit goes on where it was pickled
-            import dataclasses
-
-            self._sgd_state = dataclasses.replace(
-                sgd_state,
-                coef=cupy.asarray(sgd_state.coef),
-                velocity=None
-                if sgd_state.velocity is None
-                else cupy.asarray(sgd_state.velocity),
-                precond=cupy.asarray(sgd_state.precond),
-            )
-
-
-def _check_same_namespace(estimator, X, method):
-    """Raise scikit-learn's error when ``X`` is not where the model was fitted."""
-    coef = estimator.coef_
-    if is_numpy_array(coef) and (is_numpy_array(X) or not _is_array_api(X)):
-        return
-    if not _is_array_api(X):
-        raise ValueError(
-            f"Inputs passed to {type(estimator).__name__}.{method}() must use the "
-            "same namespace and the same device as those passed to fit(). Array "
-            f"namespace used during fit ({get_namespace(coef).__name__}) is not "
-            f"compatible with the array-like input passed to {method}."
-        )
-    xp_fit, xp_x = get_namespace(coef), get_namespace(X)
-    if xp_fit.__name__ == xp_x.__name__ and device(coef) == device(X):
-        return
-    where = (
-        f"Array namespaces used during fit ({xp_fit.__name__}) and {method} "
-        f"({xp_x.__name__}) differ."
-        if xp_fit.__name__ != xp_x.__name__
-        else f"Devices used during fit ({device(coef)}) and {method} ({device(X)}) "
-        "differ."
-    )
-    raise ValueError(
-        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
-        f"namespace and the same device as those passed to fit(). {where} Move X "
-        "there, or refit the model on X's namespace and device."
-    )
-
-
-def _is_array_api(X):
-    return array_api_compat.is_array_api_obj(X) and not sp.issparse(X)
-
-
-def _take_rows(X, rows, xp):
-    """Rows ``rows`` (host integer array) of ``X``, in ``X``'s namespace."""
-    if is_numpy_array(X):
-        return X[rows]
-    return xp.take(X, xp.asarray(rows, device=device(X)), axis=0)
-
-
-def _is_dask_collection(X):
-    """True for Dask arrays / dataframes, without importing Dask."""
-    return type(X).__module__.split(".")[0] in {"dask", "dask_expr"} and hasattr(
-        X, "__dask_graph__"
-    )
-
-
-def _weighted_accuracy(loss, coef, X, y_enc, sample_weight, xp):
-    """Weighted accuracy of the parameters ``coef`` on encoded labels."""
-    Z = loss.raw_prediction(coef, X, xp)
-    if Z.shape[1] == 1:
-        pred = to_numpy(xp.reshape(Z, (-1,)) > 0).astype(np.intp)
-    else:
-        pred = to_numpy(xp.argmax(Z, axis=1))
-    correct = (pred == y_enc).astype(np.float64)
-    return float(np.sum(correct * sample_weight) / np.sum(sample_weight))
-
-
-class _FitCallbacks:
-    """Bridge from a fit's iterations to scikit-learn's callbacks (1.9+).
-
-    The ``fit`` (or ``partial_fit``) call is the root task; with callbacks set,
-    every SGD epoch or SciPy iteration is a subtask whose hooks can see, as
-    ``fitted_estimator``, the model as it would be if the fit stopped there. On
-    scikit-learn without ``sklearn.callback``, or without callbacks, the
-    iteration methods are no-ops that cost nothing.
-    """
-
-    def __init__(
-        self, estimator, X, y, sample_weight, loss, classes, max_subtasks, task_name
-    ):
-        self.estimator = estimator
-        self.loss = loss
-        self.classes = classes
-        self.task_name = task_name
-        self.xp, self.dtype, self.device = get_namespace(X), X.dtype, device(X)
-        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
-        self.hook_args = {"X": X, "y": y, "metadata": metadata}
-        self.root = None
-        if hasattr(estimator, "_init_callback_context"):
-            self.root = estimator._init_callback_context(max_subtasks=max_subtasks)
-            self.root.call_on_fit_task_begin(estimator=estimator, **self.hook_args)
-        self.active = self.root is not None and bool(
-            getattr(estimator, "_skl_callbacks", None)
-        )
-        self._task = None
-        self._n_iterations = 0
-
-    def _attributes(self, coef):
-        """Lazily, the fitted attributes of the parameters ``coef`` (copied)."""
-
-        def attributes():
-            xp = self.xp
-            flat = xp.astype(move_to(coef, xp, self.device), self.dtype, copy=True)
-            W, b = self.loss.unpack(flat, xp)
-            if b is None:
-                b = xp.zeros((self.loss.n_rows,), dtype=self.dtype, device=self.device)
-            return {"classes_": self.classes, "coef_": W, "intercept_": b}
-
-        return attributes
-
-    def begin_iteration(self, coef):
-        """Begin an iteration that starts from the parameters ``coef``."""
-        if not self.active:
-            return
-        self._task = self.root.subcontext(
-            task_name=f"{self.task_name} {self._n_iterations}"
-        )
-        self._n_iterations += 1
-        self._task.call_on_fit_task_begin(
-            estimator=self.estimator,
-            **self.hook_args,
-            reconstruction_attributes=self._attributes(coef),
-        )
-
-    def end_iteration(self, coef):
-        """End the iteration at ``coef`` (None: it never ran); True asks to stop."""
-        if self._task is None:
-            return False
-        task, self._task = self._task, None
-        if coef is None:
-            return bool(task.call_on_fit_task_end(estimator=self.estimator))
-        return bool(
-            task.call_on_fit_task_end(
-                estimator=self.estimator,
-                **self.hook_args,
-                reconstruction_attributes=self._attributes(coef),
-            )
-        )
-
-    def end_fit(self):
-        """End the root task; the estimator is fitted now."""
-        if self.root is not None:
-            self.root.call_on_fit_task_end(
-                estimator=self.estimator,
-                **self.hook_args,
-                reconstruction_attributes={},
-            )
+        super().__setstate__(state_from_host(state))

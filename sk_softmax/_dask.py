@@ -1,45 +1,64 @@
 """Training and predicting on Dask arrays (``pip install sk_softmax[dask]``).
 
-Only this module imports Dask, and only when :meth:`fit` or a ``predict*``
-method meets a Dask collection (see ``_classifier._is_dask_collection``).
+Only this module imports Dask, and only when ``fit``, ``partial_fit`` or a
+``predict*`` method meets a Dask collection.
 
-Full-batch solvers (``cg``, ``lbfgs``)
-    ``X``, the encoded targets and the sample weights are persisted once, row
-    chunk by row chunk. Every objective evaluation sends the flat parameter
-    vector to the chunks, computes :meth:`SoftmaxLoss.sum_loss_gradient` where
-    each chunk lives and adds the per-chunk sums with a tree reduction; only
-    ``(loss_sum, grad_sum, weight_sum)`` comes back to the driver, which adds
-    the penalty and hands the result to the same SciPy driver as the
-    in-memory fit.
+:class:`DaskData` is the Dask implementation of the training-data interface
+of :mod:`sk_softmax._data`: every chunk of rows becomes an
+:class:`~sk_softmax._data.InMemoryData`, persisted where it lives, and each
+method runs the in-memory method of the same name on every chunk:
 
-SGD
-    One task per chunk and epoch, chained: the optimiser state (parameters,
-    momentum, step counters: a few vectors of ``n_coef``) travels from chunk
-    to chunk in a shuffled chunk order and each chunk's minibatches run where
-    the chunk lives, in shuffled order within the chunk. Early stopping holds
-    out a random part of every chunk (a Dask array too) and scores it with the
-    same map-and-sum pattern.
+- full-batch objective: each chunk's ``(loss_sum, grad_sum, weight_sum)``,
+  added with a tree reduction; only those sums come back to the driver;
+- SGD: one task per chunk and epoch, chained: the solver state (parameters,
+  momentum, counters: a few vectors of ``n_coef``) travels from chunk to chunk
+  in a shuffled chunk order and each chunk's minibatches run where it lives;
+- early stopping: a random part of every chunk is held out and scored where
+  it lives.
+
+The same validation functions as in memory check the input chunk by chunk,
+so bad input gives the same errors.
 """
 
+import array_api_compat.numpy as np_compat
 import numpy as np
 
-from ._backend import get_namespace, to_numpy
-from ._early_stopping import SGDStopping
-from ._loss import SoftmaxLoss
-from ._solvers._scipy import minimize_scipy
-from ._solvers._sgd import (
-    SGDState,
-    sample_rows,
-    sgd_epoch,
-    sgd_scaling,
+from ._backend import to_numpy
+from ._data import InMemoryData
+from ._exceptions import DaskFitError
+from ._solvers._scaling import sample_rows
+from ._solvers._sgd_pass import PassResult
+from ._validation import (
+    check_sample_weight,
+    check_weight_total,
+    class_weight_vector,
+    encode_labels,
 )
 
-
-class DaskFitError(RuntimeError):
-    """A Dask computation failed during ``fit``; the estimator was left unchanged."""
+__all__ = ["DaskData", "DaskFitError", "as_dask_X", "predict_dask"]
 
 
 # --------------------------------------------------------------- helpers
+def _compute(*collections):
+    """``dask.compute``; a failure of Dask itself becomes :class:`DaskFitError`.
+
+    Errors about the input (ValueError, TypeError, raised by the same checks
+    as in memory) pass through unchanged.
+    """
+    import dask
+
+    try:
+        return dask.compute(*collections)
+    except (ValueError, TypeError):
+        raise
+    except Exception as exc:
+        raise DaskFitError(
+            f"The Dask computation failed during fit ({type(exc).__name__}: "
+            f"{exc}); the estimator was left unchanged. If a worker died, "
+            "retry the fit once the cluster has recovered."
+        ) from exc
+
+
 def _tree_sum(parts):
     """Pairwise (tree) sum of delayed tuples of additive terms."""
     import dask
@@ -57,74 +76,18 @@ def _add_sums(a, b):
     return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
-def _chunk_sums(loss, coef, X, Y, sw):
-    """``(loss_sum, grad_sum, weight_sum)`` of one chunk, as float64 on host."""
-    xp = get_namespace(X)
-    coef_xp = xp.asarray(np.asarray(coef), dtype=X.dtype)  # e.g. onto a GPU
-    loss_sum, grad, weight_sum = loss.sum_loss_gradient(coef_xp, X, Y, sw, xp)
-    return (
-        float(loss_sum),
-        np.asarray(to_numpy(grad), dtype=np.float64),
-        float(weight_sum),
-    )
+def _broadcast(value):
+    """``value`` sent once to every worker when computing on a distributed Client."""
+    import dask
+
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    if type(client).__name__ != "Client" or not hasattr(client, "scatter"):
+        return value  # local schedulers share the driver's memory
+    return client.scatter(value, broadcast=True, hash=False)
 
 
-def _chunk_correct(loss, coef, X, y_enc, sw, mask):
-    """Weighted count of correct predictions on the ``mask`` rows, and their weight."""
-    xp = get_namespace(X)
-    rows = np.flatnonzero(to_numpy(mask))
-    if rows.size == 0:
-        return (0.0, 0.0)
-    Xr = X[rows] if isinstance(X, np.ndarray) else xp.take(X, xp.asarray(rows), axis=0)
-    coef_xp = xp.asarray(np.asarray(coef), dtype=X.dtype)
-    Z = loss.raw_prediction(coef_xp, Xr, xp)
-    if Z.shape[1] == 1:
-        pred = to_numpy(xp.reshape(Z, (-1,)) > 0).astype(np.intp)
-    else:
-        pred = to_numpy(xp.argmax(Z, axis=1))
-    w = np.asarray(to_numpy(sw), dtype=np.float64)[rows]
-    y = np.asarray(to_numpy(y_enc))[rows]
-    return (float(np.sum((pred == y) * w)), float(np.sum(w)))
-
-
-def _encode_block(y, classes):
-    return np.searchsorted(classes, np.asarray(y))
-
-
-def _onehot_block(y_enc, n_rows, dtype):
-    if n_rows == 1:
-        return (y_enc == 1)[:, None].astype(dtype)
-    return (y_enc[:, None] == np.arange(n_rows)[None, :]).astype(dtype)
-
-
-def _weight_block(sw, y_enc, class_weight, dtype):
-    out = np.ones(y_enc.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
-    if class_weight is not None:
-        out = out * class_weight[y_enc]
-    return out.astype(dtype)
-
-
-def _unit_weight_block(y_enc, class_weight, dtype):
-    return _weight_block(None, y_enc, class_weight, dtype)
-
-
-def _as_dask_rows(v, chunks, name):
-    """``v`` (Dask or array-like) as a 1-D Dask array chunked like ``X``'s rows."""
-    import dask.array as da
-
-    if not hasattr(v, "__dask_graph__"):
-        v = da.from_array(np.asarray(v), chunks=(chunks,))
-    if v.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got {v.ndim} dimensions.")
-    if v.shape[0] != sum(chunks):
-        raise ValueError(
-            f"{name} has {v.shape[0]} entries but X has {sum(chunks)} rows."
-        )
-    return v.rechunk((chunks,))
-
-
-def _check_X(estimator, X, reset):
-    """A 2-D floating Dask array with one chunk along the features."""
+def as_dask_X(X):
+    """A 2-D floating Dask array with known chunks and one chunk of features."""
     import dask.array as da
 
     if not isinstance(X, da.Array):
@@ -138,398 +101,274 @@ def _check_X(estimator, X, reset):
         X = X.compute_chunk_sizes()
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    if reset:
-        estimator.n_features_in_ = X.shape[1]
-        if hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
-    elif X.shape[1] != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input."
-        )
     return X.rechunk({1: -1})
 
 
-# ------------------------------------------------------------------ fit
-def fit_dask(estimator, X, y, sample_weight=None):
-    """Fit ``estimator`` on Dask arrays; called by ``SoftmaxRegressionClassifier.fit``.
-
-    Parameters
-    ----------
-    estimator : SoftmaxRegressionClassifier
-        The estimator to fit (its parameters already validated).
-    X : dask.array.Array of shape (n_samples, n_features)
-        Training data, chunked by rows (any column chunking is merged).
-    y : dask.array.Array or array-like of shape (n_samples,)
-        Labels; rechunked like ``X``'s rows.
-    sample_weight : dask.array.Array or array-like of shape (n_samples,), default=None
-        Non-negative weights.
-
-    Returns
-    -------
-    estimator : SoftmaxRegressionClassifier
-        The fitted estimator. If a Dask computation fails (e.g. a worker is
-        lost beyond what the scheduler can recover), :class:`DaskFitError` is
-        raised and the fitted attributes are those from before the call.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> from sklearn.datasets import load_iris
-    >>> from sk_softmax import SoftmaxRegressionClassifier
-    >>> X, y = load_iris(return_X_y=True)
-    >>> Xd, yd = da.from_array(X, chunks=50), da.from_array(y, chunks=50)
-    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(Xd, yd)
-    >>> clf.classes_
-    array([0, 1, 2])
-    """
+def _as_dask_rows(v, chunks, name):
+    """``v`` (Dask or array-like) as a 1-D Dask array chunked like ``X``'s rows."""
     import dask.array as da
 
-    # validated on a copy of the fitted-attribute state: a failure leaves it
-    saved = {k: v for k, v in vars(estimator).items() if k.endswith("_")}
-    try:
-        X = _check_X(estimator, X, reset=True)
-        row_chunks = X.chunks[0]
-        y = _as_dask_rows(y, row_chunks, "y")
-        if sample_weight is not None:
-            sample_weight = _as_dask_rows(sample_weight, row_chunks, "sample_weight")
-        try:
-            classes = np.asarray(da.unique(y).compute())
-        except Exception as exc:
-            raise DaskFitError(f"Computing the classes failed: {exc!r}") from exc
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"{type(estimator).__name__} needs samples of at least 2 classes in "
-                "the data, but the data contains only one class: "
-                f"{classes.tolist()[0]!r}."
-            )
-        y_enc = y.map_blocks(_encode_block, classes, dtype=np.intp)
-        class_weight = _class_weight(estimator, classes, y_enc)
-        dtype = X.dtype
-        if sample_weight is None:
-            sw = y_enc.map_blocks(_unit_weight_block, class_weight, dtype, dtype=dtype)
-        else:
-            sw = da.map_blocks(
-                _weight_block, sample_weight, y_enc, class_weight, dtype, dtype=dtype
-            )
-        loss = SoftmaxLoss(classes.shape[0], X.shape[1], estimator.fit_intercept)
-        coef0 = None
-        if estimator.warm_start and estimator._can_warm_start(classes, X.shape[1]):
-            coef0 = np.asarray(
-                to_numpy(estimator._packed_coef(loss, np, np.float64, None)),
-                dtype=np.float64,
-            )
-        try:
-            if estimator.solver == "sgd":
-                result = _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0)
-            else:
-                result = _fit_full_batch(estimator, X, y_enc, sw, loss, coef0)
-        except (ValueError, DaskFitError):
-            raise
-        except Exception as exc:
-            raise DaskFitError(
-                f"The Dask computation failed during fit ({type(exc).__name__}: "
-                f"{exc}); the estimator was left unchanged. If a worker died, "
-                "retry the fit once the cluster has recovered."
-            ) from exc
-        estimator._set_fitted(result, loss, classes, np, dtype)
-    except BaseException:
-        for k in [k for k in vars(estimator) if k.endswith("_")]:
-            if k not in saved:
-                delattr(estimator, k)
-        vars(estimator).update(saved)
-        raise
-    return estimator
-
-
-def _class_weight(estimator, classes, y_enc):
-    """Per-class weight vector (float64) or None, from one pass of counts."""
-    from sklearn.utils.class_weight import compute_class_weight
-
-    cw = estimator.class_weight
-    if cw is None:
-        return None
-    if isinstance(cw, str):  # "balanced": n_samples / (n_classes * count)
-        import dask.array as da
-
-        counts = da.bincount(y_enc, minlength=classes.shape[0]).compute()
-        return counts.sum() / (classes.shape[0] * counts.astype(np.float64))
-    return compute_class_weight(cw, classes=classes, y=classes)
-
-
-def _blocks(*arrays):
-    """Per-chunk delayed objects of row-chunked Dask arrays, zipped."""
-    return list(zip(*[a.to_delayed().ravel() for a in arrays], strict=True))
-
-
-def _broadcast(value):
-    """``value`` sent once to every worker when computing on a distributed Client."""
-    import dask
-
-    client = getattr(dask.base.get_scheduler(), "__self__", None)
-    if type(client).__name__ != "Client" or not hasattr(client, "scatter"):
-        return value  # local schedulers share the driver's memory
-    return client.scatter(value, broadcast=True, hash=False)
-
-
-def _fit_full_batch(estimator, X, y_enc, sw, loss, coef0):
-    import dask
-
-    n_rows = loss.n_rows
-    Y = y_enc.map_blocks(
-        _onehot_block,
-        n_rows,
-        X.dtype,
-        dtype=X.dtype,
-        new_axis=1,
-        chunks=(
-            y_enc.chunks[0],
-            (n_rows,),
-        ),
-    )
-    X, Y, sw = dask.persist(X, Y, sw)  # read / computed once, kept where they are
-    weight_total = float(sw.sum().compute())
-    if not weight_total > 0:
+    if not hasattr(v, "__dask_graph__"):
+        v = da.from_array(np.asarray(v), chunks=(chunks,))
+    if v.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got {v.ndim} dimensions.")
+    if any(np.isnan(c) for c in v.chunks[0]):
+        v = v.compute_chunk_sizes()
+    if v.shape[0] != sum(chunks):
         raise ValueError(
-            "The sample weights sum to zero (after class_weight): at least one "
-            "sample needs a positive weight."
+            f"{name} has {v.shape[0]} entries but X has {sum(chunks)} rows."
         )
-    blocks = _blocks(X, Y, sw)
-    chunk_sums = dask.delayed(_chunk_sums, pure=True)
-    alpha = estimator.alpha
+    return v.rechunk((chunks,))
 
-    def objective(coef):
-        coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))
-        parts = [chunk_sums(loss, coef_remote, *b) for b in blocks]
-        (loss_sum, grad_sum, weight_sum) = dask.compute(_tree_sum(parts))[0]
-        pen, pen_grad = loss.penalty_gradient(coef, alpha, np)
-        value = loss_sum / weight_sum + float(pen)
-        return value, grad_sum / weight_sum + pen_grad
 
-    x0 = np.zeros(loss.n_coef) if coef0 is None else coef0
-    result = minimize_scipy(
-        estimator.solver,
-        objective,
-        x0,
-        tol=estimator.tol,
-        max_iter=estimator.max_iter,
-        verbose=estimator.verbose,
+# ------------------------------------------------------- chunk functions
+def _distinct_labels(y):
+    """The distinct labels of a chunk (NaN kept, so the check below sees it)."""
+    return np.unique(np.asarray(y))
+
+
+def _encode_block(y, classes):
+    return np.searchsorted(classes, np.asarray(y))
+
+
+def _chunk_weights(sw, y_enc, class_weight):
+    """``s_i`` of one chunk, with the in-memory checks of ``sample_weight``."""
+    sw = check_sample_weight(None if sw is None else to_numpy(sw), y_enc.shape[0])
+    if class_weight is not None:
+        sw = sw * class_weight[y_enc]
+    return sw
+
+
+def _chunk_data(X, y_enc, sw, mask, part, loss, classes, estimator_name):
+    """One chunk as :class:`InMemoryData` (``part``: its rows to use)."""
+    rows = None
+    if mask is not None:
+        keep = np.asarray(to_numpy(mask))
+        rows = np.flatnonzero(keep if part == "validation" else ~keep)
+    return InMemoryData(
+        X,
+        np.asarray(to_numpy(y_enc)),
+        np.asarray(to_numpy(sw), dtype=np.float64),
+        loss,
+        classes=classes,
+        estimator_name=estimator_name,
+        rows=rows,
     )
-    return {"coef": result.coef, "n_iter": result.n_iter}
 
 
-# ------------------------------------------------------------------ SGD
+def _column_stats(chunk):
+    if chunk.n_samples == 0:
+        return (np.zeros(chunk.loss.n_features), 0.0)
+    return chunk.column_stats()
+
+
+def _loss_gradient_sums(chunk, coef):
+    return chunk.loss_gradient_sums(coef)
+
+
+def _correct_counts(chunk, coef):
+    if chunk.n_samples == 0:
+        return (0.0, 0.0)
+    return chunk.correct_counts(coef)
+
+
+def _chunk_pass(carry, chunk, config, schedule, seed, span):
+    """One pass of minibatch SGD over one chunk's training rows, where it lives.
+
+    ``carry = (state, records)`` travels from chunk to chunk (float64 host
+    vectors); ``span`` is the chunk's share of the epoch (for the "linear"
+    schedule).
+    """
+    state, records = carry
+    if chunk.n_samples == 0:
+        return carry
+    work = state.copy(chunk.asarray)  # in the chunk's namespace and dtype
+    record = chunk.sgd_pass(work, config, schedule, np.random.RandomState(seed), span)
+    out = work.copy(_host64)
+    out.precond = state.precond
+    return out, [*records, record]
+
+
+def _host64(a):
+    return np.array(to_numpy(a), dtype=np.float64)
+
+
 def _val_mask_block(y_enc, fraction, seed, block_id=None):
     rng = np.random.default_rng([seed, block_id[0]])
     return rng.random(y_enc.shape[0]) < fraction
 
 
-def _chunk_epoch(carry, estimator, loss, X, y_enc, sw, mask, seed, span):
-    """One pass of minibatch SGD over one chunk's training rows, where it lives.
+# ------------------------------------------------------------ the data
+class DaskData:
+    """Training data on Dask arrays (see :mod:`sk_softmax._data`).
 
-    ``carry = (state, loss_sum, weight_sum)`` travels from chunk to chunk
-    (float64 host vectors); the chunk's own minibatches run in shuffled order.
-    ``span`` is the chunk's share of the epoch (for the "linear" schedule).
+    Build it with :meth:`from_input`. The solver state lives on the driver
+    as float64 host vectors and travels to the chunks; the fitted parameters
+    come back as NumPy arrays of ``X``'s dtype.
     """
-    state, loss_acc, weight_acc = carry
-    xp = get_namespace(X)
-    rows = None if mask is None else np.flatnonzero(~np.asarray(to_numpy(mask)))
-    sw_host = np.asarray(to_numpy(sw), dtype=np.float64)
-    if rows is not None and rows.size == 0:
-        return state, loss_acc, weight_acc
-    Y = xp.asarray(_onehot_block(np.asarray(to_numpy(y_enc)), loss.n_rows, X.dtype))
-    epoch = state.epoch
-    work = state.copy(xp) if not isinstance(X, np.ndarray) else state.copy(np)
-    work.coef = xp.astype(xp.asarray(work.coef), X.dtype)
-    if work.velocity is not None:
-        work.velocity = xp.astype(xp.asarray(work.velocity), X.dtype)
-    work.precond = xp.astype(xp.asarray(work.precond), X.dtype)
-    train_w = sw_host if rows is None else sw_host[rows]
-    uniform = bool(np.all(train_w == train_w[0]))
-    chunk_loss = sgd_epoch(
-        loss,
-        work,
-        X,
-        Y,
-        None if uniform else sw_host,
-        rng=np.random.RandomState(seed),
-        rows=rows,
-        span=span,
-        **estimator._sgd_options(xp, None),
-    )
-    out = work.to_numpy()
-    out.coef = out.coef.astype(np.float64)
-    if out.velocity is not None:
-        out.velocity = out.velocity.astype(np.float64)
-    out.precond = np.asarray(state.precond)
-    out.epoch = epoch  # one epoch is a pass over all chunks, counted by the driver
-    w = float(np.sum(train_w))
-    return out, loss_acc + chunk_loss * w, weight_acc + w
 
+    xp = np_compat
+    device = "cpu"
 
-def _col_sq_block(X, sw, mask):
-    """``sum_i s_i x_i**2`` per feature and ``sum_i s_i`` over training rows."""
-    xp = get_namespace(X)
-    w = np.asarray(to_numpy(sw), dtype=np.float64)
-    if mask is not None:
-        w = np.where(np.asarray(to_numpy(mask)), 0.0, w)
-    acc = xp.sum(X * X * xp.asarray(w[:, None], dtype=X.dtype), axis=0)
-    return (np.asarray(to_numpy(acc), dtype=np.float64), float(np.sum(w)))
+    def __init__(
+        self, X, y_enc, sample_weight, weights, chunks, loss, *, classes, name
+    ):
+        self.X = X
+        self.y_enc = y_enc
+        self.sample_weight = sample_weight
+        self.weights = weights  # sample_weight, zero outside this part's rows
+        self.chunks = chunks  # delayed InMemoryData, one per row chunk
+        self.loss = loss
+        self.classes = classes
+        self.estimator_name = name
+        self.dtype = X.dtype
+        self._column_stats = None
 
+    @classmethod
+    def from_input(
+        cls, X, y, sample_weight, *, classes, class_weight, fit_intercept, name
+    ):
+        """Validate Dask input and persist it chunk by chunk.
 
-def _initial_state(estimator, X, sw, mask, loss, coef0, max_rows=1000):
-    """SGD state with the preconditioner of :func:`sgd_scaling` from all chunks.
+        ``classes``: the known labels (``partial_fit``), or None to take them
+        from ``y`` (``fit``). Checks X (finite), y (classification labels)
+        and the weights (finite, non-negative, positive sum) with the same
+        functions, and so the same errors, as in memory.
+        """
+        import dask
+        import dask.array as da
+        from sklearn.utils.multiclass import check_classification_targets
 
-    The per-feature second moments come from one pass over every chunk (a
-    feature that is zero in some chunk must not get an unbounded step); the
-    automatic step size from power iteration on up to ``max_rows`` evenly
-    spaced rows, as in memory.
-    """
-    import dask
+        from ._loss import SoftmaxLoss
 
-    blocks = _blocks(X, sw, mask) if mask is not None else _blocks(X, sw)
-    part = dask.delayed(_col_sq_block, pure=True)
-    parts = [part(*b) if mask is not None else part(*b, None) for b in blocks]
-    col_sq, total = dask.compute(_tree_sum(parts))[0]
-    if not total > 0:
-        raise ValueError(
-            "The sample weights sum to zero (after class_weight): at least one "
-            "sample needs a positive weight."
+        X = as_dask_X(X)
+        row_chunks = X.chunks[0]
+        y = _as_dask_rows(y, row_chunks, "y")
+        if sample_weight is not None:
+            sample_weight = _as_dask_rows(sample_weight, row_chunks, "sample_weight")
+        labels = y.map_blocks(_distinct_labels, dtype=y.dtype, chunks=(np.nan,))
+        (y_classes,) = _compute(labels)
+        y_classes = np.unique(y_classes)
+        check_classification_targets(y_classes)
+        classes = encode_labels(y_classes, classes, name)
+        y_enc = y.map_blocks(_encode_block, classes, dtype=np.intp)
+        counts = None
+        if isinstance(class_weight, str):
+            (counts,) = _compute(da.bincount(y_enc, minlength=classes.shape[0]))
+        cw = class_weight_vector(class_weight, classes, counts)
+        if sample_weight is None:
+            sw = y_enc.map_blocks(
+                lambda y_b, cw: _chunk_weights(None, y_b, cw), cw, dtype=np.float64
+            )
+        else:
+            sw = da.map_blocks(
+                _chunk_weights, sample_weight, y_enc, cw, dtype=np.float64
+            )
+        X, y_enc, sw = dask.persist(X, y_enc, sw)
+        loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
+        data = cls._with_mask(X, y_enc, sw, None, "all", loss, classes, name)
+        col_sq_sum, total = data.column_stats()  # checks X is finite, for all
+        check_weight_total(total)
+        return data
+
+    @classmethod
+    def _with_mask(cls, X, y_enc, sw, mask, part, loss, classes, name):
+        import dask
+        import dask.array as da
+
+        make = dask.delayed(_chunk_data, pure=True)
+        arrays = [a.to_delayed().ravel() for a in (X, y_enc, sw)]
+        masks = [None] * len(arrays[0]) if mask is None else mask.to_delayed().ravel()
+        chunks = [
+            make(x, y, w, m, part, loss, classes, name)
+            for x, y, w, m in zip(*arrays, masks, strict=True)
+        ]
+        chunks = list(dask.persist(*chunks))
+        weights = sw
+        if mask is not None:
+            held_out = mask if part == "train" else ~mask
+            weights = da.where(held_out, 0.0, sw)
+        return cls(X, y_enc, sw, weights, chunks, loss, classes=classes, name=name)
+
+    def asarray(self, a):
+        """A float64 host copy of ``a``: the state travels between chunks so."""
+        return _host64(a)
+
+    copy = asarray
+
+    def _map(self, fn, *args):
+        import dask
+
+        task = dask.delayed(fn, pure=True)
+        return [task(chunk, *args) for chunk in self.chunks]
+
+    def column_stats(self):
+        if self._column_stats is None:
+            (self._column_stats,) = _compute(_tree_sum(self._map(_column_stats)))
+        return self._column_stats
+
+    def curvature_sample(self):
+        rows = sample_rows(self.X.shape[0])
+        Xs, ws = _compute(self.X[rows], self.weights[rows])
+        return np.asarray(to_numpy(Xs), dtype=np.float64), np.asarray(ws)
+
+    def loss_gradient(self, coef, alpha):
+        coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))
+        (sums,) = _compute(_tree_sum(self._map(_loss_gradient_sums, coef_remote)))
+        loss_sum, grad_sum, weight_sum = sums
+        pen, pen_grad = self.loss.penalty_gradient(coef, alpha, np)
+        return loss_sum / weight_sum + float(pen), grad_sum / weight_sum + pen_grad
+
+    def sgd_pass(self, state, config, schedule, rng):
+        """One epoch: a chain of chunk passes in a shuffled chunk order."""
+        import dask
+
+        n_chunks = len(self.chunks)
+        chunk_pass = dask.delayed(_chunk_pass, pure=False)
+        order = rng.permutation(n_chunks) if config.shuffle else range(n_chunks)
+        rows = self.X.chunks[0]
+        n_total = self.X.shape[0]
+        node, done = (state, []), 0
+        for i in order:
+            span = (done / n_total, (done + rows[i]) / n_total)
+            done += rows[i]
+            seed = rng.randint(2**31 - 1)
+            node = chunk_pass(node, self.chunks[i], config, schedule, seed, span)
+        ((new, records),) = _compute(node)
+        state.coef, state.velocity, state.t = new.coef, new.velocity, new.t
+        weight = sum(r.weight for r in records)
+        return PassResult(
+            loss=sum(r.loss * r.weight for r in records) / weight,
+            weight=weight,
+            progress=[p for r in records for p in r.progress],
+            rates=[eta for r in records for eta in r.rates],
         )
-    rows = sample_rows(X.shape[0], max_rows)
-    Xs, ws = dask.compute(X[rows], sw[rows])
-    precond_coef, eta0 = sgd_scaling(
-        col_sq,
-        total,
-        np.asarray(to_numpy(Xs), dtype=np.float64),
-        np.asarray(to_numpy(ws), dtype=np.float64),
-        loss,
-        estimator.alpha,
-        estimator.learning_rate_init,
-    )
-    coef = np.zeros(loss.n_coef) if coef0 is None else np.array(coef0, np.float64)
-    return SGDState(
-        coef=coef,
-        velocity=np.zeros_like(coef) if estimator.momentum else None,
-        t=0,
-        epoch=0,
-        eta0=eta0,
-        eta=eta0,
-        precond=precond_coef,
-        col_sq_sum=col_sq,
-        weight_seen=total,
-        horizon=estimator.max_iter,
-    )
 
+    def split(self, fraction, rng):
+        """A random ``fraction`` of every chunk held out for validation."""
+        import dask
 
-def _fit_sgd(estimator, X, y_enc, sw, loss, classes, coef0):
-
-    import dask
-    from sklearn.utils import check_random_state
-
-    rng = check_random_state(estimator.random_state)
-    X, y_enc, sw = dask.persist(X, y_enc, sw)
-    n_chunks = len(X.chunks[0])
-    early = estimator.early_stopping
-    mask = None
-    if early:
-        mask = y_enc.map_blocks(
-            _val_mask_block,
-            estimator.validation_fraction,
-            rng.randint(2**31 - 1),
-            dtype=bool,
+        mask = self.y_enc.map_blocks(
+            _val_mask_block, fraction, rng.randint(2**31 - 1), dtype=bool
         )
         (mask,) = dask.persist(mask)
-        # the held-out part, a Dask array like the data (scored where it lives)
-        n_val = int(mask.sum().compute())
+        (n_val,) = _compute(mask.sum())
         if n_val == 0:
             raise ValueError(
                 "Early stopping cannot hold out a validation set: "
-                f"validation_fraction={estimator.validation_fraction} of "
-                f"{X.shape[0]} samples selects none. Raise validation_fraction."
+                f"validation_fraction={fraction} of {self.X.shape[0]} samples "
+                "selects none. Raise validation_fraction."
             )
-    blocks = _blocks(X, y_enc, sw, mask) if early else _blocks(X, y_enc, sw)
-    chunk_epoch = dask.delayed(_chunk_epoch, pure=False)
-    correct = dask.delayed(_chunk_correct, pure=True)
-    carry = (_initial_state(estimator, X, sw, mask, loss, coef0), 0.0, 0.0)
-    loss_curve, val_scores = [], []
-    stopping = SGDStopping(
-        tol=estimator.tol,
-        n_iter_no_change=estimator.n_iter_no_change,
-        learning_rate=estimator.learning_rate,
-        early_stopping=early,
-    )
-    stopper = stopping.validation
-    converged = False
-    chunk_rows = X.chunks[0]
-    for _ in range(estimator.max_iter):
-        order = rng.permutation(n_chunks) if estimator.shuffle else range(n_chunks)
-        node = carry
-        done = 0
-        for i in order:
-            b = blocks[i]
-            m = b[3] if early else None
-            # the chunk's share of the epoch, for the "linear" schedule
-            span = (done / X.shape[0], (done + chunk_rows[i]) / X.shape[0])
-            done += chunk_rows[i]
-            node = chunk_epoch(
-                node,
-                estimator,
-                loss,
-                b[0],
-                b[1],
-                b[2],
-                m,
-                rng.randint(2**31 - 1),
-                span,
-            )
-        if early:
-            coef_node = dask.delayed(_carried_coef)(node)
-            score_parts = [correct(loss, coef_node, *b) for b in blocks]
-            carry, (hit, total) = dask.compute(node, _tree_sum(score_parts))
-        else:
-            (carry,) = dask.compute(node)
-        state, loss_acc, weight_acc = carry
-        state.epoch += 1
-        carry = (state, 0.0, 0.0)
-        epoch_loss = loss_acc / weight_acc
-        estimator._check_finite(epoch_loss, state, loss.n_classes)
-        loss_curve.append(epoch_loss)
-        score = None
-        if early:
-            score = hit / total
-            val_scores.append(score)
-        if estimator.verbose:
-            print(f"Epoch {state.epoch}: loss {epoch_loss:.6f}")
-        if stopping.update(state, epoch_loss, score, np.copy) == "stop":
-            converged = True
-            break
-    if not converged:
-        stopping.warn_not_converged(estimator.max_iter, stacklevel=4)
-    state.coef = state.coef.astype(X.dtype)
-    state.precond = state.precond.astype(X.dtype)
-    if state.velocity is not None:
-        state.velocity = state.velocity.astype(X.dtype)
-    result = {
-        "coef": state.coef,
-        "n_iter": state.epoch,
-        "loss_curve": loss_curve,
-        "best_loss": float(np.min(loss_curve)),
-        "sgd_state": state,
-        "random_state": rng,
-    }
-    if early:
-        result["coef"] = stopper.best_coef
-        state.coef = np.asarray(stopper.best_coef, dtype=X.dtype).copy()
-        if state.velocity is not None:
-            state.velocity = np.zeros_like(state.velocity)
-        result["validation_scores"] = val_scores
-        result["best_validation_score"] = stopper.best_score
-    return result
+        args = (self.X, self.y_enc, self.sample_weight, mask)
+        common = (self.loss, self.classes, self.estimator_name)
+        return (
+            DaskData._with_mask(*args, "train", *common),
+            DaskData._with_mask(*args, "validation", *common),
+        )
 
-
-def _carried_coef(carry):
-    return carry[0].coef
+    def accuracy(self, coef):
+        hit, total = _compute(_tree_sum(self._map(_correct_counts, coef)))[0]
+        return hit / total
 
 
 # -------------------------------------------------------------- predict
@@ -565,7 +404,12 @@ def predict_dask(estimator, method, X):
     >>> type(proba).__name__, proba.shape, proba.chunks[0]
     ('Array', (150, 3), (50, 50, 50))
     """
-    X = _check_X(estimator, X, reset=False)
+    X = as_dask_X(X)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
     n_classes = len(estimator.classes_)
     if method == "predict":
         return X.map_blocks(

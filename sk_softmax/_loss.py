@@ -185,3 +185,21 @@ def log_softmax(Z, xp):
 def log_sigmoid(z, xp):
     """``log(1 / (1 + exp(-z)))`` without overflow."""
     return -xp.logaddexp(xp.zeros_like(z), -z)
+
+
+def log_proba_from_logits(Z):
+    """Stable log-probabilities from the logits ``Z`` (1-D: binomial).
+
+    Where a probability is near 1 its log is below the dtype's resolution of
+    ``exp(log_proba)``; there ``log(exp(.))`` is returned, so that
+    ``predict_log_proba`` and ``log(predict_proba)`` agree.
+    """
+    xp = get_namespace(Z)
+    if Z.ndim == 1:
+        z = xp.reshape(Z, (-1, 1))
+        log_proba = xp.concat([log_sigmoid(-z, xp), log_sigmoid(z, xp)], axis=1)
+    else:
+        log_proba = log_softmax(Z, xp)
+    near_one = log_proba > -0.5
+    rounded = xp.log(xp.exp(xp.where(near_one, log_proba, xp.zeros_like(log_proba))))
+    return xp.where(near_one, rounded, log_proba)

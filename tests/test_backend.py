@@ -168,7 +168,7 @@ def test_backend_cupy_moves_other_namespaces_to_the_device(monkeypatch):
     xps = pytest.importorskip("array_api_strict")
     import array_api_compat.numpy as device_namespace
 
-    from sk_softmax import _classifier
+    from sk_softmax import _validation
 
     moved = []
 
@@ -177,7 +177,7 @@ def test_backend_cupy_moves_other_namespaces_to_the_device(monkeypatch):
         return device_namespace
 
     monkeypatch.setattr(_backend, "require_cupy", fake_require_cupy)
-    monkeypatch.setattr(_classifier, "require_cupy", fake_require_cupy)
+    monkeypatch.setattr(_validation, "require_cupy", fake_require_cupy)
     X, y = load_iris(return_X_y=True)
     X_xp = xps.asarray(X, device=xps.Device("device1"))
     with sklearn.config_context(array_api_dispatch=False):

@@ -313,7 +313,7 @@ def test_classifier_partial_fit_rejects_non_finite_X_and_keeps_model(bad):
 def test_classifier_sgd_huge_finite_X_is_not_mistaken_for_non_finite():
     # float32 squares overflow past 1.8e19: the fused check cannot vouch for X,
     # the exact check runs and passes, and the feature keeps a zero step
-    from sk_softmax._solvers._sgd import column_sq_sums
+    from sk_softmax._solvers._scaling import column_sq_sums
 
     X, y = _iris()
     X = X.astype(np.float32)

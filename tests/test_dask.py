@@ -164,9 +164,7 @@ def test_fit_dask_errors_leave_estimator_unchanged(digits):
     with pytest.raises(ValueError, match="X has 64 features"):
         clf.predict(Xd)
     with pytest.raises(TypeError, match="Only dask.array.Array"):
-        from sk_softmax._dask import fit_dask
-
-        fit_dask(clf, Xd.to_delayed()[0, 0], yd)
+        clf.fit(Xd.to_delayed()[0, 0], yd)
 
 
 @pytest.mark.slow
@@ -254,21 +252,22 @@ def test_dask_ml_incremental_streams_partial_fit(client, digits):
     assert score == pytest.approx(manual.score(X_test, y_test))
 
 
-def test_fit_dask_sgd_linear_schedule_spans_the_epochs(digits, monkeypatch):
+def test_fit_dask_sgd_linear_schedule_spans_the_epochs(digits):
     """Each chunk's updates sit at its share of the epoch, in visiting order."""
-    import sk_softmax._solvers._sgd as sgd
+    from sk_softmax._callbacks import observe
 
     X_train, X_test, y_train, y_test = digits
     progress = []
-    original = sgd.learning_rate_at
 
-    def recording(schedule, state, power_t, at=None):
-        progress.append(at)
-        return original(schedule, state, power_t, at)
+    def recording(report, parameters):
+        progress.extend(report.progress)
 
-    monkeypatch.setattr(sgd, "learning_rate_at", recording)
     params = dict(learning_rate="linear", max_iter=3, n_iter_no_change=100)
-    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+    with (
+        dask.config.set(scheduler="synchronous"),
+        warnings.catch_warnings(),
+        observe(recording),
+    ):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = SoftmaxRegressionClassifier(random_state=0, **params)
         clf.fit(*_dask(X_train, y_train))

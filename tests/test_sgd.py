@@ -1,5 +1,6 @@
 """Minibatch SGD: early stopping, partial_fit, warm start, divergence, determinism."""
 
+import contextlib
 import os
 import re
 import subprocess
@@ -16,7 +17,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sk_softmax import SoftmaxRegressionClassifier
-from sk_softmax._early_stopping import make_validation_split
+from sk_softmax._callbacks import observe
+from sk_softmax._split import make_validation_split
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +165,7 @@ def test_sgd_validation_split_keeps_duplicates_together():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
-    from sk_softmax._early_stopping import _row_keys
+    from sk_softmax._split import _row_keys
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 7)).astype(dtype)
@@ -480,29 +482,26 @@ def test_sgd_partial_fit_preconditioner_follows_all_chunks_seen(digits):
     )
 
 
-def _record_rates(monkeypatch):
-    """Record ``(progress, rate)`` of every SGD update (in-process fits only)."""
-    import sk_softmax._solvers._sgd as sgd
-
+@contextlib.contextmanager
+def _record_rates():
+    """Record ``(progress, rate, eta0)`` of every SGD update, through the hooks."""
     calls = []
-    original = sgd.learning_rate_at
 
-    def recording(schedule, state, power_t, progress=None):
-        eta = original(schedule, state, power_t, progress)
-        calls.append((progress, eta, state.eta0))
-        return eta
+    def record(report, parameters):
+        calls.extend(
+            (p, eta, report.eta0) for p, eta in zip(report.progress, report.rates)
+        )
 
-    monkeypatch.setattr(sgd, "learning_rate_at", recording)
-    return calls
+    with observe(record):
+        yield calls
 
 
-def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits, monkeypatch):
+def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits):
     X_train, X_test, y_train, y_test = digits
-    calls = _record_rates(monkeypatch)
     clf = SoftmaxRegressionClassifier(
         learning_rate="linear", max_iter=4, n_iter_no_change=100, random_state=0
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _record_rates() as calls:
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y_train)
     progress, eta, eta0 = np.asarray(calls).T
@@ -519,18 +518,18 @@ def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits, monkeypatch):
     assert clf.score(X_test, y_test) > 0.93
 
 
-def test_sgd_linear_schedule_in_partial_fit_counts_calls(digits, monkeypatch):
+def test_sgd_linear_schedule_in_partial_fit_counts_calls(digits):
     X_train, _, y_train, _ = digits
-    calls = _record_rates(monkeypatch)
     clf = SoftmaxRegressionClassifier(
         learning_rate="linear", max_iter=2, batch_size=len(y_train), random_state=0
     )
-    for _ in range(4):  # one update per call: progress 0, 1, 2, 3 of 2 epochs
-        clf.partial_fit(X_train, y_train, classes=np.unique(y_train))
-    eta0 = calls[0][2]
-    np.testing.assert_allclose(
-        [c[1] for c in calls], eta0 * np.array([1, 0.5, 1e-3, 1e-3])
-    )
-    clf.set_params(max_iter=8)  # a longer horizon takes effect from the next call
-    clf.partial_fit(X_train, y_train)
+    with _record_rates() as calls:
+        for _ in range(4):  # one update per call: progress 0, 1, 2, 3 of 2 epochs
+            clf.partial_fit(X_train, y_train, classes=np.unique(y_train))
+        eta0 = calls[0][2]
+        np.testing.assert_allclose(
+            [c[1] for c in calls], eta0 * np.array([1, 0.5, 1e-3, 1e-3])
+        )
+        clf.set_params(max_iter=8)  # a longer horizon takes effect from the next call
+        clf.partial_fit(X_train, y_train)
     np.testing.assert_allclose(calls[-1][1], eta0 * (1 - 4 / 8))

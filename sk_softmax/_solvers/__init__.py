@@ -1,11 +1,24 @@
-"""Solvers: each takes the same :class:`~sk_softmax._loss.SoftmaxLoss` interface.
+"""Solvers: each owns its loop and talks to a training-data object.
 
-A solver is a callable ``solve(objective, coef0, **options) -> SolverResult``
-for the full-batch methods, where ``objective(coef) -> (loss, grad)``;
-the SGD solver (``_sgd.py``) additionally keeps state between calls so that
-``partial_fit`` can resume it.
+``ScipySolver`` (``"cg"``, ``"lbfgs"``) asks the data for the full-batch
+objective and gradient; ``SGDSolver`` asks it for column statistics, passes
+over the rows and a validation split. The in-memory data (``_data.py``) and
+the Dask data (``_dask.py``) implement both.
 """
 
-from ._scipy import SolverResult, minimize_scipy
+from ._schedule import LEARNING_RATES
+from ._scipy import ScipySolver, SolverResult
+from ._sgd import SGDConfig, SGDResult, SGDSolver, SGDState
 
-__all__ = ["SolverResult", "minimize_scipy"]
+SOLVERS = ("sgd", "cg", "lbfgs")
+
+__all__ = [
+    "LEARNING_RATES",
+    "SOLVERS",
+    "SGDConfig",
+    "SGDResult",
+    "SGDSolver",
+    "SGDState",
+    "ScipySolver",
+    "SolverResult",
+]

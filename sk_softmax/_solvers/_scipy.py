@@ -12,12 +12,80 @@ _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
 
 @dataclass
 class SolverResult:
-    """What a solver hands back to the estimator."""
+    """What :meth:`ScipySolver.run` hands back to the estimator.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_coef,)
+        The parameters found (float64, host; layout in :mod:`sk_softmax._loss`).
+    n_iter : int
+        Iterations run.
+    loss : float
+        The objective at ``coef``.
+    converged : bool
+        Whether SciPy reports success.
+    """
 
     coef: np.ndarray
     n_iter: int
     loss: float
     converged: bool
+
+
+class ScipySolver:
+    """A full-batch solver: SciPy's CG or L-BFGS-B on a training-data object.
+
+    The data computes the objective and its gradient where it lives
+    (``data.loss_gradient(coef, alpha)``: in memory, or summed over Dask
+    chunks); only the parameter vector and the gradient cross to SciPy.
+
+    Parameters
+    ----------
+    solver : {"cg", "lbfgs"}
+    alpha, tol, max_iter, verbose :
+        The estimator's parameters of the same names.
+    """
+
+    def __init__(self, solver, *, alpha, tol, max_iter, verbose=0):
+        self.solver = solver
+        self.alpha = alpha
+        self.tol = tol
+        self.max_iter = max_iter
+        self.verbose = verbose
+
+    def run(self, data, hooks, coef0=None):
+        """Minimise the objective on ``data`` from ``coef0`` (zeros by default)."""
+        alpha = self.alpha
+
+        def objective(coef):
+            return data.loss_gradient(coef, alpha)
+
+        if coef0 is None:
+            x0 = np.zeros(data.loss.n_coef, dtype=np.float64)
+        else:
+            x0 = np.asarray(coef0, dtype=np.float64)
+        callback = None
+        if hooks.per_iteration:
+            # like LogisticRegression: SciPy's callback ends an iteration and
+            # begins the next; the one begun after the last is ended empty
+            hooks.epoch_begin(x0)
+
+            def callback(coef):
+                hooks.epoch_end(coef)
+                hooks.epoch_begin(coef)
+
+        result = minimize_scipy(
+            self.solver,
+            objective,
+            x0,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+            callback=callback,
+        )
+        if callback is not None:
+            hooks.epoch_end(None)
+        return result
 
 
 def minimize_scipy(

@@ -1,0 +1,229 @@
+"""Progress reporting, in one place for every path.
+
+Solvers report to a :class:`TrainingHooks` object and know nothing of who
+listens: the ``verbose`` lines, scikit-learn's callbacks (``set_callbacks``,
+scikit-learn >= 1.9) and observers registered with :func:`observe`. ``fit``,
+``partial_fit``, in memory and on Dask all go through it, so they report the
+same way.
+
+Observers are how benchmarks and tests watch an SGD run without reaching
+into the package: ``with observe(fn): clf.fit(X, y)`` calls ``fn(report,
+parameters)`` after every epoch of every fit in this thread, with an
+:class:`EpochReport` and a function returning the current ``(coef_,
+intercept_)`` as host arrays.
+"""
+
+import contextlib
+import contextvars
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._backend import move_to, to_numpy
+
+_OBSERVERS = contextvars.ContextVar("sk_softmax_observers", default=())
+
+
+@dataclass
+class EpochReport:
+    """One SGD epoch (or ``partial_fit`` call), as the hooks see it.
+
+    Attributes
+    ----------
+    epoch : int
+        1-based number of the epoch since the model's first epoch.
+    loss : float
+        Training loss of the epoch (mean over its minibatches, plus penalty).
+    validation_score : float or None
+        Validation accuracy after the epoch (early stopping only).
+    progress : list of float
+        Epochs done (fractions included) at each of the epoch's updates.
+    rates : list of float
+        The step size of each of the epoch's updates.
+    eta0 : float
+        The schedule's initial step size.
+    seconds : float
+        Wall time of the epoch's pass.
+    """
+
+    epoch: int
+    loss: float
+    validation_score: float
+    progress: list
+    rates: list
+    eta0: float
+    seconds: float
+
+
+@contextlib.contextmanager
+def observe(fn):
+    """Call ``fn(report, parameters)`` after every SGD epoch inside the block.
+
+    ``report`` is an :class:`EpochReport`; ``parameters()`` returns the
+    model's ``(coef_, intercept_)`` at that epoch as host NumPy arrays.
+    """
+    token = _OBSERVERS.set((*_OBSERVERS.get(), fn))
+    try:
+        yield fn
+    finally:
+        _OBSERVERS.reset(token)
+
+
+class TrainingHooks:
+    """What a solver calls as it trains; fans out to every listener.
+
+    Parameters
+    ----------
+    loss : SoftmaxLoss
+        The parameter layout (to turn a flat ``coef`` into ``coef_``,
+        ``intercept_``).
+    verbose : int
+        ``> 0``: a line per SGD epoch.
+    callbacks : SklearnCallbacks or None
+        scikit-learn's callbacks of the estimator.
+    """
+
+    def __init__(self, loss, verbose=0, callbacks=None):
+        self.loss = loss
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.observers = _OBSERVERS.get()
+
+    @property
+    def per_iteration(self):
+        """Whether a full-batch solver needs to report every iteration."""
+        return self.callbacks is not None and self.callbacks.active
+
+    def epoch_begin(self, coef):
+        """An epoch (or a SciPy iteration) starts from the parameters ``coef``."""
+        if self.callbacks is not None:
+            self.callbacks.begin_iteration(coef)
+
+    def epoch_end(self, coef, report=None):
+        """The epoch ended at ``coef``; True when a callback asks to stop."""
+        if report is not None:
+            if self.verbose:
+                print(_epoch_line(report))
+            for fn in self.observers:
+                fn(report, lambda: self._host_parameters(coef))
+        if self.callbacks is None:
+            return False
+        return self.callbacks.end_iteration(coef)
+
+    def rate_lowered(self, eta):
+        """The schedule lowered the learning rate to ``eta``."""
+        if self.verbose:
+            print(f"Learning rate lowered to {eta:.3g}")
+
+    def fit_end(self):
+        """The estimator is fitted now."""
+        if self.callbacks is not None:
+            self.callbacks.end_fit()
+
+    def _host_parameters(self, coef):
+        W, b = self.loss.unpack(np.array(to_numpy(coef)), np)
+        return W, np.zeros(self.loss.n_rows, dtype=W.dtype) if b is None else b
+
+
+def _epoch_line(report):
+    line = f"Epoch {report.epoch}: loss {report.loss:.6f}"
+    if report.validation_score is not None:
+        line += f", validation score {report.validation_score:.6f}"
+    eta = report.rates[-1] if report.rates else float("nan")
+    return line + f", lr {eta:.3g}, {report.seconds:.3f} s"
+
+
+class SklearnCallbacks:
+    """Bridge from a fit's iterations to scikit-learn's callbacks (1.9+).
+
+    The ``fit`` (or ``partial_fit``) call is the root task; with callbacks set,
+    every SGD epoch or SciPy iteration is a subtask whose hooks can see, as
+    ``fitted_estimator``, the model as it would be if the fit stopped there. On
+    scikit-learn without ``sklearn.callback``, or without callbacks, the
+    iteration methods are no-ops that cost nothing.
+
+    Parameters
+    ----------
+    root : CallbackContext or None
+        The root task's context (``estimator._init_callback_context(...)``),
+        None without the callback API.
+    estimator : estimator
+        The estimator being fitted.
+    X, y, sample_weight :
+        The data of the call, as the user passed it (the hooks' arguments).
+    loss : SoftmaxLoss
+    classes : ndarray
+    placement : tuple
+        ``(xp, dtype, device)`` of the fitted attributes.
+    task_name : str
+    """
+
+    def __init__(
+        self, root, estimator, X, y, sample_weight, loss, classes, placement, task_name
+    ):
+        self.estimator = estimator
+        self.loss = loss
+        self.classes = classes
+        self.task_name = task_name
+        self.xp, self.dtype, self.device = placement
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        self.hook_args = {"X": X, "y": y, "metadata": metadata}
+        self.root = root
+        if root is not None:
+            root.call_on_fit_task_begin(estimator=estimator, **self.hook_args)
+        self.active = self.root is not None and bool(
+            getattr(estimator, "_skl_callbacks", None)
+        )
+        self._task = None
+        self._n_iterations = 0
+
+    def _attributes(self, coef):
+        """Lazily, the fitted attributes of the parameters ``coef`` (copied)."""
+
+        def attributes():
+            xp = self.xp
+            flat = xp.astype(move_to(coef, xp, self.device), self.dtype, copy=True)
+            W, b = self.loss.unpack(flat, xp)
+            if b is None:
+                b = xp.zeros((self.loss.n_rows,), dtype=self.dtype, device=self.device)
+            return {"classes_": self.classes, "coef_": W, "intercept_": b}
+
+        return attributes
+
+    def begin_iteration(self, coef):
+        """Begin an iteration that starts from the parameters ``coef``."""
+        if not self.active:
+            return
+        self._task = self.root.subcontext(
+            task_name=f"{self.task_name} {self._n_iterations}"
+        )
+        self._n_iterations += 1
+        self._task.call_on_fit_task_begin(
+            estimator=self.estimator,
+            **self.hook_args,
+            reconstruction_attributes=self._attributes(coef),
+        )
+
+    def end_iteration(self, coef):
+        """End the iteration at ``coef`` (None: it never ran); True asks to stop."""
+        if self._task is None:
+            return False
+        task, self._task = self._task, None
+        if coef is None:
+            return bool(task.call_on_fit_task_end(estimator=self.estimator))
+        return bool(
+            task.call_on_fit_task_end(
+                estimator=self.estimator,
+                **self.hook_args,
+                reconstruction_attributes=self._attributes(coef),
+            )
+        )
+
+    def end_fit(self):
+        """End the root task; the estimator is fitted now."""
+        if self.root is not None:
+            self.root.call_on_fit_task_end(
+                estimator=self.estimator,
+                **self.hook_args,
+                reconstruction_attributes={},
+            )

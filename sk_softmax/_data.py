@@ -1,0 +1,268 @@
+"""Training data as the solvers see it, and its in-memory implementation.
+
+A training-data object answers everything a solver asks of the data; the
+solvers never see ``X`` itself. :class:`InMemoryData` holds arrays where the
+fit computes (NumPy, SciPy sparse, CuPy or another array-API namespace);
+:class:`sk_softmax._dask.DaskData` holds Dask arrays and runs these same
+methods on each chunk, where the chunk lives. The interface:
+
+``loss``, ``xp``, ``dtype``, ``device``
+    The objective's parameter layout, and where the fitted parameters live.
+``asarray(a)`` / ``copy(coef)``
+    A copy of a parameter-sized vector where the solver state lives.
+``column_stats()``
+    ``(sum_i s_i x_i**2, sum_i s_i)`` over the training rows, with the check
+    that X holds no NaN or infinity (scikit-learn's error otherwise).
+``curvature_sample()``
+    Up to 1,000 rows on the host (float64) and their weights.
+``loss_gradient(coef, alpha)``
+    The full objective and its gradient at a float64 host vector.
+``sgd_pass(state, config, schedule, rng)``
+    One pass of minibatch SGD over the training rows (updates ``state``).
+``split(fraction, rng)``
+    ``(train, validation)`` data for early stopping.
+``accuracy(coef)``
+    Weighted accuracy of ``coef`` on these rows.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import assert_all_finite
+
+from ._backend import device, get_namespace, is_numpy_array, to_numpy
+from ._loss import SoftmaxLoss
+from ._solvers._scaling import column_sq_sums, curvature_sample
+from ._solvers._sgd_pass import BatchGather, sgd_pass
+from ._split import make_validation_split
+from ._validation import (
+    check_sample_weight,
+    check_weight_total,
+    class_weight_vector,
+    encode_labels,
+)
+
+
+def encoded_targets(y_enc, n_rows):
+    """Targets ``Y`` of shape (n_samples, n_rows) as float64 (see ``_loss``)."""
+    y_enc = np.asarray(y_enc)
+    if n_rows == 1:
+        return (y_enc == 1)[:, None].astype(np.float64)
+    return (y_enc[:, None] == np.arange(n_rows)[None, :]).astype(np.float64)
+
+
+class InMemoryData:
+    """Training rows held in memory, where the fit computes.
+
+    Parameters
+    ----------
+    X : {array, sparse matrix} of shape (n_samples, n_features)
+        Validated data (float32 or float64).
+    y_enc : ndarray of shape (n_samples,)
+        Encoded labels ``0..n_classes-1`` (host).
+    sample_weight : ndarray of shape (n_samples,)
+        ``s_i = sample_weight_i * class_weight[y_i]`` (host, float64).
+    loss : SoftmaxLoss
+    classes : ndarray
+        The original labels (for error messages).
+    estimator_name : str
+        For scikit-learn's error messages.
+    rows : ndarray of int or None
+        The training rows (early stopping's training part); None: all.
+    """
+
+    def __init__(
+        self,
+        X,
+        y_enc,
+        sample_weight,
+        loss,
+        *,
+        classes,
+        estimator_name="SoftmaxRegressionClassifier",
+        rows=None,
+    ):
+        self.X = X
+        self.y_enc = np.asarray(y_enc)
+        self.sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        self.loss = loss
+        self.classes = classes
+        self.estimator_name = estimator_name
+        self.rows = rows
+        self.xp = get_namespace(X)
+        self.device = device(X)
+        self.dtype = X.dtype
+        self._Y = None
+        self._gather = None
+
+    @classmethod
+    def from_input(
+        cls, X, y, sample_weight, *, classes, class_weight, fit_intercept, name
+    ):
+        """Training data from validated ``X`` (where it computes) and host ``y``.
+
+        ``classes``: the known labels (``partial_fit``), or None to take them
+        from ``y`` (``fit``). Encodes the labels and checks the weights with
+        the same functions as the Dask data.
+        """
+        classes = encode_labels(np.unique(y), classes, name)
+        y_enc = np.searchsorted(classes, y)
+        counts = None
+        if isinstance(class_weight, str):
+            counts = np.bincount(y_enc, minlength=classes.shape[0])
+        class_weight = class_weight_vector(class_weight, classes, counts)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        if class_weight is not None:
+            sample_weight = sample_weight * class_weight[y_enc]
+        check_weight_total(np.sum(sample_weight))
+        loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
+        return cls(X, y_enc, sample_weight, loss, classes=classes, estimator_name=name)
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0] if self.rows is None else self.rows.shape[0]
+
+    def asarray(self, a):
+        """A copy of ``a`` where the computation runs, in X's dtype."""
+        return self.xp.asarray(a, dtype=self.dtype, device=self.device, copy=True)
+
+    copy = asarray
+
+    def _targets(self):
+        if self._Y is None:
+            self._Y = self.xp.asarray(
+                encoded_targets(self.y_enc, self.loss.n_rows),
+                dtype=self.dtype,
+                device=self.device,
+            )
+        return self._Y
+
+    def _training_weights(self):
+        """The sample weights, zero outside the training rows."""
+        if self.rows is None:
+            return self.sample_weight
+        mask = np.zeros(self.X.shape[0], dtype=bool)
+        mask[self.rows] = True
+        return np.where(mask, self.sample_weight, 0.0)
+
+    def column_stats(self):
+        """Column sums of squares and total weight, checking X is finite.
+
+        SGD validates X with ``ensure_all_finite=False`` and checks it here,
+        in the pass that computes the column sums (one pass over X fewer);
+        where that pass cannot vouch for X, scikit-learn's own check runs and
+        raises its usual error.
+        """
+        col_sq_sum, total, surely_finite = column_sq_sums(
+            self.X, self._training_weights(), check_finite=True
+        )
+        if not surely_finite:
+            assert_all_finite(
+                self.X, estimator_name=self.estimator_name, input_name="X"
+            )
+        return col_sq_sum, total
+
+    def curvature_sample(self):
+        Xs, sampled = curvature_sample(self.X)
+        return Xs, self._training_weights()[sampled]
+
+    def loss_gradient(self, coef, alpha):
+        """The objective and its gradient at the float64 host vector ``coef``."""
+        xp = self.xp
+        # only the parameter vector and the gradient cross host <-> device
+        value, grad = self.loss.loss_gradient(
+            xp.asarray(coef, dtype=self.dtype, device=self.device),
+            self.X,
+            self._targets(),
+            xp.asarray(self.sample_weight, dtype=self.dtype, device=self.device),
+            alpha,
+            xp,
+        )
+        return float(value), np.asarray(to_numpy(grad), dtype=np.float64)
+
+    def loss_gradient_sums(self, coef):
+        """Unnormalised ``(loss_sum, grad_sum, weight_sum)`` (host float64)."""
+        xp = self.xp
+        loss_sum, grad, weight_sum = self.loss.sum_loss_gradient(
+            xp.asarray(np.asarray(coef), dtype=self.dtype, device=self.device),
+            self.X,
+            self._targets(),
+            xp.asarray(self.sample_weight, dtype=self.dtype, device=self.device),
+            xp,
+        )
+        return (
+            float(loss_sum),
+            np.asarray(to_numpy(grad), dtype=np.float64),
+            float(weight_sum),
+        )
+
+    def sgd_pass(self, state, config, schedule, rng, span=(0.0, 1.0)):
+        """One pass of minibatch SGD over the training rows, updating ``state``."""
+        if self._gather is None:
+            self._gather = BatchGather(self.X, config.batch_size, self.xp, self.device)
+        weights = self.sample_weight
+        covered = weights if self.rows is None else weights[self.rows]
+        uniform = bool(np.all(covered == covered[0]))
+        return sgd_pass(
+            self.loss,
+            state,
+            self.X,
+            self._targets(),
+            None if uniform else weights,
+            config,
+            schedule,
+            rng,
+            gather=self._gather,
+            rows=self.rows,
+            span=span,
+        )
+
+    def split(self, fraction, rng):
+        """Early stopping's ``(train, validation)`` parts (stratified).
+
+        The training part reads ``X``'s rows in place; the validation part is
+        a copy (small).
+        """
+        train_idx, val_idx = make_validation_split(
+            self.X, self.y_enc, self.sample_weight, fraction, rng, self.classes
+        )
+        common = dict(classes=self.classes, estimator_name=self.estimator_name)
+        train = InMemoryData(
+            self.X, self.y_enc, self.sample_weight, self.loss, rows=train_idx, **common
+        )
+        validation = InMemoryData(
+            _take_rows(self.X, val_idx),
+            self.y_enc[val_idx],
+            self.sample_weight[val_idx],
+            self.loss,
+            **common,
+        )
+        return train, validation
+
+    def correct_counts(self, coef):
+        """Weighted count of correct predictions of ``coef``, and the weight."""
+        X, y_enc, weights = self.X, self.y_enc, self.sample_weight
+        if self.rows is not None:
+            X = _take_rows(X, self.rows)
+            y_enc, weights = y_enc[self.rows], weights[self.rows]
+        xp = self.xp
+        coef = xp.asarray(coef, dtype=self.dtype, device=self.device)
+        Z = self.loss.raw_prediction(coef, X, xp)
+        if Z.shape[1] == 1:
+            pred = to_numpy(xp.reshape(Z, (-1,)) > 0).astype(np.intp)
+        else:
+            pred = to_numpy(xp.argmax(Z, axis=1))
+        correct = (pred == y_enc).astype(np.float64)
+        return float(np.sum(correct * weights)), float(np.sum(weights))
+
+    def accuracy(self, coef):
+        """Weighted accuracy of the parameters ``coef`` on these rows."""
+        hit, total = self.correct_counts(coef)
+        return hit / total
+
+
+def _take_rows(X, rows):
+    """Rows ``rows`` (host integer array) of ``X``, in ``X``'s namespace."""
+    if is_numpy_array(X) or sp.issparse(X):
+        return X[rows]
+    xp = get_namespace(X)
+    return xp.take(X, xp.asarray(rows, device=device(X)), axis=0)

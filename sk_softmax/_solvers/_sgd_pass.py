@@ -1,0 +1,326 @@
+"""One pass of minibatch SGD over rows of in-memory data, updating a state.
+
+Written against an array namespace ``xp``: minibatch indices come from the host
+random generator (so a ``random_state`` gives the same batches on every
+backend), the arithmetic runs where ``X`` lives, and the only host
+synchronisation is reading the pass's loss once at its end. Dense NumPy data
+takes an in-place fast path with the same arithmetic. The in-memory training
+data runs one pass over its rows; the Dask training data runs one pass per
+chunk, where the chunk lives.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._backend import device, get_namespace
+
+
+@dataclass
+class PassResult:
+    """What one pass hands back.
+
+    Attributes
+    ----------
+    loss : float
+        Mean (weighted) training loss over the pass's minibatches, each taken
+        before its update, plus the penalty at the end of the pass.
+    weight : float
+        Total sample weight the pass covered.
+    progress : list of float
+        Epochs done (fractions included) at each update, in order.
+    rates : list of float
+        The step size of each update.
+    """
+
+    loss: float
+    weight: float
+    progress: list
+    rates: list
+
+
+class BatchGather:
+    """Gathers minibatch rows into a reused buffer (NumPy) or with ``xp.take``."""
+
+    def __init__(self, X, batch_size, xp, device):
+        self.X = X
+        self.xp = xp
+        self.device = device
+        self.numpy_dense = isinstance(X, np.ndarray)
+        if self.numpy_dense:
+            self.buffer = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+
+    def __call__(self, idx_host, idx_dev):
+        X = self.X
+        if self.numpy_dense:
+            out = self.buffer[: idx_host.shape[0]]
+            # indices come from a permutation, so bounds checks can be skipped
+            np.take(X, idx_host, axis=0, out=out, mode="clip")
+            return out
+        if sp.issparse(X):
+            return X[idx_host]
+        return self.xp.take(X, idx_dev, axis=0)
+
+
+def sgd_pass(
+    loss,
+    state,
+    X,
+    Y,
+    sample_weight,
+    config,
+    schedule,
+    rng,
+    *,
+    gather=None,
+    rows=None,
+    span=(0.0, 1.0),
+):
+    """One pass of minibatch SGD over ``(X, Y)``, updating ``state`` in place.
+
+    ``config`` gives ``alpha``, ``batch_size``, ``momentum``, ``nesterov``
+    and ``shuffle`` (an :class:`~sk_softmax._solvers._sgd.SGDConfig`);
+    ``schedule`` the rate of each update. ``rows`` (host integer array)
+    restricts the pass to those rows of ``X`` (early stopping's training
+    part) without copying them. ``span`` is the part of an epoch this pass
+    covers (a Dask chunk's share; the whole epoch in memory): it places each
+    update on the "linear" schedule.
+
+    Each minibatch gradient is the weighted sum of per-sample gradients divided
+    by ``batch_size * mean(sample_weight)``, an unbiased estimate of the
+    full objective's gradient, plus the penalty's gradient.
+
+    Returns
+    -------
+    PassResult
+    """
+    order, weight_total = _epoch_order(
+        X.shape[0], rows, sample_weight, rng, config.shuffle
+    )
+    record = PassResult(0.0, weight_total, [], [])
+    width = (span[1] - span[0]) / order.shape[0]
+    at = state.epoch + span[0]
+
+    def rate(start):
+        progress = at + width * start
+        eta = schedule.rate(state, progress)
+        record.progress.append(progress)
+        record.rates.append(eta)
+        return eta
+
+    if isinstance(X, np.ndarray) and isinstance(state.coef, np.ndarray):
+        run = _pass_numpy
+    else:
+        run = _pass_generic
+    record.loss = run(
+        loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather
+    )
+    return record
+
+
+def _pass_generic(
+    loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather
+):
+    """:func:`sgd_pass` in any array namespace (GPU, array API, sparse)."""
+    xp = get_namespace(state.coef)
+    dev = device(state.coef)
+    alpha, batch_size = config.alpha, config.batch_size
+    momentum, nesterov = config.momentum, config.nesterov
+    n_samples = order.shape[0]
+    mean_weight = weight_total / n_samples
+    numpy_path = isinstance(X, np.ndarray) or sp.issparse(X)
+    if gather is None:
+        gather = BatchGather(X, batch_size, xp, dev)
+    order_dev = order if numpy_path else xp.asarray(order, device=dev)
+    sw_dev = None
+    if sample_weight is not None:
+        sw_dev = sample_weight if numpy_path else xp.asarray(sample_weight, device=dev)
+    loss_sum = 0.0
+    n_w = loss.n_rows * loss.n_features
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        idx = order[start:stop]
+        idx_dev = idx if numpy_path else order_dev[start:stop]
+        X_batch = gather(idx, idx_dev)
+        Y_batch = xp.take(Y, idx_dev, axis=0)
+        sw_batch = None if sw_dev is None else xp.take(sw_dev, idx_dev, axis=0)
+        batch_loss, grad, _ = loss.sum_loss_gradient(
+            state.coef, X_batch, Y_batch, sw_batch, xp
+        )
+        loss_sum = loss_sum + batch_loss
+        scale = 1.0 / (mean_weight * (stop - start))
+        grad = grad * scale
+        if alpha:
+            grad = grad + alpha * _penalty_mask(state.coef, n_w, xp)
+        grad = grad * state.precond
+        eta = rate(start)
+        if momentum:
+            state.velocity = momentum * state.velocity - eta * grad
+            if nesterov:
+                state.coef = state.coef + (momentum * state.velocity - eta * grad)
+            else:
+                state.coef = state.coef + state.velocity
+        else:
+            state.coef = state.coef - eta * grad
+        state.t += 1
+    w = state.coef[:n_w]
+    if alpha:
+        loss_sum = loss_sum + (0.5 * alpha * weight_total) * xp.sum(w * w)
+    return float(loss_sum) / weight_total  # the pass's one host sync
+
+
+def _pass_numpy(
+    loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather
+):
+    """:func:`sgd_pass` for dense NumPy ``X``: the same arithmetic, in place.
+
+    Every per-batch temporary lives in a buffer allocated once per epoch and
+    the parameters are updated in place, so a batch costs its two matrix
+    products plus about a dozen small in-place operations:
+
+    - the labels, weights and the per-sample loss terms are gathered or
+      stored in epoch-long arrays, and the epoch loss is reduced once at
+      the end (no per-batch host scalar);
+    - the step ``eta * precond * (grad / (mean_weight * m) + alpha * W)`` is
+      one multiply by a cached ``eta * precond / (mean_weight * m)`` vector
+      (recomputed only when ``eta`` or ``m`` change) plus, with a penalty,
+      one multiply-add of ``W``.
+    """
+    alpha, batch_size = config.alpha, config.batch_size
+    momentum, nesterov = config.momentum, config.nesterov
+    n_features = X.shape[1]
+    n_rows = loss.n_rows
+    n_w = n_rows * n_features
+    dtype = X.dtype
+    if gather is None:
+        gather = BatchGather(X, batch_size, np, None)
+    n_samples = order.shape[0]
+    mean_weight = weight_total / n_samples
+    # labels as integers (multinomial) or a 0/1 vector (binomial), epoch order
+    if n_rows > 1:
+        labels = np.argmax(Y, axis=1)[order]
+    else:
+        labels = np.ascontiguousarray(Y[:, 0])[order]
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=dtype)[order]
+    coef = state.coef
+    W = coef[:n_w].reshape(n_rows, n_features)
+    b = coef[n_w:, None] if loss.fit_intercept else None
+    grad = np.empty_like(coef)
+    grad_W = grad[:n_w].reshape(n_rows, n_features)
+    grad_b = grad[n_w:]
+    step = np.empty_like(coef)
+    step_W = step[:n_w].reshape(n_rows, n_features)
+    decay_W = np.empty_like(W) if alpha else None
+    Z_buf = np.empty((batch_size, n_rows), dtype=dtype)
+    # per-batch work in the transposed layout (n_rows, m): reductions over
+    # classes then run along the long axis, which NumPy vectorises
+    Zt_buf = np.empty((n_rows, batch_size), dtype=dtype)
+    Zt_flat = Zt_buf.reshape(-1)
+    mx_buf = np.empty(batch_size, dtype=dtype)
+    # per-sample loss terms of the epoch: normaliser and label logit (or the
+    # binomial loss itself), reduced once at the end of the epoch
+    norm_all = np.empty(n_samples, dtype=dtype)
+    zy_all = np.empty(n_samples, dtype=dtype) if n_rows > 1 else None
+    # flat positions of (label, column) in Zt_buf for the epoch's samples
+    flat = None
+    if n_rows > 1:
+        flat = labels * batch_size
+        flat += np.tile(np.arange(batch_size), -(-n_samples // batch_size))[:n_samples]
+    precond = np.asarray(state.precond, dtype=dtype)
+    precond_W = precond[:n_w].reshape(n_rows, n_features)
+    velocity = state.velocity
+    cached = None  # (eta, m) of the cached step vectors
+    step_scale = np.empty_like(coef)
+    decay_scale = np.empty_like(W) if alpha else None
+    add_reduce, max_reduce = np.add.reduce, np.maximum.reduce
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        m = stop - start
+        X_batch = gather(order[start:stop], None)
+        Z = Z_buf[:m]
+        Zt = Zt_buf[:, :m]
+        np.matmul(X_batch, W.T, out=Z)
+        if b is not None:
+            np.add(Z.T, b, out=Zt)
+        else:
+            np.copyto(Zt, Z.T)
+        norm = norm_all[start:stop]
+        if n_rows == 1:
+            # binomial: loss = log(1 + exp(z)) - y z; G = sigmoid(z) - y
+            y_batch = labels[start:stop]
+            yz = y_batch * Zt[0]
+            np.logaddexp(0, Zt[0], out=norm)
+            Zt -= norm
+            np.exp(Zt, out=Zt)
+            Zt -= y_batch
+            norm -= yz
+        else:
+            # loss = log(sum exp(z - max)) - (z_y - max); G = softmax(z) - onehot
+            mx = mx_buf[:m]
+            max_reduce(Zt, axis=0, out=mx)
+            Zt -= mx
+            pos = flat[start:stop]
+            np.take(Zt_flat, pos, out=zy_all[start:stop])
+            np.exp(Zt, out=Zt)
+            add_reduce(Zt, axis=0, out=norm)
+            Zt /= norm
+            Zt_flat[pos] -= 1.0
+        if sw is not None:
+            Zt *= sw[start:stop]
+        np.matmul(Zt, X_batch, out=grad_W)
+        if b is not None:
+            add_reduce(Zt, axis=1, out=grad_b)
+        eta = rate(start)
+        if cached != (eta, m):
+            cached = (eta, m)
+            np.multiply(precond, eta / (mean_weight * m), out=step_scale)
+            if alpha:
+                np.multiply(precond_W, eta * alpha, out=decay_scale)
+        np.multiply(grad, step_scale, out=step)
+        if alpha:
+            np.multiply(W, decay_scale, out=decay_W)
+            step_W += decay_W
+        if momentum:
+            velocity *= momentum
+            velocity -= step
+            if nesterov:
+                np.multiply(velocity, momentum, out=grad)
+                coef += grad
+                coef -= step
+            else:
+                coef += velocity
+        else:
+            coef -= step
+        state.t += 1
+    if n_rows > 1:
+        np.log(norm_all, out=norm_all)
+        norm_all -= zy_all
+    loss_total = (
+        float(np.sum(norm_all, dtype=np.float64))
+        if sw is None
+        else (float(np.dot(norm_all.astype(np.float64), sw)))
+    )
+    penalty = 0.5 * alpha * float(np.dot(coef[:n_w], coef[:n_w])) if alpha else 0.0
+    return loss_total / weight_total + penalty
+
+
+def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
+    """The epoch's row order (global indices) and the total weight it covers."""
+    if rows is None:
+        order = rng.permutation(n_total) if shuffle else np.arange(n_total)
+        covered = sample_weight
+    else:
+        order = rows[rng.permutation(rows.shape[0])] if shuffle else rows
+        covered = None if sample_weight is None else sample_weight[rows]
+    total = float(order.shape[0]) if covered is None else float(np.sum(covered))
+    return order, total
+
+
+def _penalty_mask(coef, n_w, xp):
+    """``coef`` with the intercept entries zeroed (the penalty's gradient / alpha)."""
+    if coef.shape[0] == n_w:
+        return coef
+    return xp.concat([coef[:n_w], xp.zeros_like(coef[n_w:])])

@@ -1,0 +1,143 @@
+"""When SGD stops: patience on the training loss or the validation score.
+
+Two small objects that know nothing about the optimiser: :class:`EarlyStopping`
+reads the validation scores and keeps the best weights; :class:`SGDStopping`
+reads the epoch losses (or delegates to :class:`EarlyStopping`) and, when
+patience runs out, asks the learning-rate schedule to lower the rate before it
+gives up. Both are plain values: ``partial_fit`` keeps an :class:`SGDStopping`
+in the solver state, so the patience carries over from call to call.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+
+
+class EarlyStopping:
+    """Patience tracker over a score to maximise, keeping the best weights.
+
+    Parameters
+    ----------
+    n_iter_no_change : int
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float
+        Minimum improvement over the best score that resets the patience.
+    """
+
+    def __init__(self, n_iter_no_change, tol):
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.best_score = -np.inf
+        self.best_coef = None
+        self.best_epoch = -1
+        self.n_no_improvement = 0
+
+    def update(self, score, coef, epoch, copy):
+        """Record ``score`` for ``epoch``; return True when patience ran out.
+
+        ``copy(coef)`` snapshots the weights when ``score`` is the best so far.
+        """
+        if score < self.best_score + self.tol:
+            self.n_no_improvement += 1
+        else:
+            self.n_no_improvement = 0
+        if score > self.best_score:
+            self.best_score = score
+            self.best_coef = copy(coef)
+            self.best_epoch = epoch
+        return self.n_no_improvement >= self.n_iter_no_change
+
+    def reset_patience(self):
+        """Start counting again (after the schedule lowers the rate)."""
+        self.n_no_improvement = 0
+
+
+class SGDStopping:
+    """SGD's stopping rule, after every epoch (or every ``partial_fit`` call).
+
+    Without early stopping the criterion is the training loss: patience runs
+    out after ``n_iter_no_change`` epochs that do not improve on the best loss
+    by ``tol`` (scikit-learn's convention). With early stopping it is the
+    validation score, tracked by :class:`EarlyStopping` (which keeps the best
+    weights). When patience runs out the schedule may lower the rate and go on
+    (the "adaptive" schedule divides it by 5), unless the previous lowering
+    brought no improvement at all; otherwise it is time to stop.
+
+    A stream (``partial_fit``) sees one chunk per call, and chunks differ
+    more from each other than one epoch from the next: there the criterion is
+    the mean loss of the last ``n_iter_no_change`` calls (``stream=True``),
+    so that the rate is lowered when the model stops improving, not when a
+    chunk happens to be harder than the best one.
+
+    Parameters
+    ----------
+    tol : float
+    n_iter_no_change : int
+    early_stopping : bool
+    stream : bool
+    """
+
+    def __init__(self, *, tol, n_iter_no_change, early_stopping=False, stream=False):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.stream = stream
+        self.recent_losses = []
+        self.validation = (
+            EarlyStopping(n_iter_no_change, tol) if early_stopping else None
+        )
+        self.best_loss = np.inf
+        self.n_no_improvement = 0
+        self.criterion_at_lowering = -np.inf
+
+    def copy(self):
+        """An independent copy (a failed call must not advance the original)."""
+        return copy.deepcopy(self)
+
+    def update(self, state, epoch_loss, schedule, score=None, copy=None):
+        """Record an epoch; return "continue", "lowered" or "stop".
+
+        ``state`` is the solver state (the schedule lowers its rate in
+        place); ``score`` and ``copy`` are needed with early stopping (the
+        validation score, and how to snapshot weights).
+        """
+        if self.validation is not None:
+            stop = self.validation.update(score, state.coef, state.epoch, copy)
+            criterion = self.validation.best_score
+        else:
+            if self.stream:
+                window = [*self.recent_losses, epoch_loss][-self.n_iter_no_change :]
+                self.recent_losses = window
+                if len(window) < self.n_iter_no_change:
+                    return "continue"
+                epoch_loss = sum(window) / len(window)
+            if epoch_loss > self.best_loss - self.tol:
+                self.n_no_improvement += 1
+            else:
+                self.n_no_improvement = 0
+            self.best_loss = min(self.best_loss, epoch_loss)
+            stop = self.n_no_improvement >= self.n_iter_no_change
+            criterion = -self.best_loss
+        if not stop:
+            return "continue"
+        improved = criterion > self.criterion_at_lowering + self.tol
+        if improved and schedule.lower(state):
+            self.criterion_at_lowering = criterion
+            self.n_no_improvement = 0
+            if self.validation is not None:
+                self.validation.reset_patience()
+            return "lowered"
+        return "stop"
+
+    def warn_not_converged(self, max_iter):
+        """The ConvergenceWarning of a run that used up ``max_iter`` epochs."""
+        from sklearn.exceptions import ConvergenceWarning
+
+        criterion = "training loss" if self.validation is None else "validation score"
+        warnings.warn(
+            f"SGD stopped at max_iter={max_iter} epochs before the {criterion} "
+            f"stopped improving by tol={self.tol}. Increase max_iter, raise tol, "
+            "or scale the data (e.g. StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=2,
+        )

@@ -1,0 +1,243 @@
+"""Input checks shared by every path: X, y, labels, sample and class weights.
+
+The in-memory and the Dask training data both call these functions, so the
+same bad input gives the same error wherever it is fitted. Nothing here
+touches the estimator's fitted state except through scikit-learn's
+``validate_data`` (``n_features_in_``, ``feature_names_in_``), which the
+estimator rolls back when its call fails.
+"""
+
+import array_api_compat
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+from ._backend import (
+    device,
+    dispatch_enabled,
+    get_namespace,
+    is_cupy_array,
+    is_numpy_array,
+    require_cupy,
+    resolve_backend,
+    to_numpy,
+)
+
+
+def validate_fit_data(estimator, X, y, *, reset, ensure_finite=True):
+    """Validate ``(X, y)`` where the backend computes; labels come back on host.
+
+    NumPy input stays NumPy; with ``backend="cupy"`` input that is not CuPy
+    is validated on the host and then moved to the current CUDA device; with
+    dispatch, input of another array namespace is validated where it lives.
+    ``ensure_finite=False`` leaves X's NaN / infinity check to the caller
+    (SGD checks it in the pass that computes its column statistics).
+    """
+    kind = resolve_backend(estimator.backend, X)
+    params = dict(
+        accept_sparse="csr",
+        dtype=[np.float64, np.float32],
+        order="C",
+        reset=reset,
+        ensure_all_finite=ensure_finite,
+    )
+    if kind == "numpy":
+        X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
+        with sklearn.config_context(array_api_dispatch=False):
+            X, y = validate_data(estimator, X, to_numpy(y), **params)
+    elif kind == "cupy" and not is_cupy_array(X):
+        # host input (or another namespace's): validated on the host, moved
+        X = to_numpy(X) if array_api_compat.is_array_api_obj(X) else X
+        with sklearn.config_context(array_api_dispatch=False):
+            X, y = validate_data(estimator, X, to_numpy(y), **params)
+        if sp.issparse(X):
+            raise TypeError(
+                'backend="cupy" does not support SciPy sparse input; pass a '
+                'dense array or use backend="numpy".'
+            )
+        X = require_cupy().asarray(X)
+    else:  # X's own namespace, through scikit-learn's array API dispatch
+        xp = get_namespace(X)
+        params["dtype"] = [xp.float64, xp.float32]
+        with sklearn.config_context(array_api_dispatch=True):
+            X, y = validate_data(estimator, X, y, **params)
+    y = np.asarray(to_numpy(y))
+    check_classification_targets(y)
+    return X, y
+
+
+def validate_predict_data(estimator, X, method):
+    """Validate ``X`` for prediction in its own namespace and device.
+
+    With array API dispatch on and ``backend="auto"``, ``X`` must live where
+    the model was fitted (scikit-learn's rule); otherwise the small
+    coefficients are moved to ``X`` (``backend="numpy"`` first moves ``X`` to
+    the host).
+    """
+    if dispatch_enabled() and estimator.backend == "auto":
+        check_same_namespace(estimator, X, method)
+    params = dict(accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+    if is_numpy_array(X) or not array_api_compat.is_array_api_obj(X):
+        with sklearn.config_context(array_api_dispatch=False):
+            return validate_data(estimator, X, **params)
+    kind = resolve_backend(estimator.backend, X)
+    if kind == "numpy":
+        with sklearn.config_context(array_api_dispatch=False):
+            return validate_data(estimator, to_numpy(X), **params)
+    xp = get_namespace(X)
+    params["dtype"] = [xp.float64, xp.float32]
+    with sklearn.config_context(array_api_dispatch=True):
+        return validate_data(estimator, X, **params)
+
+
+def check_same_namespace(estimator, X, method):
+    """Raise scikit-learn's error when ``X`` is not where the model was fitted."""
+    coef = estimator.coef_
+    if is_numpy_array(coef) and (is_numpy_array(X) or not _is_array_api(X)):
+        return
+    if not _is_array_api(X):
+        raise ValueError(
+            f"Inputs passed to {type(estimator).__name__}.{method}() must use the "
+            "same namespace and the same device as those passed to fit(). Array "
+            f"namespace used during fit ({get_namespace(coef).__name__}) is not "
+            f"compatible with the array-like input passed to {method}."
+        )
+    xp_fit, xp_x = get_namespace(coef), get_namespace(X)
+    if xp_fit.__name__ == xp_x.__name__ and device(coef) == device(X):
+        return
+    where = (
+        f"Array namespaces used during fit ({xp_fit.__name__}) and {method} "
+        f"({xp_x.__name__}) differ."
+        if xp_fit.__name__ != xp_x.__name__
+        else f"Devices used during fit ({device(coef)}) and {method} ({device(X)}) "
+        "differ."
+    )
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
+        f"namespace and the same device as those passed to fit(). {where} Move X "
+        "there, or refit the model on X's namespace and device."
+    )
+
+
+def _is_array_api(X):
+    return array_api_compat.is_array_api_obj(X) and not sp.issparse(X)
+
+
+def is_dask_collection(X):
+    """True for Dask arrays / dataframes, without importing Dask."""
+    return type(X).__module__.split(".")[0] in {"dask", "dask_expr"} and hasattr(
+        X, "__dask_graph__"
+    )
+
+
+def check_partial_fit_classes(classes, previous):
+    """The classes of a ``partial_fit`` stream, from its first call on.
+
+    ``previous`` is ``classes_`` after the first call (None before it).
+    """
+    if previous is None:
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit "
+                "(all labels the stream will contain)."
+            )
+        all_classes = _unique_labels(classes, "classes")
+        if all_classes.shape[0] < 2:
+            raise ValueError(
+                "partial_fit needs at least 2 classes in `classes`; got "
+                f"{all_classes.tolist()}."
+            )
+        return all_classes
+    if classes is not None and not np.array_equal(
+        _unique_labels(classes, "classes"), previous
+    ):
+        raise ValueError(
+            f"classes={list(classes)!r} differs from the classes of the "
+            f"first partial_fit call {previous.tolist()!r}."
+        )
+    return previous
+
+
+def _unique_labels(labels, name):
+    labels = np.asarray(labels)
+    try:
+        return np.unique(labels)
+    except TypeError as exc:  # e.g. None among numbers: not comparable
+        raise TypeError(
+            f"{name} must hold labels of one comparable type (all numbers or all "
+            f"strings); got {labels.tolist()!r}."
+        ) from exc
+
+
+def encode_labels(y_classes, classes, estimator_name):
+    """Check the labels seen and return the classes (sorted).
+
+    ``y_classes`` are the distinct labels of ``y``; ``classes`` the labels the
+    model knows (``partial_fit``), or None to take them from ``y`` (``fit``).
+    """
+    if classes is None:
+        if y_classes.shape[0] < 2:
+            raise ValueError(
+                f"{estimator_name} needs samples of at least 2 classes in the "
+                "data, but the data contains only one class: "
+                f"{y_classes.tolist()[0]!r}."
+            )
+        return y_classes
+    unseen = np.setdiff1d(y_classes, classes)
+    if unseen.size:
+        raise ValueError(
+            f"y contains labels {unseen.tolist()!r} that are not in classes "
+            f"{classes.tolist()!r}."
+        )
+    return classes
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """User sample weights as float64 of shape (n_samples,); None: all ones."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=np.float64)
+    sw = np.asarray(to_numpy(sample_weight), dtype=np.float64)
+    if sw.ndim == 0:
+        sw = np.full(n_samples, float(sw))
+    if sw.ndim != 1 or sw.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},) like X's rows; "
+            f"got shape {sw.shape}."
+        )
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(sw < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; got a minimum of {sw.min()!r}."
+        )
+    return sw
+
+
+def class_weight_vector(class_weight, classes, counts=None):
+    """Per-class weights (float64, like ``classes``) or None.
+
+    ``"balanced"`` needs ``counts``, the number of samples of each class:
+    ``n_samples / (n_classes * counts)``, as scikit-learn computes it.
+    """
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):
+        if counts is None:
+            raise ValueError(
+                "class_weight='balanced' needs the whole y and cannot be used with "
+                "partial_fit; pass a dict of class weights instead."
+            )
+        return counts.sum() / (classes.shape[0] * counts.astype(np.float64))
+    return compute_class_weight(class_weight, classes=classes, y=classes)
+
+
+def check_weight_total(total):
+    """Raise when the sample weights (after class_weight) sum to zero."""
+    if not total > 0:
+        raise ValueError(
+            "The sample weights sum to zero (after class_weight): at least one "
+            "sample needs a positive weight."
+        )
