@@ -489,7 +489,8 @@ def _record_rates():
 
     def record(report, parameters):
         calls.extend(
-            (p, eta, report.eta0) for p, eta in zip(report.progress, report.rates)
+            (p, eta, report.eta0)
+            for p, eta in zip(report.progress, report.rates, strict=True)
         )
 
     with observe(record):
