@@ -19,7 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import move_to, to_numpy
+from ._backend import to_numpy
+
+try:  # scikit-learn >= 1.9: set_callbacks, ProgressBar, ScoringMonitor
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # older scikit-learn has no callback API: the same estimator
+
+    class CallbackSupportMixin:
+        """Stand-in for scikit-learn < 1.9, which has no ``sklearn.callback``."""
+
+    def with_callbacks(method):
+        return method
+
 
 _OBSERVERS = contextvars.ContextVar("sk_softmax_observers", default=())
 
@@ -149,23 +160,20 @@ class SklearnCallbacks:
         None without the callback API.
     estimator : estimator
         The estimator being fitted.
-    X, y, sample_weight :
-        The data of the call, as the user passed it (the hooks' arguments).
-    loss : SoftmaxLoss
-    classes : ndarray
-    placement : tuple
-        ``(xp, dtype, device)`` of the fitted attributes.
+    call_data : tuple
+        ``(X, y, sample_weight)`` of the call, as the user passed them (the
+        hooks' arguments).
+    data : training data
+        Its ``loss``, ``classes`` and ``to_fitted`` make the model of an
+        iteration's parameters.
     task_name : str
     """
 
-    def __init__(
-        self, root, estimator, X, y, sample_weight, loss, classes, placement, task_name
-    ):
+    def __init__(self, root, estimator, call_data, data, task_name):
         self.estimator = estimator
-        self.loss = loss
-        self.classes = classes
+        self.data = data
         self.task_name = task_name
-        self.xp, self.dtype, self.device = placement
+        X, y, sample_weight = call_data
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}
         self.hook_args = {"X": X, "y": y, "metadata": metadata}
         self.root = root
@@ -181,12 +189,11 @@ class SklearnCallbacks:
         """Lazily, the fitted attributes of the parameters ``coef`` (copied)."""
 
         def attributes():
-            xp = self.xp
-            flat = xp.astype(move_to(coef, xp, self.device), self.dtype, copy=True)
-            W, b = self.loss.unpack(flat, xp)
+            loss, to_fitted = self.data.loss, self.data.to_fitted
+            W, b = loss.unpack(to_fitted(coef), self.data.xp)
             if b is None:
-                b = xp.zeros((self.loss.n_rows,), dtype=self.dtype, device=self.device)
-            return {"classes_": self.classes, "coef_": W, "intercept_": b}
+                b = to_fitted(np.zeros(loss.n_rows))
+            return {"classes_": self.data.classes, "coef_": W, "intercept_": b}
 
         return attributes
 

@@ -1,12 +1,7 @@
-"""The estimator: parameters, the fit / partial_fit path and prediction.
+"""The estimator, orchestration only: validate the input, build the training data
+(``_data`` / ``_dask``), hand it to a solver (``_solvers``), and assign the fitted
+attributes from the solver's result at once, when everything succeeded."""
 
-Orchestration only: validate the input and build the training data
-(:mod:`sk_softmax._data`, or :mod:`sk_softmax._dask` for Dask collections),
-hand it to a solver (:mod:`sk_softmax._solvers`), and assign the fitted
-attributes from the solver's result, all at once, when everything succeeded.
-"""
-
-import contextlib
 import copy
 import functools
 from numbers import Integral, Real
@@ -16,18 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
-
-try:  # scikit-learn >= 1.9: set_callbacks, ProgressBar, ScoringMonitor
-    from sklearn.callback import CallbackSupportMixin, with_callbacks
-except ImportError:  # older scikit-learn has no callback API: the same estimator
-
-    class CallbackSupportMixin:
-        """Stand-in for scikit-learn < 1.9, which has no ``sklearn.callback``."""
-
-    def with_callbacks(method):
-        return method
-
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import (
     BACKENDS,
@@ -40,33 +24,28 @@ from ._backend import (
     state_to_host,
     to_numpy,
 )
-from ._callbacks import SklearnCallbacks, TrainingHooks
+from ._callbacks import (
+    CallbackSupportMixin,
+    SklearnCallbacks,
+    TrainingHooks,
+    with_callbacks,
+)
+from ._dask import DaskData, predict_dask
 from ._data import InMemoryData
 from ._loss import log_proba_from_logits
-from ._solvers import (
-    LEARNING_RATES,
-    SOLVERS,
-    ScipySolver,
-    SGDConfig,
-    SGDSolver,
-)
+from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._validation import (
     check_partial_fit_classes,
     check_same_namespace,
     is_dask_collection,
+    unchanged_on_error,
     validate_fit_data,
     validate_predict_data,
 )
 
 # fitted state that is not a public attribute: rolled back with the others
 _PRIVATE_STATE = ("_sgd_state", "_random_state")
-_SGD_ATTRIBUTES = (
-    "loss_curve_",
-    "best_loss_",
-    "validation_scores_",
-    "best_validation_score_",
-    "t_",
-)
+_SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
 
 
 def _sgd_only(estimator):
@@ -79,40 +58,11 @@ def _lazy_on_dask(method):
     @functools.wraps(method)
     def predict(self, X):
         if is_dask_collection(X):
-            from ._dask import predict_dask
-
             check_is_fitted(self)
             return predict_dask(self, method.__name__, X)
         return method(self, X)
 
     return predict
-
-
-@contextlib.contextmanager
-def _rollback_on_error(estimator):
-    """Leave every fitted attribute as it was if the block raises.
-
-    The one rollback mechanism of ``fit`` and ``partial_fit``: solvers work
-    on copies and the estimator assigns its attributes only at the end, and
-    this undoes what input validation sets before that (``n_features_in_``,
-    ``feature_names_in_``).
-    """
-
-    def fitted_state():
-        return {
-            k: v
-            for k, v in vars(estimator).items()
-            if (k.endswith("_") and not k.startswith("__")) or k in _PRIVATE_STATE
-        }
-
-    saved = fitted_state()
-    try:
-        yield
-    except BaseException:
-        for key in set(fitted_state()) - set(saved):
-            delattr(estimator, key)
-        vars(estimator).update(saved)
-        raise
 
 
 class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
@@ -158,18 +108,13 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
         ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
         ``t``-th update. ``"adaptive"``: constant while the stopping criterion
-        keeps improving; divided by 5 each time ``n_iter_no_change`` epochs
-        fail to improve by ``tol``. Training stops when a lowered rate brings
-        no improvement before the patience runs out again, or once the rate
-        falls below 1e-6 times its initial value. ``"decay"``:
-        ``learning_rate_init / (epoch + 1) ** power_t``. ``"linear"``:
-        decreases linearly, update by update, from ``learning_rate_init`` to
-        zero at the end of ``max_iter`` epochs (or ``max_iter`` calls of
-        ``partial_fit``; past them it stays at 1e-3 times its start). For a
-        known budget of epochs: the last updates are the smallest, so the
-        model ends close to the optimum even after a few epochs, and a
-        larger ``learning_rate_init`` than "auto" often pays (see the user
-        guide).
+        improves; divided by 5 each time it stalls (see ``n_iter_no_change``);
+        training stops when a lowered rate brings no improvement, or below
+        1e-6 times the initial rate. ``"decay"``: ``learning_rate_init /
+        (epoch + 1) ** power_t``. ``"linear"``: falls linearly, update by
+        update, to zero at the end of ``max_iter`` epochs (or ``partial_fit``
+        calls; then it stays at 1e-3 times its start): for a known budget of
+        epochs (the user guide shows how to pick its rate).
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is
@@ -188,26 +133,25 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
     n_iter_no_change : int, default=5
-        Patience of the SGD stopping criterion, in epochs.
+        Patience of the SGD stopping criterion, in epochs (the training loss
+        must improve by ``tol``); for ``partial_fit``, in calls, on the mean
+        loss of the last ``n_iter_no_change`` calls.
     shuffle : bool, default=True
         Whether SGD shuffles the samples every epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the validation split. An int gives bit-identical
         models from run to run.
     verbose : int, default=0
-        SGD: print one line per epoch with the training loss, the validation
-        score (with early stopping), the learning rate and the epoch's time.
-        Full-batch solvers: SciPy's progress messages.
+        SGD: a line per epoch (``fit``) or call (``partial_fit``) with the
+        training loss, the validation score (with early stopping), the last
+        update's learning rate and the time. Full-batch: SciPy's messages.
     backend : {"auto", "numpy", "cupy"}, default="auto"
         Where to compute. ``"auto"`` follows scikit-learn: with
-        ``sklearn.set_config(array_api_dispatch=True)`` the fit runs in the
-        namespace and on the device of ``X`` (CuPy, PyTorch, ...), otherwise
-        with NumPy; it never moves data to a GPU by itself. ``"cupy"``: on the
-        current CUDA device whatever the dispatch setting (NumPy input is
-        moved there for the fit; needs ``pip install "sk_softmax[gpu]"``).
-        ``"numpy"``: always on the host. ``coef_`` and ``intercept_`` live
-        where the fit ran; prediction outputs follow the input's namespace and
-        device. See :doc:`/gpu`.
+        ``sklearn.set_config(array_api_dispatch=True)`` in the namespace and
+        on the device of ``X`` (CuPy, PyTorch, ...), otherwise with NumPy.
+        ``"cupy"``: on the current CUDA device (``pip install
+        "sk_softmax[gpu]"``). ``"numpy"``: on the host. ``coef_`` lives where
+        the fit ran; predictions follow the input. See :doc:`/gpu`.
 
     Attributes
     ----------
@@ -259,12 +203,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     curvature of ``L``.
 
     With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
-    :mod:`sklearn.callback` (``ProgressBar``, ``ScoringMonitor``, ...) for
-    every solver: ``fit`` and ``partial_fit`` are the root task and each SGD
-    epoch or SciPy iteration a subtask, whose ``fitted_estimator`` is the
-    model as it stands after it. A callback that asks to stop ends SGD after
-    the current epoch (the SciPy solvers run to their own end). Older
-    scikit-learn versions work as well, without ``set_callbacks``.
+    :mod:`sklearn.callback` for every solver: each SGD epoch or SciPy
+    iteration is a subtask of the ``fit`` / ``partial_fit`` task; a callback
+    that asks to stop ends SGD after the current epoch.
 
     Examples
     --------
@@ -430,19 +371,13 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
     def _fit(self, X, y, sample_weight, *, classes, incremental):
         """The one path of ``fit`` and ``partial_fit`` (one epoch, resumed)."""
-        with _rollback_on_error(self):
+        with unchanged_on_error(self, _PRIVATE_STATE):
             data = self._training_data(X, y, sample_weight, classes, incremental)
             hooks = self._hooks(X, y, sample_weight, data, incremental)
             if self.solver == "sgd":
                 result, rng = self._fit_sgd(data, hooks, incremental)
             else:
-                solver = ScipySolver(
-                    self.solver,
-                    alpha=self.alpha,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    verbose=self.verbose,
-                )
+                solver = ScipySolver.from_params(self.get_params())
                 result, rng = solver.run(data, hooks, self._coef0(data)), None
             self._assign(data, result, rng, incremental)
         hooks.fit_end()
@@ -465,27 +400,14 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             name=name,
         )
         if is_dask_collection(X):
-            from ._dask import DaskData
-
             data = DaskData.from_input(X, y, sample_weight, **options)
-            self._check_n_features_dask(data.loss.n_features, reset=first)
+            validate_data(self, data.X, skip_check_array=True, reset=first)
             return data
         # SGD checks X's finiteness with its column statistics (one pass fewer)
         X, y = validate_fit_data(
             self, X, y, reset=first, ensure_finite=self.solver != "sgd"
         )
         return InMemoryData.from_input(X, y, sample_weight, **options)
-
-    def _check_n_features_dask(self, n_features, reset):
-        """``n_features_in_`` for Dask input (scikit-learn's rule and message)."""
-        if reset:
-            self.n_features_in_ = n_features
-            vars(self).pop("feature_names_in_", None)
-        elif n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input."
-            )
 
     def _hooks(self, X, y, sample_weight, data, incremental):
         """Verbose lines and scikit-learn's callbacks for this call."""
@@ -495,25 +417,12 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             n_tasks = 1 if incremental else self.max_iter + (self.solver != "sgd")
             root = self._init_callback_context(max_subtasks=n_tasks)
         task = "epoch" if self.solver == "sgd" else f"{self.solver} iteration"
-        callbacks = SklearnCallbacks(
-            root,
-            self,
-            X,
-            y,
-            sample_weight,
-            data.loss,
-            data.classes,
-            (data.xp, data.dtype, data.device),
-            task,
-        )
+        callbacks = SklearnCallbacks(root, self, (X, y, sample_weight), data, task)
         return TrainingHooks(data.loss, verbose=self.verbose, callbacks=callbacks)
 
     def _coef0(self, data, incremental=False):
-        """The current model as a flat host vector, when training starts from it.
-
-        ``fit`` starts from it with ``warm_start=True``; ``partial_fit``
-        without an SGD state to resume (after a full-batch fit) always does.
-        """
+        """The current model as a flat host vector, if training starts from it:
+        ``fit`` with ``warm_start``; ``partial_fit`` after a full-batch fit."""
         if not (self.warm_start or incremental) or not (
             hasattr(self, "coef_")
             and np.array_equal(self.classes_, data.classes)
@@ -538,47 +447,18 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         return result, rng
 
     def _assign(self, data, result, rng, incremental):
-        """Assign every fitted attribute at once, after the solver succeeded.
-
-        The coefficients go to the data's namespace, device and dtype.
-        """
-        xp, dtype, dev = data.xp, data.dtype, data.device
-
-        def place(a):
-            return xp.astype(move_to(a, xp, dev), dtype, copy=True)
-
-        W, b = data.loss.unpack(place(result.coef), xp)
-        if not (
-            bool(xp.all(xp.isfinite(W))) and (b is None or bool(xp.all(xp.isfinite(b))))
-        ):
-            raise ValueError(
-                "The solver produced non-finite coefficients; scale the data (e.g. "
-                "StandardScaler) or increase alpha."
-            )
-        self.classes_ = data.classes
-        self.coef_ = W
-        self.intercept_ = (
-            xp.zeros((data.loss.n_rows,), dtype=dtype, device=dev) if b is None else b
-        )
+        """Assign every fitted attribute at once, after the solver succeeded."""
         if rng is None:  # full batch
-            self.n_iter_ = int(result.n_iter)
-            for name in (*_SGD_ATTRIBUTES, *_PRIVATE_STATE):
-                vars(self).pop(name, None)
-            return
-        state = result.state.copy(place)
-        previous = getattr(self, "loss_curve_", []) if incremental else []
-        self.loss_curve_ = [*previous, *result.loss_curve]
-        self.best_loss_ = float(np.min(self.loss_curve_))
-        self.n_iter_ = state.epoch
-        self.t_ = state.t
-        if result.validation_scores is None:
-            vars(self).pop("validation_scores_", None)
-            vars(self).pop("best_validation_score_", None)
+            attributes = result.fitted_attributes(data)
         else:
-            self.validation_scores_ = result.validation_scores
-            self.best_validation_score_ = result.best_validation_score
-        self._sgd_state = state
-        self._random_state = rng
+            previous = getattr(self, "loss_curve_", []) if incremental else []
+            attributes = result.fitted_attributes(data, previous)
+            attributes.update(
+                _sgd_state=result.state.copy(data.to_fitted), _random_state=rng
+            )
+        for name in (*_SGD_ONLY, "best_validation_score_"):
+            vars(self).pop(name, None)
+        vars(self).update(classes_=data.classes, **attributes)
 
     # -------------------------------------------------------------- predict
     @_lazy_on_dask
@@ -616,9 +496,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         W = xp.astype(move_to(self.coef_, xp, dev), X.dtype, copy=False)
         b = xp.astype(move_to(self.intercept_, xp, dev), X.dtype, copy=False)
         Z = X @ W.T + b
-        if Z.shape[1] == 1:
-            return xp.reshape(Z, (-1,))
-        return Z
+        return xp.reshape(Z, (-1,)) if Z.shape[1] == 1 else Z
 
     @_lazy_on_dask
     def predict_log_proba(self, X):
@@ -669,8 +547,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         np.float64(1.0)
         """
         log_proba = log_proba_from_logits(self._decision_function(X, "predict_proba"))
-        xp = get_namespace(log_proba)
-        return xp.exp(log_proba)
+        return get_namespace(log_proba).exp(log_proba)
 
     @_lazy_on_dask
     def predict(self, X):
@@ -697,10 +574,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         """
         Z = self._decision_function(X, "predict")
         xp = get_namespace(Z)
-        if Z.ndim == 1:
-            indices = xp.astype(Z > 0, xp.int64)
-        else:
-            indices = xp.argmax(Z, axis=1)
+        indices = xp.astype(Z > 0, xp.int64) if Z.ndim == 1 else xp.argmax(Z, axis=1)
         if is_numpy_array(Z) or self.classes_.dtype.kind not in "biuf":
             # string / object labels stay NumPy
             return self.classes_[to_numpy(indices)]

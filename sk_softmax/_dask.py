@@ -296,6 +296,10 @@ class DaskData:
 
     copy = asarray
 
+    def to_fitted(self, a):
+        """NumPy in ``X``'s dtype: where fitted parameters of a Dask fit live."""
+        return np.array(to_numpy(a), dtype=self.dtype)
+
     def _map(self, fn, *args):
         import dask
 

@@ -10,6 +10,8 @@ methods on each chunk, where the chunk lives. The interface:
     The objective's parameter layout, and where the fitted parameters live.
 ``asarray(a)`` / ``copy(coef)``
     A copy of a parameter-sized vector where the solver state lives.
+``to_fitted(a)``
+    A copy of a vector where the fitted parameters live.
 ``column_stats()``
     ``(sum_i s_i x_i**2, sum_i s_i)`` over the training rows, with the check
     that X holds no NaN or infinity (scikit-learn's error otherwise).
@@ -29,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
-from ._backend import device, get_namespace, is_numpy_array, to_numpy
+from ._backend import device, get_namespace, is_numpy_array, move_to, to_numpy
 from ._loss import SoftmaxLoss
 from ._solvers._scaling import column_sq_sums, curvature_sample
 from ._solvers._sgd_pass import BatchGather, sgd_pass
@@ -126,6 +128,11 @@ class InMemoryData:
         return self.xp.asarray(a, dtype=self.dtype, device=self.device, copy=True)
 
     copy = asarray
+
+    def to_fitted(self, a):
+        """A copy of ``a`` where fitted attributes live: X's namespace and dtype."""
+        xp = self.xp
+        return xp.astype(move_to(a, xp, self.device), self.dtype, copy=True)
 
     def _targets(self):
         if self._Y is None:

@@ -7,6 +7,8 @@ touches the estimator's fitted state except through scikit-learn's
 estimator rolls back when its call fails.
 """
 
+import contextlib
+
 import array_api_compat
 import numpy as np
 import scipy.sparse as sp
@@ -241,3 +243,31 @@ def check_weight_total(total):
             "The sample weights sum to zero (after class_weight): at least one "
             "sample needs a positive weight."
         )
+
+
+@contextlib.contextmanager
+def unchanged_on_error(estimator, private_state=()):
+    """Leave every fitted attribute as it was if the block raises.
+
+    Fitted attributes are those ending in ``_`` and the names in
+    ``private_state``. The one rollback mechanism of ``fit`` and
+    ``partial_fit``: solvers work on copies and the estimator assigns its
+    attributes only at the end, and this undoes what input validation sets
+    before that (``n_features_in_``, ``feature_names_in_``).
+    """
+
+    def fitted_state():
+        return {
+            k: v
+            for k, v in vars(estimator).items()
+            if (k.endswith("_") and not k.startswith("__")) or k in private_state
+        }
+
+    saved = fitted_state()
+    try:
+        yield
+    except BaseException:
+        for key in set(fitted_state()) - set(saved):
+            delattr(estimator, key)
+        vars(estimator).update(saved)
+        raise

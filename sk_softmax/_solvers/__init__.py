@@ -6,8 +6,9 @@ over the rows and a validation split. The in-memory data (``_data.py``) and
 the Dask data (``_dask.py``) implement both.
 """
 
+from ._result import SolverResult
 from ._schedule import LEARNING_RATES
-from ._scipy import ScipySolver, SolverResult
+from ._scipy import ScipySolver
 from ._sgd import SGDConfig, SGDResult, SGDSolver, SGDState
 
 SOLVERS = ("sgd", "cg", "lbfgs")

@@ -1,35 +1,14 @@
 """Full-batch solvers: thin wrappers over :func:`scipy.optimize.minimize`."""
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from ._result import SolverResult
+
 _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
-
-
-@dataclass
-class SolverResult:
-    """What :meth:`ScipySolver.run` hands back to the estimator.
-
-    Attributes
-    ----------
-    coef : ndarray of shape (n_coef,)
-        The parameters found (float64, host; layout in :mod:`sk_softmax._loss`).
-    n_iter : int
-        Iterations run.
-    loss : float
-        The objective at ``coef``.
-    converged : bool
-        Whether SciPy reports success.
-    """
-
-    coef: np.ndarray
-    n_iter: int
-    loss: float
-    converged: bool
 
 
 class ScipySolver:
@@ -52,6 +31,12 @@ class ScipySolver:
         self.tol = tol
         self.max_iter = max_iter
         self.verbose = verbose
+
+    @classmethod
+    def from_params(cls, params):
+        """The solver of an estimator's ``get_params()``."""
+        names = ("alpha", "tol", "max_iter", "verbose")
+        return cls(params["solver"], **{k: params[k] for k in names})
 
     def run(self, data, hooks, coef0=None):
         """Minimise the objective on ``data`` from ``coef0`` (zeros by default)."""

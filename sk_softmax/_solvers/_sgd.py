@@ -18,6 +18,7 @@ import numpy as np
 from .._backend import to_numpy
 from .._callbacks import EpochReport
 from .._stopping import SGDStopping
+from ._result import SolverResult
 from ._scaling import coef_preconditioner, sgd_scaling
 from ._schedule import Schedule
 
@@ -109,7 +110,7 @@ class SGDState:
 
 
 @dataclass
-class SGDResult:
+class SGDResult(SolverResult):
     """What :meth:`SGDSolver.run` hands back.
 
     Attributes
@@ -117,6 +118,12 @@ class SGDResult:
     coef : array of shape (n_coef,)
         The parameters kept: the last epoch's, or with early stopping the
         best validation epoch's.
+    n_iter : int
+        Epochs since the model's first (``partial_fit`` calls included).
+    loss : float
+        The last epoch's training loss.
+    converged : bool
+        False when the run used up its epochs before its stopping rule fired.
     state : SGDState
         The state to resume from (its ``coef`` is ``coef``).
     loss_curve : list of float
@@ -124,16 +131,28 @@ class SGDResult:
     validation_scores : list of float or None
         Validation accuracy of each epoch (early stopping only).
     best_validation_score : float or None
-    converged : bool
-        False when the run used up its epochs before its stopping rule fired.
     """
 
-    coef: object
-    state: SGDState
-    loss_curve: list
+    state: SGDState = None
+    loss_curve: list = None
     validation_scores: list = None
     best_validation_score: float = None
-    converged: bool = True
+
+    def fitted_attributes(self, data, previous_loss_curve=()):
+        """Every fitted attribute of an SGD fit (the loss curve continued)."""
+        attributes = super().fitted_attributes(data)
+        loss_curve = [*previous_loss_curve, *self.loss_curve]
+        attributes.update(
+            loss_curve_=loss_curve,
+            best_loss_=float(np.min(loss_curve)),
+            t_=self.state.t,
+        )
+        if self.validation_scores is not None:
+            attributes.update(
+                validation_scores_=self.validation_scores,
+                best_validation_score_=self.best_validation_score,
+            )
+        return attributes
 
 
 class SGDSolver:
@@ -279,7 +298,14 @@ class SGDSolver:
                 break
         if not (converged or incremental):
             stopping.warn_not_converged(cfg.max_iter)
-        result = SGDResult(coef=state.coef, state=state, loss_curve=loss_curve)
+        result = SGDResult(
+            coef=state.coef,
+            n_iter=state.epoch,
+            loss=loss_curve[-1],
+            converged=converged,
+            state=state,
+            loss_curve=loss_curve,
+        )
         if validation is not None:
             best = stopping.validation
             # partial_fit / warm_start go on from the restored weights, at rest
@@ -288,7 +314,6 @@ class SGDSolver:
                 state.velocity = data.asarray(np.zeros(state.coef.shape[0]))
             result.validation_scores = scores
             result.best_validation_score = best.best_score
-        result.converged = converged
         return result
 
 

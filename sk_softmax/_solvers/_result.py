@@ -1,0 +1,49 @@
+"""What a solver hands back, and how it becomes fitted attributes."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SolverResult:
+    """What :meth:`ScipySolver.run` hands back to the estimator.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_coef,)
+        The parameters found (layout in :mod:`sk_softmax._loss`).
+    n_iter : int
+        Iterations run.
+    loss : float
+        The objective at ``coef``.
+    converged : bool
+        Whether the solver's own stopping rule ended the run.
+    """
+
+    coef: object
+    n_iter: int
+    loss: float
+    converged: bool
+
+    def fitted_attributes(self, data):
+        """``coef_``, ``intercept_``, ``n_iter_``, placed like the data's results."""
+        W, b = fitted_parameters(data, self.coef)
+        return {"coef_": W, "intercept_": b, "n_iter_": int(self.n_iter)}
+
+
+def fitted_parameters(data, coef):
+    """``(coef_, intercept_)`` from the flat ``coef``, where the data puts results.
+
+    Raises a ValueError rather than returning a non-finite model.
+    """
+    loss, xp = data.loss, data.xp
+    W, b = loss.unpack(data.to_fitted(coef), xp)
+    if b is None:
+        b = data.to_fitted(np.zeros(loss.n_rows))
+    if not (bool(xp.all(xp.isfinite(W))) and bool(xp.all(xp.isfinite(b)))):
+        raise ValueError(
+            "The solver produced non-finite coefficients; scale the data (e.g. "
+            "StandardScaler) or increase alpha."
+        )
+    return W, b
