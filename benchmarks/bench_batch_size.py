@@ -30,29 +30,22 @@ def accuracy_curve(X, y, X_test, y_test, batch_size, max_epochs, seed):
     The model after epoch ``k`` of this fit is the model ``max_iter=k`` gives
     (same batches, same schedule), so one fit serves every budget.
     """
-    import sk_softmax._classifier as module
     from sk_softmax import SoftmaxRegressionClassifier
+    from sk_softmax._callbacks import observe
 
     clf = SoftmaxRegressionClassifier(
         batch_size=batch_size, max_iter=max_epochs, random_state=seed
     )
     curve = []
-    epoch = module.sgd_epoch
 
-    def recording_epoch(loss, state, *args, **kwargs):
-        out = epoch(loss, state, *args, **kwargs)
-        W, b = loss.unpack(np.asarray(state.coef))
+    def record(report, parameters):
+        W, b = parameters()
         pred = np.argmax(X_test @ W.T + b, axis=1)  # MNIST's classes are 0..9
         curve.append(float(np.mean(pred == y_test)))
-        return out
 
-    module.sgd_epoch = recording_epoch
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            clf.fit(X, y)
-    finally:
-        module.sgd_epoch = epoch
+    with warnings.catch_warnings(), observe(record):
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
     return np.array(curve)
 
 

@@ -30,6 +30,7 @@ from ._solvers._scaling import sample_rows
 from ._solvers._sgd_pass import PassResult
 from ._validation import (
     check_sample_weight,
+    check_weight_shape,
     check_weight_total,
     class_weight_vector,
     encode_labels,
@@ -104,21 +105,25 @@ def as_dask_X(X):
     return X.rechunk({1: -1})
 
 
-def _as_dask_rows(v, chunks, name):
-    """``v`` (Dask or array-like) as a 1-D Dask array chunked like ``X``'s rows."""
+def _as_dask_rows(v, X, name):
+    """``v`` (Dask or array-like) as a 1-D Dask array chunked like ``X``'s rows.
+
+    A length that differs from X's gets the in-memory path's error.
+    """
     import dask.array as da
+    from sklearn.utils.validation import check_consistent_length
 
     if not hasattr(v, "__dask_graph__"):
-        v = da.from_array(np.asarray(v), chunks=(chunks,))
-    if v.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got {v.ndim} dimensions.")
+        v = da.from_array(np.asarray(v), chunks=-1)
     if any(np.isnan(c) for c in v.chunks[0]):
         v = v.compute_chunk_sizes()
-    if v.shape[0] != sum(chunks):
-        raise ValueError(
-            f"{name} has {v.shape[0]} entries but X has {sum(chunks)} rows."
-        )
-    return v.rechunk((chunks,))
+    if name == "y":
+        if v.ndim != 1:
+            raise ValueError(f"y must be 1-D; got {v.ndim} dimensions.")
+        check_consistent_length(X, v)
+    else:
+        check_weight_shape(v.shape, X.shape[0])
+    return v.rechunk((X.chunks[0],))
 
 
 # ------------------------------------------------------- chunk functions
@@ -242,10 +247,9 @@ class DaskData:
         from ._loss import SoftmaxLoss
 
         X = as_dask_X(X)
-        row_chunks = X.chunks[0]
-        y = _as_dask_rows(y, row_chunks, "y")
+        y = _as_dask_rows(y, X, "y")
         if sample_weight is not None:
-            sample_weight = _as_dask_rows(sample_weight, row_chunks, "sample_weight")
+            sample_weight = _as_dask_rows(sample_weight, X, "sample_weight")
         labels = y.map_blocks(_distinct_labels, dtype=y.dtype, chunks=(np.nan,))
         (y_classes,) = _compute(labels)
         y_classes = np.unique(y_classes)

@@ -204,18 +204,23 @@ def check_sample_weight(sample_weight, n_samples):
     sw = np.asarray(to_numpy(sample_weight), dtype=np.float64)
     if sw.ndim == 0:
         sw = np.full(n_samples, float(sw))
-    if sw.ndim != 1 or sw.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight must have shape ({n_samples},) like X's rows; "
-            f"got shape {sw.shape}."
-        )
+    check_weight_shape(sw.shape, n_samples)
     if not np.all(np.isfinite(sw)):
         raise ValueError("sample_weight contains NaN or infinity.")
     if np.any(sw < 0):
         raise ValueError(
-            f"sample_weight must be non-negative; got a minimum of {sw.min()!r}."
+            f"sample_weight must be non-negative; got a minimum of {float(sw.min())!r}."
         )
     return sw
+
+
+def check_weight_shape(shape, n_samples):
+    """Raise unless ``sample_weight`` has one entry per row of X."""
+    if len(shape) != 1 or shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},) like X's rows; "
+            f"got shape {tuple(shape)}."
+        )
 
 
 def class_weight_vector(class_weight, classes, counts=None):

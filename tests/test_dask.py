@@ -1,5 +1,6 @@
 """Training and predicting on Dask arrays (``sk_softmax._dask``)."""
 
+import re
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from sk_softmax import SoftmaxRegressionClassifier
+from sk_softmax import DaskFitError, SoftmaxRegressionClassifier
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -155,7 +156,7 @@ def test_fit_dask_errors_leave_estimator_unchanged(digits):
     )
     coef = clf.coef_.copy()
     Xd, yd = _dask(X_train, y_train)
-    with pytest.raises(ValueError, match="y has 10 entries but X has"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.fit(Xd, yd[:10])
     with pytest.raises(ValueError, match="only one class"):
         clf.fit(Xd, da.zeros_like(yd))
@@ -190,27 +191,30 @@ def test_fit_dask_survives_worker_restart(client, digits):
     thread.start()
     original = clf.get_params()
 
-    # fire the restart once the solver is iterating
-    from sk_softmax import _dask as module
+    class FireOnFirstIteration:
+        """Fires the restart once the solver is iterating (a fit callback)."""
 
-    real = module.minimize_scipy
+        def setup(self, estimator, context):
+            pass
 
-    def minimize(*args, **kwargs):
-        objective = args[1]
+        def teardown(self, estimator, context):
+            pass
 
-        def wrapped(coef):
-            out = objective(coef)
-            started.set()
-            return out
+        def on_fit_task_begin(self, estimator, context):
+            pass
 
-        return real(args[0], wrapped, *args[2:], **kwargs)
+        def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+            if context.parent is not None:
+                started.set()
+            return False
 
-    module.minimize_scipy = minimize
+    pytest.importorskip("sklearn.callback", reason="needs scikit-learn's callbacks")
+    clf.set_callbacks(FireOnFirstIteration())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(Xd, yd)
-    except module.DaskFitError as exc:
+    except DaskFitError as exc:
         restarted_before_end = bool(restarted)
         print(f"fit raised: {exc}")
         assert "left unchanged" in str(exc)
@@ -223,7 +227,6 @@ def test_fit_dask_survives_worker_restart(client, digits):
             clf.predict_proba(X_test), ref.predict_proba(X_test), rtol=0, atol=1e-6
         )
     finally:
-        module.minimize_scipy = real
         thread.join()
     assert restarted_before_end, "the worker restart ended after the fit"
     client.wait_for_workers(2, timeout=60)
@@ -278,3 +281,109 @@ def test_fit_dask_sgd_linear_schedule_spans_the_epochs(digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref.fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.02
+
+
+def _bad_inputs():
+    """(name, X, y, sample_weight, params): input every path must refuse alike."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X_nan, X_inf, y_nan = X.copy(), X.copy(), y.astype(float)
+    X_nan[7, 2], X_inf[140, 1], y_nan[3] = np.nan, np.inf, np.nan
+    ones = np.ones(len(y))
+    return [
+        ("nan in X", X_nan, y, None, {}),
+        ("inf in X", X_inf, y, None, {}),
+        ("one class in y", X[:50], y[:50], None, {}),
+        ("class_weight names a class missing from y", X, y, None, {7: 2.0}),
+        ("zero weights", X, y, 0 * ones, {}),
+        ("zero weights after class_weight", X, y, None, {0: 0.0, 1: 0.0, 2: 0.0}),
+        ("a negative weight", X, y, np.r_[-1.0, ones[1:]], {}),
+        ("a NaN weight", X, y, np.r_[np.nan, ones[1:]], {}),
+        ("continuous y", X, y + 0.5, None, {}),
+        ("NaN in y", X, y_nan, None, {}),
+        ("y of another length", X, y[:100], None, {}),
+        ("weights of another length", X, y, ones[:10], {}),
+    ]
+
+
+SOLVER_PARAMS = [
+    {"solver": "sgd"},
+    {"solver": "sgd", "early_stopping": True},
+    {"solver": "cg"},
+    {"solver": "lbfgs"},
+]
+
+
+@pytest.mark.parametrize(
+    "params", SOLVER_PARAMS, ids=lambda p: "-".join(map(str, p.values()))
+)
+@pytest.mark.parametrize("case", _bad_inputs(), ids=lambda case: case[0])
+def test_dask_and_in_memory_refuse_bad_input_alike(case, params):
+    """The same error (type and message) in memory and on Dask, model unchanged."""
+    _, X, y, sw, class_weight = case
+    params = {**params, "class_weight": class_weight or None, "random_state": 0}
+    errors = []
+    for to_dask in (False, True):
+        clf = SoftmaxRegressionClassifier(**params)
+        X_good = np.random.default_rng(0).normal(size=(30, X.shape[1]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.set_params(class_weight=None).fit(X_good, np.arange(30) % 3)
+        clf.set_params(class_weight=params["class_weight"])
+        before = {k: np.copy(v) for k, v in vars(clf).items() if k.endswith("_")}
+        args = (X, y, sw)
+        if to_dask:
+            args = tuple(None if a is None else da.from_array(a, 50) for a in args)
+        with dask.config.set(scheduler="synchronous"):
+            with pytest.raises((ValueError, TypeError)) as info:
+                clf.fit(args[0], args[1], sample_weight=args[2])
+        errors.append((type(info.value), str(info.value)))
+        after = {k: v for k, v in vars(clf).items() if k.endswith("_")}
+        assert after.keys() == before.keys()
+        for key, value in before.items():
+            np.testing.assert_array_equal(after[key], value, err_msg=key)
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("to_dask", [False, True])
+def test_partial_fit_refuses_unknown_labels_alike(digits, to_dask):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X_train, y_train, classes=np.arange(10))
+    coef = clf.coef_.copy()
+    X, y = X_train[:20], np.r_[y_train[:19], 11]
+    if to_dask:
+        X, y = _dask(X, y, rows=10)
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(ValueError, match=r"labels \[11\] that are not in classes"):
+            clf.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.n_iter_ == 1
+
+
+def test_fit_dask_nan_in_X_on_a_cluster_is_refused_like_in_memory(client, digits):
+    X_train, _, y_train, _ = digits
+    X_bad = X_train.copy()
+    X_bad[123, 4] = np.nan
+    for solver in ("lbfgs", "sgd"):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            SoftmaxRegressionClassifier(solver=solver).fit(*_dask(X_bad, y_train))
+
+
+def test_fit_dask_verbose_lines_match_in_memory(digits, capsys):
+    X_train, _, y_train, _ = digits
+    params = dict(random_state=0, max_iter=3, early_stopping=True, verbose=1)
+    with warnings.catch_warnings(), dask.config.set(scheduler="synchronous"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+        memory = capsys.readouterr().out.splitlines()
+        SoftmaxRegressionClassifier(**params).fit(*_dask(X_train, y_train))
+        on_dask = capsys.readouterr().out.splitlines()
+
+    def shape(line):  # the numbers differ (another split), the line does not
+        return re.sub(r"[0-9][0-9.e+-]*", "#", line)
+
+    assert len(memory) == len(on_dask) == 3
+    assert [shape(ln) for ln in memory] == [shape(ln) for ln in on_dask]
+    assert shape(memory[0]) == "Epoch #: loss #, validation score #, lr #, # s"

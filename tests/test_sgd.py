@@ -534,3 +534,52 @@ def test_sgd_linear_schedule_in_partial_fit_counts_calls(digits):
         clf.set_params(max_iter=8)  # a longer horizon takes effect from the next call
         clf.partial_fit(X_train, y_train)
     np.testing.assert_allclose(calls[-1][1], eta0 * (1 - 4 / 8))
+
+
+def test_sgd_partial_fit_stream_reaches_fit_on_a_hard_problem():
+    """Defaults, 24 chunks, 10 passes: the stream lowers its rate like fit does."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=24000,
+        n_features=40,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=6,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        flip_y=0.08,  # label noise
+        random_state=0,
+    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    full = SoftmaxRegressionClassifier(random_state=0).fit(X_train, y_train)
+    stream = SoftmaxRegressionClassifier(random_state=0)
+    rates = []
+    with observe(lambda report, parameters: rates.append(report.rates[-1])):
+        for _ in range(10):
+            for chunk in np.array_split(np.arange(len(y_train)), 24):
+                stream.partial_fit(X_train[chunk], y_train[chunk], classes=range(6))
+    assert stream.n_iter_ == len(rates) == 240
+    assert rates[-1] < rates[0] / 100  # the adaptive rate was lowered across calls
+    assert stream.score(X_test, y_test) >= full.score(X_test, y_test) - 0.01
+
+
+def test_sgd_partial_fit_verbose_prints_one_line_per_call(digits, capsys):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=2, verbose=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    fit_lines = capsys.readouterr().out.splitlines()
+    for chunk in np.array_split(np.arange(len(y_train)), 3):
+        clf.partial_fit(X_train[chunk], y_train[chunk])
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in fit_lines] == ["Epoch 1", "Epoch 2"]
+    assert [ln.split(":")[0] for ln in lines] == ["Epoch 3", "Epoch 4", "Epoch 5"]
+    number = r"[0-9.e+-]+"
+    for line, loss in zip(lines, clf.loss_curve_[2:], strict=True):
+        match = re.fullmatch(
+            rf"Epoch \d+: loss ({number}), lr {number}, {number} s", line
+        )
+        assert match, line
+        assert float(match[1]) == pytest.approx(loss, rel=1e-5)
