@@ -30,12 +30,7 @@ import scipy.sparse as sp
 from ._backend import get_namespace
 
 
-def _matmul_t(X, W, xp):
-    """``X @ W.T`` for dense (any namespace) or SciPy sparse ``X``."""
-    return X @ W.T
-
-
-def _xt_matmul(G, X, xp):
+def _xt_matmul(G, X):
     """``G.T @ X`` as a dense ``(n_rows, n_features)`` array, X dense or sparse."""
     if sp.issparse(X):
         return (X.T @ G).T
@@ -82,15 +77,11 @@ class SoftmaxLoss:
             flat = xp.concat([flat, xp.reshape(b, (-1,))])
         return flat
 
-    def init_coef(self, dtype, xp, device=None):
-        """All-zero parameters."""
-        return xp.zeros((self.n_coef,), dtype=dtype, device=device)
-
     def raw_prediction(self, coef, X, xp=None):
         """Logits ``X @ W.T + b``, shape ``(n_samples, n_rows)``."""
         xp = get_namespace(coef) if xp is None else xp
         W, b = self.unpack(coef, xp)
-        Z = _matmul_t(X, W, xp)
+        Z = X @ W.T  # X dense (any namespace) or SciPy sparse
         if b is not None:
             Z = Z + b
         return Z
@@ -124,7 +115,7 @@ class SoftmaxLoss:
             loss_sum = xp.sum(loss_i * sw)
             G = G * sw
             weight_sum = xp.sum(sample_weight)
-        grad_W = _xt_matmul(G, X, xp)
+        grad_W = _xt_matmul(G, X)
         if self.fit_intercept:
             grad = xp.concat([xp.reshape(grad_W, (-1,)), xp.sum(G, axis=0)])
         else:

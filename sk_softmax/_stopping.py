@@ -30,11 +30,10 @@ class EarlyStopping:
         self.tol = tol
         self.best_score = -np.inf
         self.best_coef = None
-        self.best_epoch = -1
         self.n_no_improvement = 0
 
-    def update(self, score, coef, epoch, copy):
-        """Record ``score`` for ``epoch``; return True when patience ran out.
+    def update(self, score, coef, copy):
+        """Record an epoch's ``score``; return True when patience ran out.
 
         ``copy(coef)`` snapshots the weights when ``score`` is the best so far.
         """
@@ -45,7 +44,6 @@ class EarlyStopping:
         if score > self.best_score:
             self.best_score = score
             self.best_coef = copy(coef)
-            self.best_epoch = epoch
         return self.n_no_improvement >= self.n_iter_no_change
 
     def reset_patience(self):
@@ -102,7 +100,7 @@ class SGDStopping:
         validation score, and how to snapshot weights).
         """
         if self.validation is not None:
-            stop = self.validation.update(score, state.coef, state.epoch, copy)
+            stop = self.validation.update(score, state.coef, copy)
             criterion = self.validation.best_score
         else:
             if self.stream:

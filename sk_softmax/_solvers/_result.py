@@ -15,16 +15,10 @@ class SolverResult:
         The parameters found (layout in :mod:`sk_softmax._loss`).
     n_iter : int
         Iterations run.
-    loss : float
-        The objective at ``coef``.
-    converged : bool
-        Whether the solver's own stopping rule ended the run.
     """
 
     coef: object
     n_iter: int
-    loss: float
-    converged: bool
 
     def fitted_attributes(self, data):
         """``coef_``, ``intercept_``, ``n_iter_``, placed like the data's results."""

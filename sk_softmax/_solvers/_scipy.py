@@ -128,9 +128,7 @@ def minimize_scipy(
             callback=callback,
         )
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
-    return SolverResult(
-        coef=res.x, n_iter=n_iter, loss=float(res.fun), converged=bool(res.success)
-    )
+    return SolverResult(coef=res.x, n_iter=n_iter)
 
 
 def _check_optimize_result(solver, result, max_iter, tol):

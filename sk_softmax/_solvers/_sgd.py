@@ -120,10 +120,6 @@ class SGDResult(SolverResult):
         best validation epoch's.
     n_iter : int
         Epochs since the model's first (``partial_fit`` calls included).
-    loss : float
-        The last epoch's training loss.
-    converged : bool
-        False when the run used up its epochs before its stopping rule fired.
     state : SGDState
         The state to resume from (its ``coef`` is ``coef``).
     loss_curve : list of float
@@ -301,8 +297,6 @@ class SGDSolver:
         result = SGDResult(
             coef=state.coef,
             n_iter=state.epoch,
-            loss=loss_curve[-1],
-            converged=converged,
             state=state,
             loss_curve=loss_curve,
         )
