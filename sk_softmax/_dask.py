@@ -24,16 +24,17 @@ import array_api_compat.numpy as np_compat
 import numpy as np
 
 from ._backend import to_numpy
-from ._data import InMemoryData
+from ._data import InMemoryData, sample_loss
 from ._exceptions import DaskFitError
 from ._solvers._scaling import sample_rows
 from ._solvers._sgd_pass import PassResult
 from ._validation import (
-    check_sample_weight,
     check_weight_shape,
     check_weight_total,
     class_weight_vector,
     encode_labels,
+    sample_weights,
+    weight_scale,
 )
 
 __all__ = ["DaskData", "DaskFitError", "as_dask_X", "predict_dask"]
@@ -137,11 +138,8 @@ def _encode_block(y, classes):
 
 
 def _chunk_weights(sw, y_enc, class_weight):
-    """``s_i`` of one chunk, with the in-memory checks of ``sample_weight``."""
-    sw = check_sample_weight(None if sw is None else to_numpy(sw), y_enc.shape[0])
-    if class_weight is not None:
-        sw = sw * class_weight[y_enc]
-    return sw
+    """``s_i`` of one chunk, made and checked as in memory."""
+    return sample_weights(None if sw is None else to_numpy(sw), y_enc, class_weight)
 
 
 def _chunk_data(X, y_enc, sw, mask, part, loss, classes, estimator_name):
@@ -269,6 +267,10 @@ class DaskData:
                 _chunk_weights, sample_weight, y_enc, cw, dtype=np.float64
             )
         X, y_enc, sw = dask.persist(X, y_enc, sw)
+        (max_weight,) = _compute(sw.max())
+        scale = weight_scale(max_weight)
+        if scale != 1.0:  # huge or tiny weights: only their ratios matter
+            (sw,) = dask.persist(sw * scale)
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         data = cls._with_mask(X, y_enc, sw, None, "all", loss, classes, name)
         col_sq_sum, total = data.column_stats()  # checks X is finite, for all
@@ -319,6 +321,13 @@ class DaskData:
         rows = sample_rows(self.X.shape[0])
         Xs, ws = _compute(self.X[rows], self.weights[rows])
         return np.asarray(to_numpy(Xs), dtype=np.float64), np.asarray(ws)
+
+    def sample_loss(self, coef):
+        rows = sample_rows(self.X.shape[0])
+        Xs, ys, kept = _compute(self.X[rows], self.y_enc[rows], self.weights[rows] > 0)
+        Xs, ys = Xs[kept], ys[kept]
+        Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
+        return sample_loss(self.loss, coef, Xs, np.asarray(to_numpy(ys)))
 
     def loss_gradient(self, coef, alpha):
         coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))

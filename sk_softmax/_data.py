@@ -17,6 +17,8 @@ methods on each chunk, where the chunk lives. The interface:
     that X holds no NaN or infinity (scikit-learn's error otherwise).
 ``curvature_sample()``
     Up to 1,000 rows on the host (float64) and their weights.
+``sample_loss(coef)``
+    The loss of ``coef`` on up to 1,000 training rows (the final check).
 ``loss_gradient(coef, alpha)``
     The full objective and its gradient at a float64 host vector.
 ``sgd_pass(state, config, schedule, rng)``
@@ -33,15 +35,31 @@ from sklearn.utils import assert_all_finite
 
 from ._backend import device, get_namespace, is_numpy_array, move_to, to_numpy
 from ._loss import SoftmaxLoss
-from ._solvers._scaling import column_sq_sums, curvature_sample
+from ._solvers._scaling import column_sq_sums, curvature_sample, sample_rows
 from ._solvers._sgd_pass import BatchGather, sgd_pass
 from ._split import make_validation_split
 from ._validation import (
-    check_sample_weight,
     check_weight_total,
     class_weight_vector,
     encode_labels,
+    sample_weights,
+    weight_scale,
 )
+
+
+def sample_loss(loss, coef, Xs, ys):
+    """Unweighted mean loss of ``coef`` on host rows ``Xs`` (labels ``ys``).
+
+    The check of a run's final parameters (its last update is in no epoch
+    loss): a float64 host computation on at most ``SAMPLE_ROWS`` rows.
+    """
+    coef = np.asarray(to_numpy(coef), dtype=np.float64)
+    if Xs.shape[0] == 0:
+        return 0.0
+    if not np.all(np.isfinite(coef)):
+        return np.inf
+    with np.errstate(all="ignore"):
+        return float(loss.loss(coef, Xs, encoded_targets(ys, loss.n_rows), xp=np))
 
 
 def encoded_targets(y_enc, n_rows):
@@ -112,9 +130,8 @@ class InMemoryData:
         if isinstance(class_weight, str):
             counts = np.bincount(y_enc, minlength=classes.shape[0])
         class_weight = class_weight_vector(class_weight, classes, counts)
-        sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        if class_weight is not None:
-            sample_weight = sample_weight * class_weight[y_enc]
+        sample_weight = sample_weights(sample_weight, y_enc, class_weight)
+        sample_weight *= weight_scale(np.max(sample_weight, initial=0.0))
         check_weight_total(np.sum(sample_weight))
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         return cls(X, y_enc, sample_weight, loss, classes=classes, estimator_name=name)
@@ -166,11 +183,26 @@ class InMemoryData:
             assert_all_finite(
                 self.X, estimator_name=self.estimator_name, input_name="X"
             )
+            if not np.all(np.isfinite(col_sq_sum)):  # finite, squares overflow
+                col_sq_sum, total = column_sq_sums(
+                    self.X, self._training_weights(), in_float64=True
+                )
         return col_sq_sum, total
 
     def curvature_sample(self):
         Xs, sampled = curvature_sample(self.X)
         return Xs, self._training_weights()[sampled]
+
+    def sample_loss(self, coef):
+        """:func:`sample_loss` on up to 1,000 evenly spaced training rows."""
+        rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
+        rows = rows[sample_rows(rows.shape[0])]
+        Xs = _take_rows(self.X, rows)
+        if sp.issparse(Xs):
+            Xs = Xs.astype(np.float64)
+        else:
+            Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
+        return sample_loss(self.loss, coef, Xs, self.y_enc[rows])
 
     def loss_gradient(self, coef, alpha):
         """The objective and its gradient at the float64 host vector ``coef``."""

@@ -87,6 +87,7 @@ class SGDStopping:
         self.best_loss = np.inf
         self.n_no_improvement = 0
         self.criterion_at_lowering = -np.inf
+        self.last_losses = []  # the patience window's losses
 
     def copy(self):
         """An independent copy (a failed call must not advance the original)."""
@@ -109,6 +110,9 @@ class SGDStopping:
                 if len(window) < self.n_iter_no_change:
                     return "continue"
                 epoch_loss = sum(window) / len(window)
+            self.last_losses = [*self.last_losses, epoch_loss][
+                -(self.n_iter_no_change + 1) :
+            ]
             if epoch_loss > self.best_loss - self.tol:
                 self.n_no_improvement += 1
             else:
@@ -126,6 +130,34 @@ class SGDStopping:
                 self.validation.reset_patience()
             return "lowered"
         return "stop"
+
+    def unsettled(self):
+        """``(low, high)`` when the loss still swings over the patience window.
+
+        A fixed rate that is too large makes the loss oscillate (or creep up)
+        instead of settling: patience runs out, but that is no convergence.
+        Unsettled: the loss more than doubled within the window, by more than
+        ``100 * tol``.
+        """
+        if self.validation is not None or not self.last_losses:
+            return None
+        low, high = min(self.last_losses), max(self.last_losses)
+        return (low, high) if high - low > max(low, 100 * self.tol) else None
+
+    def warn_unsettled(self, eta):
+        """The ConvergenceWarning of a loss that stopped improving but swings."""
+        from sklearn.exceptions import ConvergenceWarning
+
+        low, high = self.unsettled()
+        warnings.warn(
+            f"SGD stopped because the training loss stopped improving, but it "
+            f"did not settle: it moved between {low:.4g} and {high:.4g} over the "
+            f"last {len(self.last_losses)} epochs at learning rate {eta:.3g}. "
+            "Lower learning_rate_init (or use learning_rate_init='auto' and "
+            "learning_rate='adaptive'), or scale the data.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
 
     def warn_not_converged(self, max_iter):
         """The ConvergenceWarning of a run that used up ``max_iter`` epochs."""

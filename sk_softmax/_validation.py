@@ -214,6 +214,37 @@ def check_sample_weight(sample_weight, n_samples):
     return sw
 
 
+def sample_weights(sample_weight, y_enc, class_weight):
+    """``s_i = sample_weight_i * class_weight[y_i]`` (float64), checked.
+
+    The one place where the weights of a fit are made, in memory and for
+    every Dask chunk.
+    """
+    sw = check_sample_weight(sample_weight, y_enc.shape[0])
+    if class_weight is not None:
+        with np.errstate(over="ignore"):
+            sw = sw * class_weight[y_enc]
+        if not np.all(np.isfinite(sw)):
+            raise ValueError(
+                "sample_weight times class_weight overflows float64; scale the "
+                "weights down (only their ratios matter)."
+            )
+    return sw
+
+
+def weight_scale(max_weight):
+    """A power of two that brings the largest weight into [0.5, 1), or 1.0.
+
+    The objective divides by the total weight, so scaling every weight by the
+    same power of two changes nothing but the range: huge weights (whose sum
+    would overflow, or which float32 cannot hold) and tiny ones train like
+    moderate ones. Weights already in a moderate range are left as they are.
+    """
+    if 2.0**-64 <= max_weight <= 2.0**64:
+        return 1.0
+    return float(np.ldexp(1.0, -int(np.frexp(max_weight)[1])))
+
+
 def check_weight_shape(shape, n_samples):
     """Raise unless ``sample_weight`` has one entry per row of X."""
     if len(shape) != 1 or shape[0] != n_samples:
@@ -227,7 +258,8 @@ def class_weight_vector(class_weight, classes, counts=None):
     """Per-class weights (float64, like ``classes``) or None.
 
     ``"balanced"`` needs ``counts``, the number of samples of each class:
-    ``n_samples / (n_classes * counts)``, as scikit-learn computes it.
+    ``n_samples / (n_classes * counts)``, as scikit-learn computes it. A dict
+    must give finite, non-negative weights.
     """
     if class_weight is None:
         return None
@@ -238,6 +270,17 @@ def class_weight_vector(class_weight, classes, counts=None):
                 "partial_fit; pass a dict of class weights instead."
             )
         return counts.sum() / (classes.shape[0] * counts.astype(np.float64))
+    try:
+        weights = np.asarray(list(class_weight.values()), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"class_weight values must be numbers; got {class_weight!r}."
+        ) from exc
+    if not (np.all(np.isfinite(weights)) and np.all(weights >= 0)):
+        raise ValueError(
+            "class_weight must map labels to finite, non-negative weights; got "
+            f"{class_weight!r}."
+        )
     return compute_class_weight(class_weight, classes=classes, y=classes)
 
 

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from .._backend import device, get_namespace, to_numpy
 
 
-def column_sq_sums(X, sample_weight, check_finite=False):
+def column_sq_sums(X, sample_weight, check_finite=False, in_float64=False):
     """Weighted sums of squared feature values, and the total weight.
 
     Computed by row blocks (dense, sparse or on X's device): never a full copy
@@ -25,7 +25,8 @@ def column_sq_sums(X, sample_weight, check_finite=False):
     pass (a NaN or infinity makes its column's sum non-finite; rows of zero
     weight get an unweighted sum too), so SGD reads ``X`` once for both;
     False can also mean a sum overflowed, so the caller then runs the exact
-    check.
+    check. ``in_float64=True`` squares in float64 (float32 data whose squares
+    overflow float32).
 
     Returns
     -------
@@ -39,12 +40,12 @@ def column_sq_sums(X, sample_weight, check_finite=False):
     if check_finite:
         # a NaN or infinity in X makes "invalid" products (inf * 0) on its way
         # to the error the caller raises: no RuntimeWarning before it
-        with np.errstate(invalid="ignore"):
-            return _column_sq_sums(X, sample_weight, True)
-    return _column_sq_sums(X, sample_weight, False)[:2]
+        with np.errstate(invalid="ignore", over="ignore"):
+            return _column_sq_sums(X, sample_weight, True, in_float64)
+    return _column_sq_sums(X, sample_weight, False, in_float64)[:2]
 
 
-def _column_sq_sums(X, sample_weight, check_finite):
+def _column_sq_sums(X, sample_weight, check_finite, in_float64):
     n_samples, n_features = X.shape
     sw = np.asarray(sample_weight, dtype=np.float64)
     surely_finite = True
@@ -62,15 +63,16 @@ def _column_sq_sums(X, sample_weight, check_finite):
             surely_finite = bool(np.isfinite(X.data).all())
     elif isinstance(X, np.ndarray):
         col_sq = np.zeros(n_features)
+        dtype = np.float64 if in_float64 else X.dtype
         # zero weights hide a row from the weighted sums (BLAS may skip them)
         unweighted = np.zeros(n_features) if check_finite and (sw == 0).any() else None
         rows = min(2048, n_samples)  # the squared block (6 MiB for MNIST) is reused
-        square = np.empty((rows, n_features), dtype=X.dtype)
-        ones = np.ones(rows, dtype=X.dtype)
+        square = np.empty((rows, n_features), dtype=dtype)
+        ones = np.ones(rows, dtype=dtype)
         for start in range(0, n_samples, rows):
             block = X[start : start + rows]
-            sq = np.multiply(block, block, out=square[: block.shape[0]])
-            col_sq += sw[start : start + rows].astype(X.dtype) @ sq
+            sq = np.multiply(block, block, out=square[: block.shape[0]], dtype=dtype)
+            col_sq += sw[start : start + rows].astype(dtype) @ sq
             if unweighted is not None:
                 unweighted += ones[: block.shape[0]] @ sq
         if check_finite:
@@ -79,11 +81,12 @@ def _column_sq_sums(X, sample_weight, check_finite):
             )
     else:  # on X's device: only the (n_features,) result crosses
         xp = get_namespace(X)
-        sw_dev = xp.asarray(sw, dtype=X.dtype, device=device(X))
-        acc = xp.zeros((n_features,), dtype=X.dtype, device=device(X))
+        dtype = xp.float64 if in_float64 else X.dtype
+        sw_dev = xp.asarray(sw, dtype=dtype, device=device(X))
+        acc = xp.zeros((n_features,), dtype=dtype, device=device(X))
         for start in range(0, n_samples, 8192):
             stop = min(start + 8192, n_samples)
-            block = X[start:stop, :]
+            block = xp.astype(X[start:stop, :], dtype)
             w = xp.reshape(sw_dev[start:stop], (-1, 1))
             acc = acc + xp.sum(block * block * w, axis=0)
         col_sq = np.asarray(to_numpy(acc), dtype=np.float64)

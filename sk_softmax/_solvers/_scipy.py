@@ -59,15 +59,18 @@ class ScipySolver:
                 hooks.epoch_end(coef)
                 hooks.epoch_begin(coef)
 
-        result = minimize_scipy(
-            self.solver,
-            objective,
-            x0,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            verbose=self.verbose,
-            callback=callback,
-        )
+        # overflow in a trial step is SciPy's to handle (the line search backs
+        # off), not a NumPy warning for the user
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = minimize_scipy(
+                self.solver,
+                objective,
+                x0,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                verbose=self.verbose,
+                callback=callback,
+            )
         if callback is not None:
             hooks.epoch_end(None)
         return result

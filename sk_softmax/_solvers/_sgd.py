@@ -175,6 +175,7 @@ class SGDSolver:
             cfg.alpha,
             cfg.learning_rate_init,
         )
+        _check_step_scaling(precond, data)
         coef = data.asarray(np.zeros(data.loss.n_coef) if coef0 is None else coef0)
         return SGDState(
             coef=coef,
@@ -206,11 +207,11 @@ class SGDSolver:
         col_sq_sum, total = data.column_stats()
         state.col_sq_sum = state.col_sq_sum + col_sq_sum
         state.weight_seen = state.weight_seen + total
-        state.precond = data.asarray(
-            coef_preconditioner(
-                state.col_sq_sum, state.weight_seen, data.loss, cfg.alpha
-            )
+        precond = coef_preconditioner(
+            state.col_sq_sum, state.weight_seen, data.loss, cfg.alpha
         )
+        _check_step_scaling(precond, data)
+        state.precond = data.asarray(precond)
         if cfg.learning_rate_init != "auto" and (
             float(cfg.learning_rate_init) != state.eta0
         ):
@@ -245,7 +246,13 @@ class SGDSolver:
 
         ``hooks`` (:class:`~sk_softmax._callbacks.TrainingHooks`) sees every
         epoch; ``rng`` (a ``RandomState``) draws the split and the batches.
+        Overflow on the way to a divergence is no NumPy warning: the
+        divergence check raises the error that says what to change.
         """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._run(data, hooks, rng, previous, coef0, incremental)
+
+    def _run(self, data, hooks, rng, previous, coef0, incremental):
         cfg = self.config
         validation = None
         if cfg.early_stopping and not incremental:
@@ -291,7 +298,11 @@ class SGDSolver:
                 hooks.rate_lowered(state.eta)
             elif decision == "stop" and not incremental:
                 converged = True
+                if stopping.unsettled() is not None:
+                    stopping.warn_unsettled(report.rates[-1])
                 break
+        # the last update is in no epoch's loss: check where the run ended
+        check_divergence(data.sample_loss(state.coef), state, data.loss.n_classes)
         if not (converged or incremental):
             stopping.warn_not_converged(cfg.max_iter)
         result = SGDResult(
@@ -309,6 +320,16 @@ class SGDSolver:
             result.validation_scores = scores
             result.best_validation_score = best.best_score
         return result
+
+
+def _check_step_scaling(precond, data):
+    """Refuse features so large that their step rounds to zero in X's dtype."""
+    if bool(data.xp.any(data.to_fitted(precond) == 0)):
+        raise ValueError(
+            f"X has values too large to train on in {data.dtype}: the SGD "
+            "step of some features underflows to zero. Scale the data (e.g. "
+            "StandardScaler), or pass it as float64."
+        )
 
 
 def check_divergence(epoch_loss, state, n_classes):
