@@ -240,6 +240,7 @@ class DaskData:
         """
         import dask
         import dask.array as da
+        from sklearn.utils import assert_all_finite
         from sklearn.utils.multiclass import check_classification_targets
 
         from ._loss import SoftmaxLoss
@@ -251,6 +252,8 @@ class DaskData:
         labels = y.map_blocks(_distinct_labels, dtype=y.dtype, chunks=(np.nan,))
         (y_classes,) = _compute(labels)
         y_classes = np.unique(y_classes)
+        if y_classes.dtype.kind == "f":  # scikit-learn's error for NaN / inf in y
+            assert_all_finite(y_classes, input_name="y")
         check_classification_targets(y_classes)
         classes = encode_labels(y_classes, classes, name)
         y_enc = y.map_blocks(_encode_block, classes, dtype=np.intp)

@@ -387,3 +387,45 @@ def test_fit_dask_verbose_lines_match_in_memory(digits, capsys):
     assert len(memory) == len(on_dask) == 3
     assert [shape(ln) for ln in memory] == [shape(ln) for ln in on_dask]
     assert shape(memory[0]) == "Epoch #: loss #, validation score #, lr #, # s"
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dask_cluster_refuses_bad_input_like_memory(client, solver, dtype):
+    """The catalogue on a two-worker cluster: same errors, model unchanged."""
+    X_good = np.random.default_rng(0).normal(size=(60, 4)).astype(dtype)
+    for name, X, y, sw, class_weight in _bad_inputs():
+        X = X.astype(dtype)
+        errors = []
+        for to_dask in (False, True):
+            clf = SoftmaxRegressionClassifier(solver=solver, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(*_dask(X_good, np.arange(60) % 3, rows=20))
+            clf.set_params(class_weight=class_weight or None)
+            before = {k: np.copy(v) for k, v in vars(clf).items() if k.endswith("_")}
+            rng = getattr(clf, "_random_state", np.random.RandomState(0))
+            state = rng.get_state()[1].copy()
+            args = (X, y, sw)
+            if to_dask:
+                args = tuple(None if a is None else da.from_array(a, 50) for a in args)
+            with pytest.raises((ValueError, TypeError)) as info:
+                clf.fit(args[0], args[1], sample_weight=args[2])
+            errors.append((type(info.value), str(info.value)))
+            for key, value in before.items():
+                np.testing.assert_array_equal(getattr(clf, key), value, err_msg=key)
+            rng = getattr(clf, "_random_state", np.random.RandomState(0))
+            np.testing.assert_array_equal(rng.get_state()[1], state)
+        assert errors[0] == errors[1], name
+
+
+def test_dask_y_with_unknown_chunk_sizes_is_accepted(client, digits):
+    """X and y masked alike (NaN chunk sizes): the model of the same rows."""
+    X_train, _, y_train, _ = digits
+    keep = np.arange(len(y_train)) % 3 != 0
+    Xd, yd = _dask(X_train, y_train)
+    mask = da.from_array(keep, chunks=300)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(Xd[mask], yd[mask])
+    ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X_train[keep], y_train[keep])
+    np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-6)

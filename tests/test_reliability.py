@@ -1,0 +1,257 @@
+"""Bad input and faults: a clear error and the model unchanged, or a good model.
+
+A catalogue of the classes of defects that once slipped through, for every
+solver, on dense float64 / float32 and sparse data. No NumPy RuntimeWarning
+may escape a call (they are errors here). The Dask cases are in test_dask.py.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits, load_iris
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
+SOLVERS = [
+    {"solver": "sgd"},
+    {"solver": "sgd", "early_stopping": True},
+    {"solver": "cg"},
+    {"solver": "lbfgs"},
+]
+KINDS = ["float64", "float32", "csr"]
+
+
+def _ids(params):
+    return "-".join(map(str, params.values()))
+
+
+def _as(kind, X):
+    if kind == "csr":
+        return sp.csr_matrix(X)
+    return np.asarray(X, dtype=kind)
+
+
+def _iris(kind="float64"):
+    X, y = load_iris(return_X_y=True)
+    return _as(kind, StandardScaler().fit_transform(X)), y
+
+
+def _fitted_state(clf):
+    """Every fitted attribute, copied (arrays) for a bit-for-bit comparison."""
+    state = {}
+    for key, value in vars(clf).items():
+        if key.endswith("_") or key in ("_sgd_state", "_random_state"):
+            if isinstance(value, np.random.RandomState):
+                value = value.get_state()[1].copy()
+            elif hasattr(value, "coef") and hasattr(value, "t"):  # SGD state
+                value = (np.copy(value.coef), value.t, value.epoch, value.eta)
+            state[key] = np.copy(value) if isinstance(value, np.ndarray) else value
+    return state
+
+
+def _assert_unchanged(before, clf):
+    after = _fitted_state(clf)
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        if isinstance(value, tuple):
+            for a, b in zip(value, after[key], strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=key)
+        else:
+            np.testing.assert_array_equal(value, after[key], err_msg=key)
+
+
+def _fit_quietly(clf, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(*args, **kwargs)
+
+
+# --------------------------------------------------- a failed call changes nothing
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+@pytest.mark.parametrize("kind", KINDS)
+def test_failed_first_fit_leaves_an_unfitted_model(params, kind):
+    X, y = _iris(kind)
+    clf = SoftmaxRegressionClassifier(**params)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X[:50], y[:50])
+    assert _fitted_state(clf) == {}
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+def test_failed_refit_keeps_width_and_feature_names(params):
+    pd = pytest.importorskip("pandas")
+    X, y = _iris()
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), frame, y)
+    before = _fitted_state(clf)
+    other = pd.DataFrame(X[:50, :3], columns=["x", "y", "z"])
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(other, y[:50])
+    _assert_unchanged(before, clf)
+    assert list(clf.feature_names_in_) == ["a", "b", "c", "d"]
+    clf.predict(frame)  # still the model of the first fit
+
+
+# ----------------------------------------------- a diverging update is noticed
+@pytest.mark.parametrize("kind", KINDS)
+def test_partial_fit_divergence_in_the_last_update_is_caught(kind):
+    X, y = _iris(kind)
+    clf = SoftmaxRegressionClassifier(random_state=0).partial_fit(
+        X, y, classes=[0, 1, 2]
+    )
+    before = _fitted_state(clf)
+    clf.set_params(learning_rate_init=1e12, learning_rate="constant")
+    # one minibatch: its only update is after the only loss the pass computes
+    with pytest.raises(ValueError, match=r"diverged.*learning rate 1e\+12"):
+        clf.partial_fit(X[:20], y[:20])
+    _assert_unchanged(before, clf)
+
+
+def test_a_swinging_loss_at_a_fixed_rate_is_not_convergence():
+    X, y = load_digits(return_X_y=True)  # unscaled: a rate of 1 overshoots
+    clf = SoftmaxRegressionClassifier(
+        learning_rate="constant", learning_rate_init=1.0, alpha=0.0, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="did not settle.*learning rate 1"):
+        clf.fit(X, y)
+
+
+# ------------------------------------------------------ weights, all validated
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+@pytest.mark.parametrize(
+    "class_weight, message",
+    [
+        ({0: -1.0, 1: 1.0, 2: 1.0}, "finite, non-negative"),
+        ({0: np.inf, 1: 1.0, 2: 1.0}, "finite, non-negative"),
+        ({0: np.nan, 1: 1.0, 2: 1.0}, "finite, non-negative"),
+        ({0: "heavy", 1: 1.0, 2: 1.0}, "must be numbers"),
+        ({0: 1e300, 1: 1.0, 2: 1.0}, "overflows float64"),
+    ],
+)
+def test_bad_class_weight_is_refused(params, class_weight, message):
+    X, y = _iris()
+    clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), X, y)
+    before = _fitted_state(clf)
+    clf.set_params(class_weight=class_weight)
+    sample_weight = np.full(len(y), 1e10)  # with the 1e300 class: an overflow
+    with pytest.raises((ValueError, TypeError), match=message):
+        clf.fit(X, y, sample_weight=sample_weight)
+    _assert_unchanged(before, clf)
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("scale", [1e300, 1e308, 1e-300])
+def test_huge_and_tiny_weights_train_like_moderate_ones(params, kind, scale):
+    # only the ratios of the weights matter: float32 cannot hold 1e300, and
+    # 150 weights of 1e308 sum past float64's range, yet the model is the same
+    X, y = _iris(kind)
+    weights = np.where(y == 1, 1.0, 0.5)
+    # the full-batch solvers run to their optimum: float32 CG paths cut short
+    # differ with the last bit of a weight
+    budget = {"max_iter": 20}
+    if params["solver"] != "sgd":
+        budget = {"max_iter": 2000, "tol": 1e-9}
+    params = {"random_state": 0, **budget, **params}
+    ref = _fit_quietly(SoftmaxRegressionClassifier(**params), X, y, weights)
+    clf = _fit_quietly(SoftmaxRegressionClassifier(**params), X, y, weights * scale)
+    assert np.all(np.isfinite(clf.coef_))
+    # the solvers' own precision: a float32 objective stops CG within ~1e-3
+    atol = 1e-2 if kind == "float32" else 1e-6
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=atol)
+
+
+@pytest.mark.parametrize("params", SOLVERS[:2], ids=_ids)
+def test_float32_features_whose_squares_overflow_still_train(params):
+    X, y = _iris("float32")
+    X_big = X.copy()
+    X_big[:, 3] *= np.float32(1e19)  # x**2 overflows float32, x does not
+    ref = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), X, y)
+    clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), X_big, y)
+    assert np.all(np.isfinite(clf.coef_))
+    if not clf.early_stopping:  # the feature is used (early stopping: noisier)
+        assert clf.score(X_big, y) >= ref.score(X, y) - 0.02
+    X_huge = X.copy()
+    X_huge[:, 3] *= np.float32(1e30)  # its step would round to zero in float32
+    with pytest.raises(ValueError, match="too large to train on in float32"):
+        SoftmaxRegressionClassifier(**params).fit(X_huge, y)
+
+
+# --------------------------------------------- parameters changed between calls
+@pytest.mark.parametrize("kind", KINDS)
+def test_partial_fit_after_a_full_batch_fit_starts_from_its_model(kind):
+    X, y = _iris(kind)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-2).fit(X, y)
+    coef = clf.coef_.copy()
+    clf.set_params(solver="sgd", learning_rate_init=1e-9)
+    clf.partial_fit(X, y)
+    np.testing.assert_allclose(clf.coef_, coef, atol=1e-6)
+    assert clf.n_iter_ == 1
+
+
+def test_partial_fit_after_fit_intercept_changed_says_what_to_do():
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(random_state=0).partial_fit(
+        X, y, classes=[0, 1, 2]
+    )
+    before = _fitted_state(clf)
+    clf.set_params(fit_intercept=False)
+    with pytest.raises(ValueError, match="fit_intercept was changed.*set it back"):
+        clf.partial_fit(X, y)
+    _assert_unchanged(before, clf)
+    clf.set_params(fit_intercept=True).partial_fit(X, y)
+    assert clf.n_iter_ == 2
+
+
+@pytest.mark.parametrize("momenta", [(0.9, 0.0, 0.9), (0.0, 0.9, 0.5)])
+def test_partial_fit_takes_momentum_changes(momenta):
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(random_state=0, momentum=momenta[0])
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    for momentum in momenta[1:]:
+        clf.set_params(momentum=momentum).partial_fit(X, y)
+    assert clf.n_iter_ == 3 and clf.score(X, y) > 0.8
+
+
+def test_partial_fit_classes_of_mixed_types_is_a_clear_type_error():
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier()
+    with pytest.raises(TypeError, match="labels of one comparable type"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, None])
+    assert _fitted_state(clf) == {}
+
+
+# ------------------------------------------------------------ no NumPy noise
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+def test_divergence_error_comes_without_numpy_warnings(params):
+    if params["solver"] != "sgd":
+        pytest.skip("the full-batch solvers take no learning rate")
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegressionClassifier(
+        learning_rate="constant", learning_rate_init=1e12, random_state=0, **params
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a ConvergenceWarning first
+        with pytest.raises(ValueError, match="diverged"):
+            clf.fit(X * 1e3, y)
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+@pytest.mark.parametrize("kind", KINDS)
+def test_predictions_on_extreme_inputs_are_finite_and_quiet(params, kind):
+    X, y = _iris(kind)
+    clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), X, y)
+    for factor in (1e30, 1e-30):
+        X_extreme = X * factor
+        proba = clf.predict_proba(X_extreme)
+        assert np.all(np.isfinite(proba))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+        assert np.all(clf.predict_log_proba(X_extreme) <= 0)
