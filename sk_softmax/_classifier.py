@@ -48,10 +48,6 @@ _PRIVATE_STATE = ("_sgd_state", "_random_state")
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
 
 
-def _sgd_only(estimator):
-    return estimator.solver == "sgd"
-
-
 def _lazy_on_dask(method):
     """A prediction method that returns a lazy Dask array for Dask input."""
 
@@ -322,7 +318,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         """
         return self._fit(X, y, sample_weight, classes=None, incremental=False)
 
-    @available_if(_sgd_only)
+    @available_if(lambda estimator: estimator.solver == "sgd")
     @with_callbacks
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of SGD over ``(X, y)``, continuing from the current state.
@@ -371,7 +367,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
     def _fit(self, X, y, sample_weight, *, classes, incremental):
         """The one path of ``fit`` and ``partial_fit`` (one epoch, resumed)."""
-        with unchanged_on_error(self, _PRIVATE_STATE):
+        # no NumPy warnings on the way to an error (inf - inf in validation, a
+        # diverging step): the error says it, and results are checked finite
+        with unchanged_on_error(self, _PRIVATE_STATE), np.errstate(all="ignore"):
             data = self._training_data(X, y, sample_weight, classes, incremental)
             hooks = self._hooks(X, y, sample_weight, data, incremental)
             if self.solver == "sgd":
@@ -489,7 +487,8 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
 
     def _decision_function(self, X, method):
         check_is_fitted(self)
-        X = validate_predict_data(self, X, method)
+        with np.errstate(all="ignore"):  # validation's sums of infinities
+            X = validate_predict_data(self, X, method)
         xp = get_namespace(X)
         dev = device(X)
         # outputs follow the input: the small coefficients move, never X

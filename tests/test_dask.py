@@ -394,16 +394,18 @@ def test_fit_dask_verbose_lines_match_in_memory(digits, capsys):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_dask_cluster_refuses_bad_input_like_memory(client, solver, dtype):
     """The catalogue on a two-worker cluster: same errors, model unchanged."""
+    import copy
+
     X_good = np.random.default_rng(0).normal(size=(60, 4)).astype(dtype)
+    fitted = SoftmaxRegressionClassifier(solver=solver, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted.fit(X_good, np.arange(60) % 3)
     for name, X, y, sw, class_weight in _bad_inputs():
         X = X.astype(dtype)
         errors = []
         for to_dask in (False, True):
-            clf = SoftmaxRegressionClassifier(solver=solver, random_state=0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf.fit(*_dask(X_good, np.arange(60) % 3, rows=20))
-            clf.set_params(class_weight=class_weight or None)
+            clf = copy.deepcopy(fitted).set_params(class_weight=class_weight or None)
             before = {k: np.copy(v) for k, v in vars(clf).items() if k.endswith("_")}
             rng = getattr(clf, "_random_state", np.random.RandomState(0))
             state = rng.get_state()[1].copy()
