@@ -1,0 +1,129 @@
+"""The compiled inner loop of SGD on sparse data (Numba).
+
+One pass over CSR rows in minibatches, in the CSR arrays and the weights
+themselves: a step costs ``O(nnz(batch) * n_rows)`` whatever ``n_features``,
+with no temporary beyond the batch's ``(batch_size, n_rows)`` gradient. See
+:func:`sk_softmax._solvers._sgd_pass._pass_sparse` for the update rule.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _decay(x):
+    """``exp(-x)``, by its Taylor series where that is exact to 1e-15."""
+    if x < 1e-4:
+        return 1.0 - x * (1.0 - x * (0.5 - x / 6.0))
+    return np.exp(-x)
+
+
+@njit(cache=True, nogil=True)
+def sparse_pass(
+    data,
+    indices,
+    indptr,
+    order,
+    labels,
+    sample_weight,
+    W_t,
+    b,
+    p_w,
+    p_b,
+    up_to_date,
+    owed,
+    rates,
+    batch_size,
+    alpha,
+    mean_weight,
+    losses,
+):
+    """Minibatch SGD over ``order``'s rows of a CSR matrix; returns ``owed``.
+
+    ``W_t`` (n_features, n_rows: the weights transposed, so that a column's
+    weights are contiguous) and ``b`` (n_rows, or empty) are updated in
+    place. The L2 decay is lazy: ``owed`` is the sum of ``eta`` over the
+    updates so far, ``up_to_date[j]`` its value when column ``j`` last paid
+    its decay ``exp(-alpha * p_w[j] * (owed - up_to_date[j]))``; a column
+    pays before it is read. ``rates`` holds each update's step size,
+    ``sample_weight`` the weights (or is empty), ``losses`` receives each
+    sample's loss (in ``order``'s order). The binomial model is
+    ``n_rows == 1`` with 0/1 ``labels``.
+    """
+    n_rows = W_t.shape[1]
+    n_samples = order.shape[0]
+    weighted = sample_weight.shape[0] > 0
+    intercept = b.shape[0] > 0
+    G = np.empty((batch_size, n_rows), dtype=W_t.dtype)
+    z = np.empty(n_rows, dtype=np.float64)
+    update = 0
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        m = stop - start
+        # logits and gradient of the batch, every read column paid up first
+        for i in range(m):
+            row = order[start + i]
+            for k in range(n_rows):
+                z[k] = b[k] if intercept else 0.0
+            for nz in range(indptr[row], indptr[row + 1]):
+                j = indices[nz]
+                if alpha > 0.0 and up_to_date[j] != owed:
+                    factor = _decay(alpha * p_w[j] * (owed - up_to_date[j]))
+                    for k in range(n_rows):
+                        W_t[j, k] *= factor
+                    up_to_date[j] = owed
+                x = data[nz]
+                for k in range(n_rows):
+                    z[k] += x * W_t[j, k]
+            label = labels[row]
+            if n_rows == 1:  # binomial: log(1 + exp(z)) - y z; sigmoid(z) - y
+                norm = np.logaddexp(0.0, z[0])
+                losses[start + i] = norm - label * z[0]
+                G[i, 0] = np.exp(z[0] - norm) - label
+            else:  # log(sum exp z) - z_y; softmax(z) - onehot(y)
+                top = z[0]
+                for k in range(1, n_rows):
+                    top = max(top, z[k])
+                total = 0.0
+                for k in range(n_rows):
+                    G[i, k] = np.exp(z[k] - top)
+                    total += G[i, k]
+                losses[start + i] = np.log(total) + top - z[label]
+                for k in range(n_rows):
+                    G[i, k] /= total
+                G[i, label] -= 1.0
+            if weighted:
+                w = sample_weight[row]
+                for k in range(n_rows):
+                    G[i, k] *= w
+        eta = rates[update]
+        step = eta / (mean_weight * m)
+        # the step on the batch's columns (already paid up), then its decay
+        # for every column: w <- exp(-eta alpha p) (w - eta p g)
+        for i in range(m):
+            row = order[start + i]
+            for nz in range(indptr[row], indptr[row + 1]):
+                j = indices[nz]
+                scaled = step * p_w[j] * data[nz]
+                for k in range(n_rows):
+                    W_t[j, k] -= scaled * G[i, k]
+        if intercept:
+            for k in range(n_rows):
+                total = 0.0
+                for i in range(m):
+                    total += G[i, k]
+                b[k] -= step * p_b[k] * total
+        owed += eta
+        update += 1
+    return owed
+
+
+@njit(cache=True, nogil=True)
+def pay_decay(W_t, p_w, up_to_date, owed, alpha):
+    """Every column pays the decay it owes: as the eager updates leave it."""
+    for j in range(W_t.shape[0]):
+        if up_to_date[j] != owed:
+            factor = _decay(alpha * p_w[j] * (owed - up_to_date[j]))
+            for k in range(W_t.shape[1]):
+                W_t[j, k] *= factor
+            up_to_date[j] = owed
