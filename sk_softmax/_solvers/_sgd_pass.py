@@ -355,7 +355,8 @@ def _pass_sparse(
     W = coef[:n_w].reshape(n_rows, n_features)
     W_t = np.ascontiguousarray(W.T)  # a column's weights side by side
     b = coef[n_w:] if loss.fit_intercept else coef[:0]
-    precond = np.asarray(state.precond, dtype=np.float64)
+    p_w = np.asarray(state.precond[:n_features], dtype=np.float64)
+    p_b = np.asarray(state.precond[n_w:], dtype=np.float64)
     n_samples = order.shape[0]
     labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
     X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
@@ -375,8 +376,8 @@ def _pass_sparse(
         np.empty(0) if sample_weight is None else np.asarray(sample_weight, float),
         W_t,
         b,
-        precond[:n_features],
-        precond[n_w:],
+        p_w,
+        p_b,
         up_to_date,
         0.0,
         np.asarray(rates, dtype=np.float64),
@@ -385,15 +386,13 @@ def _pass_sparse(
         weight_total / n_samples,
         losses,
     )
-    if alpha:
-        pay_decay(W_t, precond[:n_features], up_to_date, owed, alpha)
+    squared_norm = pay_decay(W_t, p_w, up_to_date, owed, alpha)
     W[...] = W_t.T
     if sample_weight is None:
         loss_total = float(np.sum(losses))
     else:
         loss_total = float(np.dot(losses, np.asarray(sample_weight)[order]))
-    penalty = 0.5 * alpha * float(np.dot(coef[:n_w], coef[:n_w])) if alpha else 0.0
-    return loss_total / weight_total + penalty
+    return loss_total / weight_total + 0.5 * alpha * squared_norm
 
 
 def _epoch_order(n_total, rows, sample_weight, rng, shuffle):

@@ -120,10 +120,17 @@ def sparse_pass(
 
 @njit(cache=True, nogil=True)
 def pay_decay(W_t, p_w, up_to_date, owed, alpha):
-    """Every column pays the decay it owes: as the eager updates leave it."""
+    """Every column pays the decay it owes; returns ``||W||^2`` (float64).
+
+    One pass over the weights: as the eager updates would have left them.
+    """
+    total = 0.0
     for j in range(W_t.shape[0]):
-        if up_to_date[j] != owed:
+        factor = 1.0
+        if alpha > 0.0 and up_to_date[j] != owed:
             factor = _decay(alpha * p_w[j] * (owed - up_to_date[j]))
-            for k in range(W_t.shape[1]):
-                W_t[j, k] *= factor
-            up_to_date[j] = owed
+        for k in range(W_t.shape[1]):
+            w = W_t[j, k] * factor
+            W_t[j, k] = w
+            total += w * w
+    return total
