@@ -1,11 +1,10 @@
 """Early stopping's validation split: stratified, duplicate rows kept together."""
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 
 from ._backend import to_numpy
+from ._exceptions import warn_at_caller
 
 # two fixed odd 64-bit multipliers a feature, from a fixed seed: row keys are
 # exact integer sums, the same in every process and on every machine
@@ -114,13 +113,12 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
             "validate). Provide more samples or set early_stopping=False."
         )
     if train_only:
-        warnings.warn(
+        warn_at_caller(
             f"Early stopping: classes {np.asarray(train_only).tolist()} "
             "have a single distinct sample with positive weight; it is kept for "
             "training and the validation set misses these classes. Provide more "
             "samples of them or set early_stopping=False.",
             UserWarning,
-            stacklevel=4,
         )
     is_val_group = np.zeros(len(groups), dtype=bool)
     is_val_group[val_groups] = True

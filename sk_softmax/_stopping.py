@@ -9,9 +9,10 @@ in the solver state, so the patience carries over from call to call.
 """
 
 import copy
-import warnings
 
 import numpy as np
+
+from ._exceptions import warn_at_caller
 
 
 class EarlyStopping:
@@ -149,14 +150,13 @@ class SGDStopping:
         from sklearn.exceptions import ConvergenceWarning
 
         low, high = self.unsettled()
-        warnings.warn(
+        warn_at_caller(
             f"SGD stopped because the training loss stopped improving, but it "
             f"did not settle: it moved between {low:.4g} and {high:.4g} over the "
             f"last {len(self.last_losses)} epochs at learning rate {eta:.3g}. "
             "Lower learning_rate_init (or use learning_rate_init='auto' and "
             "learning_rate='adaptive'), or scale the data.",
             ConvergenceWarning,
-            stacklevel=2,
         )
 
     def warn_not_converged(self, max_iter):
@@ -164,10 +164,9 @@ class SGDStopping:
         from sklearn.exceptions import ConvergenceWarning
 
         criterion = "training loss" if self.validation is None else "validation score"
-        warnings.warn(
+        warn_at_caller(
             f"SGD stopped at max_iter={max_iter} epochs before the {criterion} "
             f"stopped improving by tol={self.tol}. Increase max_iter, raise tol, "
             "or scale the data (e.g. StandardScaler).",
             ConvergenceWarning,
-            stacklevel=2,
         )

@@ -255,3 +255,12 @@ def test_predictions_on_extreme_inputs_are_finite_and_quiet(params, kind):
         assert np.all(np.isfinite(proba))
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
         assert np.all(clf.predict_log_proba(X_extreme) <= 0)
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+def test_convergence_warning_points_at_the_callers_line(params):
+    X, y = load_digits(return_X_y=True)
+    clf = SoftmaxRegressionClassifier(max_iter=2, random_state=0, **params)
+    with pytest.warns(ConvergenceWarning) as record:
+        clf.fit(X, y)  # the line the warning must name
+    assert {w.filename for w in record} == {__file__}

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from .._exceptions import warn_at_caller
 from ._result import SolverResult
 
 _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
@@ -160,10 +161,9 @@ def _check_optimize_result(solver, result, max_iter, tol):
                 f"is still above tol={tol:g}: loosen tol, or scale the data (e.g. "
                 f"StandardScaler); a larger max_iter (now {max_iter}) will not help."
             )
-        warnings.warn(
+        warn_at_caller(
             f"solver={solver!r} did not converge after {n_iter} iterations "
             f"(SciPy says: {message}). {advice}",
             ConvergenceWarning,
-            stacklevel=3,
         )
     return min(n_iter, max_iter)
