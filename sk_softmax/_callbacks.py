@@ -66,6 +66,34 @@ class EpochReport:
     seconds: float
 
 
+@dataclass
+class IterationReport:
+    """One iteration of a full-batch (SciPy) solver, as the hooks see it.
+
+    Attributes
+    ----------
+    iteration : int
+        1-based iteration number.
+    loss : float
+        The objective at the iteration's parameters.
+    gradient_max_norm : float
+        The max-norm of its gradient (the solvers stop below ``tol``).
+    step : float
+        The max-norm of the change of the parameters in this iteration.
+    evaluations : int
+        Objective evaluations so far (line searches included).
+    seconds : float
+        Wall time of the iteration.
+    """
+
+    iteration: int
+    loss: float
+    gradient_max_norm: float
+    step: float
+    evaluations: int
+    seconds: float
+
+
 @contextlib.contextmanager
 def observe(fn):
     """Call ``fn(report, parameters)`` after every SGD epoch inside the block.
@@ -103,7 +131,9 @@ class TrainingHooks:
     @property
     def per_iteration(self):
         """Whether a full-batch solver needs to report every iteration."""
-        return self.callbacks is not None and self.callbacks.active
+        return bool(self.verbose) or (
+            self.callbacks is not None and self.callbacks.active
+        )
 
     def epoch_begin(self, coef):
         """An epoch (or a SciPy iteration) starts from the parameters ``coef``."""
@@ -111,10 +141,18 @@ class TrainingHooks:
             self.callbacks.begin_iteration(coef)
 
     def epoch_end(self, coef, report=None):
-        """The epoch ended at ``coef``; True when a callback asks to stop."""
-        if report is not None:
+        """The epoch (or iteration) ended at ``coef``; True: a callback asks to stop.
+
+        ``report`` is an :class:`EpochReport` (SGD), an
+        :class:`IterationReport` (SciPy), or None (an iteration that never
+        ran).
+        """
+        if isinstance(report, IterationReport):
             if self.verbose:
-                print(_epoch_line(report))
+                print(_iteration_line(report, self.verbose))
+        elif report is not None:
+            if self.verbose:
+                print(_epoch_line(report, self.verbose))
             for fn in self.observers:
                 fn(report, lambda: self._host_parameters(coef))
         if self.callbacks is None:
@@ -136,12 +174,33 @@ class TrainingHooks:
         return W, np.zeros(self.loss.n_rows, dtype=W.dtype) if b is None else b
 
 
-def _epoch_line(report):
+def _epoch_line(report, verbose):
+    """``verbose=1``: loss, validation score, last rate, time; 2: the updates."""
     line = f"Epoch {report.epoch}: loss {report.loss:.6f}"
     if report.validation_score is not None:
         line += f", validation score {report.validation_score:.6f}"
     eta = report.rates[-1] if report.rates else float("nan")
-    return line + f", lr {eta:.3g}, {report.seconds:.3f} s"
+    line += f", lr {eta:.3g}, {report.seconds:.3f} s"
+    if verbose > 1 and report.rates:
+        line += (
+            f", {len(report.rates)} updates, lr from {report.rates[0]:.3g} "
+            f"(initial {report.eta0:.3g})"
+        )
+    return line
+
+
+def _iteration_line(report, verbose):
+    """``verbose=1``: loss, step, time; 2: gradient and evaluations."""
+    line = (
+        f"Iteration {report.iteration}: loss {report.loss:.6f}, "
+        f"step {report.step:.3g}, {report.seconds:.3f} s"
+    )
+    if verbose > 1:
+        line += (
+            f", gradient max-norm {report.gradient_max_norm:.3g}, "
+            f"{report.evaluations} evaluations"
+        )
+    return line
 
 
 class SklearnCallbacks:

@@ -138,9 +138,11 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         Seeds shuffling and the validation split. An int gives bit-identical
         models from run to run.
     verbose : int, default=0
-        SGD: a line per epoch (``fit``) or call (``partial_fit``) with the
+        1: a line per SGD epoch (``fit``) or call (``partial_fit``) with the
         training loss, the validation score (with early stopping), the last
-        update's learning rate and the time. Full-batch: SciPy's messages.
+        update's learning rate and the time; a line per iteration of "cg" /
+        "lbfgs" with the objective, the step and the time. 2: adds the
+        updates' rates (SGD), the gradient's max-norm and the evaluations.
     backend : {"auto", "numpy", "cupy"}, default="auto"
         Where to compute. ``"auto"`` follows scikit-learn: with
         ``sklearn.set_config(array_api_dispatch=True)`` in the namespace and

@@ -264,3 +264,33 @@ def test_convergence_warning_points_at_the_callers_line(params):
     with pytest.warns(ConvergenceWarning) as record:
         clf.fit(X, y)  # the line the warning must name
     assert {w.filename for w in record} == {__file__}
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+@pytest.mark.parametrize("solver", ["cg", "lbfgs"])
+def test_verbose_prints_a_line_per_full_batch_iteration(solver, verbose, capsys):
+    import re
+
+    X, y = _iris()
+    clf = _fit_quietly(
+        SoftmaxRegressionClassifier(solver=solver, max_iter=6, verbose=verbose), X, y
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == clf.n_iter_  # SciPy's own messages are not printed
+    number = r"[0-9.e+-]+"
+    pattern = rf"Iteration (\d+): loss {number}, step {number}, {number} s"
+    if verbose == 2:
+        pattern += rf", gradient max-norm {number}, \d+ evaluations"
+    for i, line in enumerate(lines, start=1):
+        match = re.fullmatch(pattern, line)
+        assert match and int(match[1]) == i, line
+
+
+def test_verbose_2_adds_the_updates_to_sgd_lines(capsys):
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(max_iter=2, verbose=2, random_state=0)
+    _fit_quietly(clf, X, y)
+    clf.partial_fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
+    assert all(", 1 updates, lr from " in ln for ln in lines)

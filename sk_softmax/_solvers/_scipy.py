@@ -1,11 +1,13 @@
 """Full-batch solvers: thin wrappers over :func:`scipy.optimize.minimize`."""
 
+import time
 import warnings
 
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from .._callbacks import IterationReport
 from .._exceptions import warn_at_caller
 from ._result import SolverResult
 
@@ -40,11 +42,18 @@ class ScipySolver:
         return cls(params["solver"], **{k: params[k] for k in names})
 
     def run(self, data, hooks, coef0=None):
-        """Minimise the objective on ``data`` from ``coef0`` (zeros by default)."""
+        """Minimise the objective on ``data`` from ``coef0`` (zeros by default).
+
+        Every iteration is reported to ``hooks`` (when someone listens) with
+        the objective, the gradient's max-norm and the step taken.
+        """
         alpha = self.alpha
+        last = {"evaluations": 0}
 
         def objective(coef):
-            return data.loss_gradient(coef, alpha)
+            value, grad = data.loss_gradient(coef, alpha)
+            last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
+            return value, grad
 
         if coef0 is None:
             x0 = np.zeros(data.loss.n_coef, dtype=np.float64)
@@ -55,9 +64,21 @@ class ScipySolver:
             # like LogisticRegression: SciPy's callback ends an iteration and
             # begins the next; the one begun after the last is ended empty
             hooks.epoch_begin(x0)
+            previous = {"coef": x0, "tic": time.perf_counter(), "iteration": 0}
 
             def callback(coef):
-                hooks.epoch_end(coef)
+                now = time.perf_counter()
+                previous["iteration"] += 1
+                report = IterationReport(
+                    iteration=previous["iteration"],
+                    loss=float(last["value"]),
+                    gradient_max_norm=float(np.max(np.abs(last["grad"]))),
+                    step=float(np.max(np.abs(coef - previous["coef"]))),
+                    evaluations=last["evaluations"],
+                    seconds=now - previous["tic"],
+                )
+                previous.update(coef=np.copy(coef), tic=now)
+                hooks.epoch_end(coef, report)
                 hooks.epoch_begin(coef)
 
         # overflow in a trial step is SciPy's to handle (the line search backs
@@ -69,7 +90,6 @@ class ScipySolver:
                 x0,
                 tol=self.tol,
                 max_iter=self.max_iter,
-                verbose=self.verbose,
                 callback=callback,
             )
         if callback is not None:
@@ -77,9 +97,7 @@ class ScipySolver:
         return result
 
 
-def minimize_scipy(
-    solver, objective, coef0, *, tol, max_iter, verbose=0, callback=None
-):
+def minimize_scipy(solver, objective, coef0, *, tol, max_iter, callback=None):
     """Minimise ``objective`` with SciPy's CG or L-BFGS-B.
 
     Parameters
@@ -93,8 +111,6 @@ def minimize_scipy(
         Stop when the projected gradient's max-norm falls below ``tol``.
     max_iter : int
         Maximum number of iterations.
-    verbose : int
-        SciPy's ``disp`` when > 0.
     callback : callable or None
         ``callback(coef)`` after every iteration, with the current parameters.
 
@@ -110,14 +126,14 @@ def minimize_scipy(
             "gtol": tol,
             "ftol": 64 * np.finfo(float).eps,
             "maxls": 50,
-            "iprint": verbose - 1,
+            "iprint": -1,
         }
     else:
         options = {
             "maxiter": max_iter,
             "gtol": tol,
             "norm": np.inf,
-            "disp": verbose > 0,
+            "disp": False,  # progress comes from the hooks, for every solver
         }
     with warnings.catch_warnings():
         # iprint is deprecated in recent SciPy; disp is our only verbosity knob
