@@ -125,4 +125,12 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
     is_val = is_val_group[group_ids]
     train_idx = positive[~is_val]
     val_idx = positive[is_val]
+    if val_idx.shape[0] < len(classes):
+        warn_at_caller(
+            f"Early stopping holds out {val_idx.shape[0]} samples for "
+            f"{len(classes)} classes: too few for its accuracy to tell epochs "
+            "apart. Raise validation_fraction, provide more samples, or set "
+            "early_stopping=False.",
+            UserWarning,
+        )
     return train_idx, val_idx

@@ -68,3 +68,16 @@ def test_demo_on_mnist():
     result = _run("--dataset", "mnist", "--solver", "sgd", "--max-iter", "3")
     assert result.returncode == 0, result.stderr
     assert "Epoch 1" in result.stdout
+
+
+def test_demo_plot_without_matplotlib_says_which_extra_before_fitting():
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; "
+        "from sk_softmax.__main__ import main; main(['--plot', 'x.png'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert 'pip install "sk_softmax[plot]"' in result.stderr
+    assert "solver" not in result.stdout  # nothing was trained

@@ -583,3 +583,16 @@ def test_sgd_partial_fit_verbose_prints_one_line_per_call(digits, capsys):
         )
         assert match, line
         assert float(match[1]) == pytest.approx(loss, rel=1e-5)
+
+
+def test_sgd_early_stopping_warns_when_validation_is_smaller_than_the_classes():
+    X, y = load_digits(return_X_y=True)
+    # three classes of one sample each: 7 validation samples for 10 classes
+    keep = np.concatenate(
+        [np.flatnonzero(y == k)[: 12 if k < 7 else 1] for k in range(10)]
+    )
+    clf = SoftmaxRegressionClassifier(early_stopping=True, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="holds out .* samples for 10 classes"):
+            clf.fit(X[keep], y[keep], sample_weight=None)
