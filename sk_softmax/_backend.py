@@ -174,9 +174,9 @@ def state_to_host(state):
             on_gpu = True
             state[key] = to_numpy(state[key])
     sgd_state = state.get("_sgd_state")
-    if sgd_state is not None and is_cupy_array(sgd_state.coef):
+    if sgd_state is not None and is_cupy_array(sgd_state["coef"]):
         on_gpu = True
-        state["_sgd_state"] = sgd_state.to_numpy()
+        state["_sgd_state"] = _move_arrays(sgd_state, to_numpy)
     if on_gpu:
         state["_pickled_from_cupy"] = True
     return state
@@ -198,5 +198,15 @@ def state_from_host(state):
     for key in ("coef_", "intercept_"):
         state[key] = cupy.asarray(state[key])
     if state.get("_sgd_state") is not None:  # partial_fit goes on where it was
-        state["_sgd_state"] = state["_sgd_state"].copy(cupy.asarray)
+        state["_sgd_state"] = _move_arrays(state["_sgd_state"], cupy.asarray)
     return state
+
+
+def _move_arrays(sgd_state, move):
+    """The SGD state (a dict) with its parameter-sized arrays moved."""
+    return {
+        key: move(value)
+        if key in ("coef", "velocity", "precond") and value is not None
+        else value
+        for key, value in sgd_state.items()
+    }

@@ -94,6 +94,19 @@ class SGDStopping:
         """An independent copy (a failed call must not advance the original)."""
         return copy.deepcopy(self)
 
+    def to_dict(self):
+        """The training-loss rule's state as plain values (no early stopping)."""
+        if self.validation is not None:
+            raise ValueError("early stopping's state is not kept between calls")
+        return dict(vars(self), validation=None)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Inverse of :meth:`to_dict`."""
+        stopping = cls.__new__(cls)
+        vars(stopping).update(values)
+        return stopping
+
     def update(self, state, epoch_loss, schedule, score=None, copy=None):
         """Record an epoch; return "continue", "lowered" or "stop".
 

@@ -98,7 +98,12 @@ def _state(clf):
         if key.endswith("_"):
             out[key] = np.array(value, copy=True) if hasattr(value, "shape") else value
         elif key == "_sgd_state":
-            out[key] = (np.copy(value.coef), value.t, value.epoch, value.eta)
+            out[key] = (
+                np.copy(value["coef"]),
+                value["t"],
+                value["epoch"],
+                value["eta"],
+            )
     return out
 
 

@@ -49,8 +49,13 @@ def _fitted_state(clf):
         if key.endswith("_") or key in ("_sgd_state", "_random_state"):
             if isinstance(value, np.random.RandomState):
                 value = value.get_state()[1].copy()
-            elif hasattr(value, "coef") and hasattr(value, "t"):  # SGD state
-                value = (np.copy(value.coef), value.t, value.epoch, value.eta)
+            elif key == "_sgd_state":
+                value = (
+                    np.copy(value["coef"]),
+                    value["t"],
+                    value["epoch"],
+                    value["eta"],
+                )
             state[key] = np.copy(value) if isinstance(value, np.ndarray) else value
     return state
 
@@ -294,3 +299,19 @@ def test_verbose_2_adds_the_updates_to_sgd_lines(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(":")[0] for ln in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
     assert all(", 1 updates, lr from " in ln for ln in lines)
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+def test_skops_loads_every_model_trusting_only_the_estimator(params):
+    sio = pytest.importorskip("skops.io", reason="skops is not installed")
+    X, y = _iris()
+    clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), X, y)
+    data = sio.dumps(clf)
+    untrusted = sio.get_untrusted_types(data=data)
+    assert untrusted == [f"{type(clf).__module__}.SoftmaxRegressionClassifier"]
+    loaded = sio.loads(data, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    if params["solver"] == "sgd":  # the stream goes on where it was
+        clf.partial_fit(X, y)
+        loaded.partial_fit(X, y)
+        np.testing.assert_array_equal(loaded.coef_, clf.coef_)

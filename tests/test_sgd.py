@@ -77,7 +77,7 @@ def test_sgd_early_stopping_keeps_the_best_epochs_weights(digits):
     # ... and not the last epoch's
     assert full.loss_curve_[-1] != full.loss_curve_[best]
     # the state partial_fit resumes from holds the kept weights, not the last
-    W = full._sgd_state.coef[: full.coef_.size].reshape(full.coef_.shape)
+    W = full._sgd_state["coef"][: full.coef_.size].reshape(full.coef_.shape)
     np.testing.assert_array_equal(W, full.coef_)
 
 
@@ -292,14 +292,14 @@ def test_sgd_divergence_in_partial_fit_keeps_previous_model(digits):
         name: np.copy(getattr(clf, name))
         for name in ("coef_", "intercept_", "loss_curve_", "n_iter_", "t_")
     }
-    state = clf._sgd_state.coef.copy()
+    state = clf._sgd_state["coef"].copy()
     clf.set_params(learning_rate_init=1e12, learning_rate="constant")
     with pytest.raises(ValueError, match=r"diverged.*learning rate 1e\+12"):
         with np.errstate(all="ignore"):
             clf.partial_fit(X_train, y_train)
     for name, value in before.items():
         np.testing.assert_array_equal(getattr(clf, name), value)
-    np.testing.assert_array_equal(clf._sgd_state.coef, state)
+    np.testing.assert_array_equal(clf._sgd_state["coef"], state)
 
 
 def test_sgd_warm_start_continues(digits):
@@ -376,7 +376,7 @@ def test_sgd_float32_trains_in_float32(digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train.astype(np.float32), y_train)
     assert clf.coef_.dtype == np.float32
-    assert clf._sgd_state.coef.dtype == np.float32
+    assert clf._sgd_state["coef"].dtype == np.float32
     assert clf.predict_proba(X_test.astype(np.float32)).dtype == np.float32
     assert clf.score(X_test.astype(np.float32), y_test) > 0.9
 
@@ -478,7 +478,7 @@ def test_sgd_partial_fit_preconditioner_follows_all_chunks_seen(digits):
     assert clf.score(X_test, y_test) > 0.93
     state = clf._sgd_state
     np.testing.assert_allclose(
-        state.col_sq_sum, 5 * (X_train**2).sum(axis=0), rtol=1e-10
+        state["col_sq_sum"], 5 * (X_train**2).sum(axis=0), rtol=1e-10
     )
 
 

@@ -216,7 +216,7 @@ def _eager_reference(X, y, clf, epochs, eta):
     """The sparse rule applied eagerly, update by update (float64)."""
     loss_params = clf._sgd_state  # the preconditioner the fit computed
     n_rows, p = clf.coef_.shape
-    precond = np.asarray(loss_params.precond, dtype=float)
+    precond = np.asarray(loss_params["precond"], dtype=float)
     p_w, p_b = precond[:p], precond[n_rows * p :]
     W, b = np.zeros((n_rows, p)), np.zeros(n_rows)
     Y = (y[:, None] == np.arange(n_rows)).astype(float)

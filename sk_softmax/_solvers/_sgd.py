@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._backend import to_numpy
 from .._callbacks import EpochReport
 from .._stopping import SGDStopping
 from ._result import SolverResult
@@ -104,9 +103,27 @@ class SGDState:
             stopping=None if self.stopping is None else self.stopping.copy(),
         )
 
-    def to_numpy(self):
-        """The same state with host (NumPy) arrays (for pickling)."""
-        return self.copy(lambda a: np.array(to_numpy(a)))
+    def to_dict(self, place):
+        """The state as plain values (arrays placed by ``place``, numbers, dicts).
+
+        What the estimator keeps between ``partial_fit`` calls: no class of
+        this package in it, so ``skops.io`` loads it without trusting one.
+        """
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("coef", "velocity", "precond"):
+            if values[name] is not None:
+                values[name] = place(values[name])
+        values["col_sq_sum"] = np.array(self.col_sq_sum, dtype=np.float64)
+        values["stopping"] = None if self.stopping is None else self.stopping.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values):
+        """Inverse of :meth:`to_dict` (the arrays are not copied)."""
+        values = dict(values)
+        if values.get("stopping") is not None:
+            values["stopping"] = SGDStopping.from_dict(values["stopping"])
+        return cls(**values)
 
 
 @dataclass
@@ -241,8 +258,9 @@ class SGDSolver:
         the stopping rule fires; with early stopping a validation part of
         ``data`` is held out and the best epoch's weights are kept.
         ``partial_fit`` (``incremental=True``): one epoch resumed from the
-        ``previous`` state, whose stopping rule and schedule carry on; a
-        stream is never stopped, and never warned about.
+        ``previous`` state (as :meth:`SGDState.to_dict` gave it), whose
+        stopping rule and schedule carry on; a stream is never stopped, and
+        never warned about.
 
         ``hooks`` (:class:`~sk_softmax._callbacks.TrainingHooks`) sees every
         epoch; ``rng`` (a ``RandomState``) draws the split and the batches.
@@ -258,7 +276,7 @@ class SGDSolver:
         if cfg.early_stopping and not incremental:
             data, validation = data.split(cfg.validation_fraction, rng)
         if previous is not None:
-            state = self.resume(previous, data)
+            state = self.resume(SGDState.from_dict(previous), data)
         else:
             state = self.start(data, coef0)
         stopping = state.stopping
