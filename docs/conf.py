@@ -1,6 +1,7 @@
 """Sphinx configuration for sk_softmax."""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
@@ -40,3 +41,14 @@ plot_formats = [("png", 90)]
 plot_rcparams = {"figure.figsize": (7, 4)}
 plot_working_directory = os.path.abspath("..")
 nitpicky = False
+
+
+def _plain_sklearn_refs(app, what, name, obj, options, lines):
+    """Methods inherited from scikit-learn (``score``) cite its own docs'
+    labels, which this site does not have: keep their text, drop the link."""
+    if getattr(obj, "__module__", "").startswith("sklearn"):
+        lines[:] = [re.sub(r":ref:`([^`<]+?)`", r"``\1``", line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _plain_sklearn_refs)

@@ -1,0 +1,79 @@
+"""ONNX export: a converter for skl2onnx (``pip install "sk_softmax[onnx]"``).
+
+Importing this module registers :class:`~sk_softmax.SoftmaxRegressionClassifier`
+with skl2onnx, alone or inside a Pipeline, with the options scikit-learn's
+classifiers take (``zipmap``: True, False or "columns"; ``nocl``)::
+
+    import sk_softmax.onnx  # registers the converter
+    from skl2onnx import to_onnx
+
+    onx = to_onnx(model, X[:1].astype(np.float32), options={"zipmap": False})
+
+The graph computes what ``predict`` and ``predict_proba`` do: the logits
+``X @ coef_.T + intercept_``, then a softmax (multinomial model) or, for two
+classes, ``[1 - sigmoid(z), sigmoid(z)]`` (scikit-learn's binomial model,
+which a converter for ``LogisticRegression`` would get wrong: it applies a
+softmax over ``[-z, z]``), and the label of the largest probability. float32
+and float64 inputs are supported; the coefficients are stored in the input's
+type.
+"""
+
+import numpy as np
+from onnx import TensorProto
+from skl2onnx import update_registered_converter
+from skl2onnx.common.data_types import guess_proto_type
+from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+from ._backend import to_numpy
+from ._classifier import SoftmaxRegressionClassifier
+
+__all__ = ["convert_softmax_regression"]
+
+
+def convert_softmax_regression(scope, operator, container):
+    """skl2onnx converter of a fitted :class:`SoftmaxRegressionClassifier`."""
+    model = operator.raw_operator
+    X = operator.inputs[0]
+    label, probabilities = operator.outputs[0], operator.outputs[1]
+    proto = guess_proto_type(X.type)
+    dtype = np.float32 if proto == TensorProto.FLOAT else np.float64
+    variable, op_name = scope.get_unique_variable_name, scope.get_unique_operator_name
+
+    def constant(values, onnx_type=proto):
+        values = np.asarray(values)
+        name = variable("constant")
+        container.add_initializer(name, onnx_type, values.shape, values.ravel())
+        return name
+
+    def node(op_type, inputs, output=None, **attributes):
+        output = output or variable(op_type.lower())
+        container.add_node(op_type, inputs, output, name=op_name(op_type), **attributes)
+        return output
+
+    coef = np.asarray(to_numpy(model.coef_), dtype=dtype)
+    intercept = np.asarray(to_numpy(model.intercept_), dtype=dtype)
+    logits = node(
+        "Add", [node("MatMul", [X.full_name, constant(coef.T)]), constant(intercept)]
+    )
+    if coef.shape[0] == 1:  # binomial: P(classes_[1]) = sigmoid(z)
+        positive = node("Sigmoid", [logits])
+        negative = node("Sub", [constant(np.ones(1, dtype=dtype)), positive])
+        node("Concat", [negative, positive], probabilities.full_name, axis=1)
+    else:
+        node("Softmax", [logits], probabilities.full_name, axis=1)
+    index = node("ArgMax", [probabilities.full_name], axis=1, keepdims=0)
+    classes = np.asarray(model.classes_)
+    if classes.dtype.kind in "biuf":
+        labels = constant(classes.astype(np.int64), TensorProto.INT64)
+    else:
+        labels = constant(classes.astype(str).astype(object), TensorProto.STRING)
+    node("Gather", [labels, index], label.full_name, axis=0)
+
+
+update_registered_converter(
+    SoftmaxRegressionClassifier,
+    "SkSoftmaxRegressionClassifier",
+    calculate_linear_classifier_output_shapes,
+    convert_softmax_regression,
+    options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+)

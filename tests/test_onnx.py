@@ -1,0 +1,70 @@
+"""ONNX export through skl2onnx (the ``[onnx]`` extra; CI installs it)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxRegressionClassifier
+
+pytest.importorskip("skl2onnx", reason="needs the [onnx] extra: skl2onnx")
+ort = pytest.importorskip("onnxruntime", reason="needs the [onnx] extra: onnxruntime")
+
+from skl2onnx import to_onnx  # noqa: E402
+
+import sk_softmax.onnx  # noqa: E402, F401  (registers the converter)
+
+
+def _session(onx):
+    return ort.InferenceSession(
+        onx.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+def _fitted(n_classes, dtype, in_pipeline, solver):
+    X, y = make_classification(
+        n_samples=300,
+        n_features=8,
+        n_informative=6,
+        n_classes=n_classes,
+        random_state=0,
+    )
+    X = X.astype(dtype)
+    model = SoftmaxRegressionClassifier(solver=solver, random_state=0)
+    if in_pipeline:
+        model = make_pipeline(StandardScaler(), model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y), X
+
+
+@pytest.mark.parametrize("in_pipeline", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_onnx_runtime_predicts_like_the_model(n_classes, dtype, in_pipeline, solver):
+    model, X = _fitted(n_classes, dtype, in_pipeline, solver)
+    onx = to_onnx(model, X[:1], options={"zipmap": False})
+    sess = _session(onx)
+    labels, proba = sess.run(None, {sess.get_inputs()[0].name: X})
+    np.testing.assert_array_equal(labels, model.predict(X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
+
+
+def test_onnx_zipmap_and_string_labels():
+    X, y = make_classification(
+        n_samples=200, n_features=6, n_classes=3, n_informative=3, random_state=0
+    )
+    names = np.array(["cat", "dog", "eel"])[y]
+    model = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, names)
+    sess = _session(to_onnx(model, X[:1].astype(np.float32)))  # zipmap: dicts
+    labels, proba = sess.run(None, {sess.get_inputs()[0].name: X.astype(np.float32)})
+    np.testing.assert_array_equal(labels, model.predict(X))
+    expected = model.predict_proba(X)
+    for row, probs in zip(proba, expected, strict=True):
+        assert list(row) == ["cat", "dog", "eel"]
+        np.testing.assert_allclose(list(row.values()), probs, atol=1e-5)
