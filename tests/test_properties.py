@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _fitted_state import assert_unchanged, fitted_state  # noqa: I001
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_softmax import SoftmaxRegressionClassifier
@@ -92,35 +93,9 @@ def _problem(draw):
     return X, y, sample_weight, params
 
 
-def _state(clf):
-    out = {}
-    for key, value in vars(clf).items():
-        if key.endswith("_"):
-            out[key] = np.array(value, copy=True) if hasattr(value, "shape") else value
-        elif key == "_sgd_state":
-            out[key] = (
-                np.copy(value["coef"]),
-                value["t"],
-                value["epoch"],
-                value["eta"],
-            )
-    return out
-
-
-def _assert_same(before, clf):
-    after = _state(clf)
-    assert before.keys() == after.keys()
-    for key, value in before.items():
-        if isinstance(value, tuple):
-            for a, b in zip(value, after[key], strict=True):
-                np.testing.assert_array_equal(a, b, err_msg=key)
-        else:
-            np.testing.assert_array_equal(value, after[key], err_msg=key)
-
-
 def _check_call(clf, call, X_check):
     """Run ``call``: a clear error and no change, or a finite, normalised model."""
-    before = _state(clf)
+    before = fitted_state(clf)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -129,7 +104,7 @@ def _check_call(clf, call, X_check):
             call()
     except (ValueError, TypeError) as exc:
         assert str(exc), "an error must say what is wrong"
-        _assert_same(before, clf)
+        assert_unchanged(before, clf)
         return False
     assert np.all(np.isfinite(clf.coef_)) and np.all(np.isfinite(clf.intercept_))
     with warnings.catch_warnings():

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _fitted_state import assert_unchanged, fitted_state  # noqa: I001
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
@@ -42,35 +43,6 @@ def _iris(kind="float64"):
     return _as(kind, StandardScaler().fit_transform(X)), y
 
 
-def _fitted_state(clf):
-    """Every fitted attribute, copied (arrays) for a bit-for-bit comparison."""
-    state = {}
-    for key, value in vars(clf).items():
-        if key.endswith("_") or key in ("_sgd_state", "_random_state"):
-            if isinstance(value, np.random.RandomState):
-                value = value.get_state()[1].copy()
-            elif key == "_sgd_state":
-                value = (
-                    np.copy(value["coef"]),
-                    value["t"],
-                    value["epoch"],
-                    value["eta"],
-                )
-            state[key] = np.copy(value) if isinstance(value, np.ndarray) else value
-    return state
-
-
-def _assert_unchanged(before, clf):
-    after = _fitted_state(clf)
-    assert after.keys() == before.keys()
-    for key, value in before.items():
-        if isinstance(value, tuple):
-            for a, b in zip(value, after[key], strict=True):
-                np.testing.assert_array_equal(a, b, err_msg=key)
-        else:
-            np.testing.assert_array_equal(value, after[key], err_msg=key)
-
-
 def _fit_quietly(clf, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -85,7 +57,7 @@ def test_failed_first_fit_leaves_an_unfitted_model(params, kind):
     clf = SoftmaxRegressionClassifier(**params)
     with pytest.raises(ValueError, match="only one class"):
         clf.fit(X[:50], y[:50])
-    assert _fitted_state(clf) == {}
+    assert fitted_state(clf) == {}
     with pytest.raises(NotFittedError):
         clf.predict(X)
 
@@ -96,11 +68,11 @@ def test_failed_refit_keeps_width_and_feature_names(params):
     X, y = _iris()
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), frame, y)
-    before = _fitted_state(clf)
+    before = fitted_state(clf)
     other = pd.DataFrame(X[:50, :3], columns=["x", "y", "z"])
     with pytest.raises(ValueError, match="only one class"):
         clf.fit(other, y[:50])
-    _assert_unchanged(before, clf)
+    assert_unchanged(before, clf)
     assert list(clf.feature_names_in_) == ["a", "b", "c", "d"]
     clf.predict(frame)  # still the model of the first fit
 
@@ -112,12 +84,12 @@ def test_partial_fit_divergence_in_the_last_update_is_caught(kind):
     clf = SoftmaxRegressionClassifier(random_state=0).partial_fit(
         X, y, classes=[0, 1, 2]
     )
-    before = _fitted_state(clf)
+    before = fitted_state(clf)
     clf.set_params(learning_rate_init=1e12, learning_rate="constant")
     # one minibatch: its only update is after the only loss the pass computes
     with pytest.raises(ValueError, match=r"diverged.*learning rate 1e\+12"):
         clf.partial_fit(X[:20], y[:20])
-    _assert_unchanged(before, clf)
+    assert_unchanged(before, clf)
 
 
 def test_a_swinging_loss_at_a_fixed_rate_is_not_convergence():
@@ -144,12 +116,12 @@ def test_a_swinging_loss_at_a_fixed_rate_is_not_convergence():
 def test_bad_class_weight_is_refused(params, class_weight, message):
     X, y = _iris()
     clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=0, **params), X, y)
-    before = _fitted_state(clf)
+    before = fitted_state(clf)
     clf.set_params(class_weight=class_weight)
     sample_weight = np.full(len(y), 1e10)  # with the 1e300 class: an overflow
     with pytest.raises((ValueError, TypeError), match=message):
         clf.fit(X, y, sample_weight=sample_weight)
-    _assert_unchanged(before, clf)
+    assert_unchanged(before, clf)
 
 
 @pytest.mark.parametrize("params", SOLVERS, ids=_ids)
@@ -207,11 +179,11 @@ def test_partial_fit_after_fit_intercept_changed_says_what_to_do():
     clf = SoftmaxRegressionClassifier(random_state=0).partial_fit(
         X, y, classes=[0, 1, 2]
     )
-    before = _fitted_state(clf)
+    before = fitted_state(clf)
     clf.set_params(fit_intercept=False)
     with pytest.raises(ValueError, match="fit_intercept was changed.*set it back"):
         clf.partial_fit(X, y)
-    _assert_unchanged(before, clf)
+    assert_unchanged(before, clf)
     clf.set_params(fit_intercept=True).partial_fit(X, y)
     assert clf.n_iter_ == 2
 
@@ -231,7 +203,7 @@ def test_partial_fit_classes_of_mixed_types_is_a_clear_type_error():
     clf = SoftmaxRegressionClassifier()
     with pytest.raises(TypeError, match="labels of one comparable type"):
         clf.partial_fit(X, y, classes=[0, 1, 2, None])
-    assert _fitted_state(clf) == {}
+    assert fitted_state(clf) == {}
 
 
 # ------------------------------------------------------------ no NumPy noise
