@@ -47,7 +47,8 @@ def _plain_sklearn_refs(app, what, name, obj, options, lines):
     """Methods inherited from scikit-learn (``score``) cite its own docs'
     labels, which this site does not have: keep their text, drop the link."""
     if getattr(obj, "__module__", "").startswith("sklearn"):
-        lines[:] = [re.sub(r":ref:`([^`<]+?)`", r"``\1``", line) for line in lines]
+        ref = re.compile(r":ref:`([^`<]*?)\s*(?:<[^`>]*>)?`")
+        lines[:] = [ref.sub(r"\1", line) for line in lines]
 
 
 def setup(app):
