@@ -22,15 +22,31 @@ version = release = sk_softmax.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served with the site: math offline
     "sphinx.ext.intersphinx",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
 ]
 
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
-intersphinx_mapping = {}
-exclude_patterns = ["_build", "examples/*.py"]
+# scikit-learn's names link to its documentation through a small inventory
+# kept here (docs/sklearn-objects.inv, from docs/make_sklearn_inventory.py):
+# the build needs no network
+intersphinx_mapping = {
+    "sklearn": ("https://scikit-learn.org/stable/", "sklearn-objects.inv"),
+}
+exclude_patterns = ["_build", "examples/*.py", "gallery/*.py", "gallery/README.rst"]
+sphinx_gallery_conf = {
+    "examples_dirs": "gallery",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": "/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "plot_gallery": True,
+    "download_all_examples": False,
+}
+html_sidebars = {"**": ["globaltoc.html"]}  # every page's sidebar: the site
 html_theme = "pydata_sphinx_theme"
 html_title = "sk_softmax"
 html_theme_options = {"navigation_with_keys": False}
@@ -44,10 +60,11 @@ nitpicky = False
 
 
 def _plain_sklearn_refs(app, what, name, obj, options, lines):
-    """Methods inherited from scikit-learn (``score``) cite its own docs'
-    labels, which this site does not have: keep their text, drop the link."""
+    """Methods inherited from scikit-learn (``score``, metadata routing) cite
+    its docs' labels and glossary, which this site does not have: keep the
+    text, drop the link."""
     if getattr(obj, "__module__", "").startswith("sklearn"):
-        ref = re.compile(r":ref:`([^`<]*?)\s*(?:<[^`>]*>)?`")
+        ref = re.compile(r":(?:ref|term):`([^`<]*?)\s*(?:<[^`>]*>)?`")
         lines[:] = [ref.sub(r"\1", line) for line in lines]
 
 

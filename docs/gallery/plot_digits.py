@@ -1,4 +1,11 @@
-"""Digits walkthrough: fit, probabilities, and the learned weights."""
+"""
+Digits walkthrough
+==================
+
+Fit :class:`~sk_softmax.SoftmaxRegressionClassifier` on scikit-learn's digits,
+score it, and look at the weights it learned for each class (an 8 x 8 image
+per class: red pixels push towards the class, blue ones away from it).
+"""
 
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
