@@ -113,6 +113,7 @@ class InMemoryData:
         self.dtype = X.dtype
         self._Y = None
         self._gather = None
+        self._pass_weights = None
 
     @classmethod
     def from_input(
@@ -236,17 +237,17 @@ class InMemoryData:
 
     def sgd_pass(self, state, config, schedule, rng, span=(0.0, 1.0)):
         """One pass of minibatch SGD over the training rows, updating ``state``."""
-        if self._gather is None:
+        if self._gather is None:  # once per fit: the batch buffer, the weights
             self._gather = BatchGather(self.X, config.batch_size, self.xp, self.device)
-        weights = self.sample_weight
-        covered = weights if self.rows is None else weights[self.rows]
-        uniform = bool(np.all(covered == covered[0]))
+            weights = self.sample_weight
+            covered = weights if self.rows is None else weights[self.rows]
+            self._pass_weights = None if np.all(covered == covered[0]) else weights
         return sgd_pass(
             self.loss,
             state,
             self.X,
             self._targets(),
-            None if uniform else weights,
+            self._pass_weights,
             config,
             schedule,
             rng,
