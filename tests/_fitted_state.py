@@ -11,12 +11,10 @@ def fitted_state(clf):
             if isinstance(value, np.random.RandomState):
                 value = value.get_state()[1].copy()
             elif key == "_sgd_state":
-                value = (
-                    np.copy(value["coef"]),
-                    value["t"],
-                    value["epoch"],
-                    value["eta"],
-                )
+                value = tuple(
+                    np.array(value[name], copy=True)
+                    for name in ("velocity", "precond", "col_sq_sum", "t", "epoch")
+                ) + (value["eta"], value["weight_seen"], repr(value["stopping"]))
             elif hasattr(value, "shape"):
                 value = np.array(value, copy=True)
             state[key] = value

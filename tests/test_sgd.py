@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _fitted_state import assert_unchanged, fitted_state  # noqa: I001
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -76,9 +77,9 @@ def test_sgd_early_stopping_keeps_the_best_epochs_weights(digits):
     np.testing.assert_array_equal(full.intercept_, cut.intercept_)
     # ... and not the last epoch's
     assert full.loss_curve_[-1] != full.loss_curve_[best]
-    # the state partial_fit resumes from holds the kept weights, not the last
-    W = full._sgd_state["coef"][: full.coef_.size].reshape(full.coef_.shape)
-    np.testing.assert_array_equal(W, full.coef_)
+    # partial_fit resumes from coef_ (the state keeps no second copy), at rest
+    assert "coef" not in full._sgd_state
+    assert full._sgd_state["velocity"] is None
 
 
 def test_sgd_partial_fit_after_early_stopping_resumes_from_kept_weights(digits):
@@ -292,14 +293,14 @@ def test_sgd_divergence_in_partial_fit_keeps_previous_model(digits):
         name: np.copy(getattr(clf, name))
         for name in ("coef_", "intercept_", "loss_curve_", "n_iter_", "t_")
     }
-    state = clf._sgd_state["coef"].copy()
+    state = fitted_state(clf)
     clf.set_params(learning_rate_init=1e12, learning_rate="constant")
     with pytest.raises(ValueError, match=r"diverged.*learning rate 1e\+12"):
         with np.errstate(all="ignore"):
             clf.partial_fit(X_train, y_train)
     for name, value in before.items():
         np.testing.assert_array_equal(getattr(clf, name), value)
-    np.testing.assert_array_equal(clf._sgd_state["coef"], state)
+    assert_unchanged(state, clf)
 
 
 def test_sgd_warm_start_continues(digits):
@@ -376,7 +377,8 @@ def test_sgd_float32_trains_in_float32(digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train.astype(np.float32), y_train)
     assert clf.coef_.dtype == np.float32
-    assert clf._sgd_state["coef"].dtype == np.float32
+    assert clf._sgd_state["precond"].dtype == np.float32
+    assert clf._sgd_state["velocity"].dtype == np.float32
     assert clf.predict_proba(X_test.astype(np.float32)).dtype == np.float32
     assert clf.score(X_test.astype(np.float32), y_test) > 0.9
 

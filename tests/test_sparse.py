@@ -217,7 +217,7 @@ def _eager_reference(X, y, clf, epochs, eta):
     loss_params = clf._sgd_state  # the preconditioner the fit computed
     n_rows, p = clf.coef_.shape
     precond = np.asarray(loss_params["precond"], dtype=float)
-    p_w, p_b = precond[:p], precond[n_rows * p :]
+    p_w, p_b = precond[:p], precond[p:]
     W, b = np.zeros((n_rows, p)), np.zeros(n_rows)
     Y = (y[:, None] == np.arange(n_rows)).astype(float)
     alpha, m = clf.alpha, clf.batch_size

@@ -110,14 +110,6 @@ def preconditioner(col_sq_mean, n_classes, fit_intercept, alpha):
     return 1.0 / diag
 
 
-def expand_preconditioner(precond, n_rows, n_features, fit_intercept):
-    """Per-feature scaling laid out like the flat ``coef`` (see ``_loss``)."""
-    out = np.tile(precond[:n_features], n_rows)
-    if fit_intercept:
-        out = np.append(out, np.full(n_rows, precond[-1]))
-    return out
-
-
 def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha):
     """``1 / lambda``, ``lambda`` the top eigenvalue of the preconditioned bound.
 
@@ -179,14 +171,15 @@ def curvature_sample(X, max_rows=1000):
     return np.asarray(to_numpy(sample), dtype=np.float64), rows
 
 
-def coef_preconditioner(col_sq_sum, total, loss, alpha):
-    """:func:`preconditioner` from column sums, laid out like the flat ``coef``."""
-    precond = preconditioner(
-        col_sq_sum / total, loss.n_classes, loss.fit_intercept, alpha
-    )
-    return expand_preconditioner(
-        precond, loss.n_rows, loss.n_features, loss.fit_intercept
-    )
+def feature_preconditioner(col_sq_sum, total, loss, alpha):
+    """:func:`preconditioner` from column sums.
+
+    One scaling per feature (the same for every class's weight of that
+    feature), then the intercepts' if any: ``n_features + fit_intercept``
+    values, never one per parameter (a 1,000-class model would carry a second
+    copy of its weights' size).
+    """
+    return preconditioner(col_sq_sum / total, loss.n_classes, loss.fit_intercept, alpha)
 
 
 def sgd_scaling(col_sq_sum, total, sample, loss, alpha, learning_rate_init):
@@ -204,21 +197,20 @@ def sgd_scaling(col_sq_sum, total, sample, loss, alpha, learning_rate_init):
 
     Returns
     -------
-    precond : ndarray of shape (n_coef,)
-        ``1 / d_j`` laid out like the flat ``coef`` (float64, host).
+    precond : ndarray of shape (n_features + fit_intercept,)
+        ``1 / d_j`` per feature, the intercepts' last (float64, host; see
+        :func:`feature_preconditioner`).
     eta0 : float
     """
+    precond = feature_preconditioner(col_sq_sum, total, loss, alpha)
     if learning_rate_init == "auto":
-        precond = preconditioner(
-            col_sq_sum / total, loss.n_classes, loss.fit_intercept, alpha
-        )
         Xs, ws = sample()
         eta0 = top_curvature_step(
             Xs, ws, precond, loss.n_classes, loss.fit_intercept, alpha
         )
     else:
         eta0 = float(learning_rate_init)
-    return coef_preconditioner(col_sq_sum, total, loss, alpha), eta0
+    return precond, eta0
 
 
 def _take(X, rows):

@@ -18,7 +18,7 @@ import numpy as np
 from .._callbacks import EpochReport
 from .._stopping import SGDStopping
 from ._result import SolverResult
-from ._scaling import coef_preconditioner, sgd_scaling
+from ._scaling import feature_preconditioner, sgd_scaling
 from ._schedule import Schedule
 
 
@@ -57,7 +57,8 @@ class SGDState:
         Flat parameters (layout in :mod:`sk_softmax._loss`), where the data's
         computation runs.
     velocity : array of shape (n_coef,) or None
-        Momentum buffer (None when ``momentum == 0``).
+        Momentum buffer: None until a pass that uses momentum creates it (the
+        sparse pass does not), and at rest.
     t : int
         Number of minibatch updates done so far.
     epoch : int
@@ -66,8 +67,9 @@ class SGDState:
         Initial learning rate.
     eta : float
         Current learning rate of the "constant" / "adaptive" schedules.
-    precond : array of shape (n_coef,)
-        Per-parameter step scaling (see :func:`~._scaling.sgd_scaling`).
+    precond : array of shape (n_features + fit_intercept,)
+        Step scaling per feature, the intercepts' last (see
+        :func:`~._scaling.sgd_scaling`).
     col_sq_sum : ndarray of shape (n_features,)
         Weighted sums of squared feature values over all data seen so far
         (host, float64): ``partial_fit`` updates the preconditioner from them,
@@ -108,9 +110,12 @@ class SGDState:
 
         What the estimator keeps between ``partial_fit`` calls: no class of
         this package in it, so ``skops.io`` loads it without trusting one.
+        Not ``coef``: the model's ``coef_`` and ``intercept_`` are the
+        parameters (one copy, and a stream goes on from them as they are).
         """
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for name in ("coef", "velocity", "precond"):
+        del values["coef"]
+        for name in ("velocity", "precond"):
             if values[name] is not None:
                 values[name] = place(values[name])
         values["col_sq_sum"] = np.array(self.col_sq_sum, dtype=np.float64)
@@ -118,9 +123,9 @@ class SGDState:
         return values
 
     @classmethod
-    def from_dict(cls, values):
-        """Inverse of :meth:`to_dict` (the arrays are not copied)."""
-        values = dict(values)
+    def from_dict(cls, values, coef):
+        """Inverse of :meth:`to_dict`, with the parameters ``coef`` (not copied)."""
+        values = dict(values, coef=coef)
         if values.get("stopping") is not None:
             values["stopping"] = SGDStopping.from_dict(values["stopping"])
         return cls(**values)
@@ -196,7 +201,7 @@ class SGDSolver:
         coef = data.asarray(np.zeros(data.loss.n_coef) if coef0 is None else coef0)
         return SGDState(
             coef=coef,
-            velocity=data.asarray(np.zeros(coef.shape[0])) if cfg.momentum else None,
+            velocity=None,
             t=0,
             epoch=0,
             eta0=eta0,
@@ -215,7 +220,8 @@ class SGDSolver:
         changed since the last call take effect from this call on.
         """
         cfg = self.config
-        if state.coef.shape[0] != data.loss.n_coef:
+        loss = data.loss
+        if state.precond.shape[0] != loss.n_features + loss.fit_intercept:
             raise ValueError(
                 "fit_intercept was changed since the first partial_fit call; set "
                 "it back, or call fit to start a new model."
@@ -224,7 +230,7 @@ class SGDSolver:
         col_sq_sum, total = data.column_stats()
         state.col_sq_sum = state.col_sq_sum + col_sq_sum
         state.weight_seen = state.weight_seen + total
-        precond = coef_preconditioner(
+        precond = feature_preconditioner(
             state.col_sq_sum, state.weight_seen, data.loss, cfg.alpha
         )
         _check_step_scaling(precond, data)
@@ -236,8 +242,6 @@ class SGDSolver:
         state.horizon = cfg.max_iter
         if not cfg.momentum:
             state.velocity = None
-        elif state.velocity is None:
-            state.velocity = data.asarray(np.zeros(state.coef.shape[0]))
         if state.stopping is None or not state.stopping.stream:
             state.stopping = self._stopping(stream=True)  # a stream after fit
         return state
@@ -258,7 +262,8 @@ class SGDSolver:
         the stopping rule fires; with early stopping a validation part of
         ``data`` is held out and the best epoch's weights are kept.
         ``partial_fit`` (``incremental=True``): one epoch resumed from the
-        ``previous`` state (as :meth:`SGDState.to_dict` gave it), whose
+        ``previous`` state (as :meth:`SGDState.to_dict` gave it) and the
+        parameters ``coef0`` (the model's), whose
         stopping rule and schedule carry on; a stream is never stopped, and
         never warned about.
 
@@ -276,7 +281,7 @@ class SGDSolver:
         if cfg.early_stopping and not incremental:
             data, validation = data.split(cfg.validation_fraction, rng)
         if previous is not None:
-            state = self.resume(SGDState.from_dict(previous), data)
+            state = self.resume(SGDState.from_dict(previous, coef0), data)
         else:
             state = self.start(data, coef0)
         stopping = state.stopping
@@ -333,8 +338,7 @@ class SGDSolver:
             best = stopping.validation
             # partial_fit / warm_start go on from the restored weights, at rest
             state.coef = result.coef = data.copy(best.best_coef)
-            if state.velocity is not None:
-                state.velocity = data.asarray(np.zeros(state.coef.shape[0]))
+            state.velocity = None
             result.validation_scores = scores
             result.best_validation_score = best.best_score
         return result

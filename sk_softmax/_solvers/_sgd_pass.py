@@ -131,6 +131,8 @@ def _pass_generic(
     momentum, nesterov = config.momentum, config.nesterov
     n_samples = order.shape[0]
     mean_weight = weight_total / n_samples
+    if momentum and state.velocity is None:
+        state.velocity = xp.zeros_like(state.coef)
     numpy_path = isinstance(X, np.ndarray) or sp.issparse(X)
     if gather is None:
         gather = BatchGather(X, batch_size, xp, dev)
@@ -140,6 +142,7 @@ def _pass_generic(
         sw_dev = sample_weight if numpy_path else xp.asarray(sample_weight, device=dev)
     loss_sum = 0.0
     n_w = loss.n_rows * loss.n_features
+    precond = _per_parameter(state.precond, loss, xp)
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         idx = order[start:stop]
@@ -155,7 +158,7 @@ def _pass_generic(
         grad = grad * scale
         if alpha:
             grad = grad + alpha * _penalty_mask(state.coef, n_w, xp)
-        grad = grad * state.precond
+        grad = grad * precond
         eta = rate(start)
         if momentum:
             state.velocity = momentum * state.velocity - eta * grad
@@ -232,11 +235,14 @@ def _pass_numpy(
         flat = labels * batch_size
         flat += np.tile(np.arange(batch_size), -(-n_samples // batch_size))[:n_samples]
     precond = np.asarray(state.precond, dtype=dtype)
-    precond_W = precond[:n_w].reshape(n_rows, n_features)
+    precond_W, precond_b = precond[:n_features], precond[n_features:]
+    if momentum and state.velocity is None:
+        state.velocity = np.zeros_like(coef)
     velocity = state.velocity
     cached = None  # (eta, m) of the cached step vectors
     step_scale = np.empty_like(coef)
-    decay_scale = np.empty_like(W) if alpha else None
+    step_scale_W = step_scale[:n_w].reshape(n_rows, n_features)
+    decay_scale = np.empty_like(precond_W) if alpha else None
     add_reduce, max_reduce = np.add.reduce, np.maximum.reduce
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
@@ -278,7 +284,9 @@ def _pass_numpy(
         eta = rate(start)
         if cached != (eta, m):
             cached = (eta, m)
-            np.multiply(precond, eta / (mean_weight * m), out=step_scale)
+            scale = eta / (mean_weight * m)
+            np.multiply(precond_W, scale, out=step_scale_W)  # every class's row
+            step_scale[n_w:] = precond_b * scale
             if alpha:
                 np.multiply(precond_W, eta * alpha, out=decay_scale)
         np.multiply(grad, step_scale, out=step)
@@ -356,7 +364,7 @@ def _pass_sparse(
     W_t = np.ascontiguousarray(W.T)  # a column's weights side by side
     b = coef[n_w:] if loss.fit_intercept else coef[:0]
     p_w = np.asarray(state.precond[:n_features], dtype=np.float64)
-    p_b = np.asarray(state.precond[n_w:], dtype=np.float64)
+    p_b = np.repeat(np.asarray(state.precond[n_features:], dtype=np.float64), n_rows)
     n_samples = order.shape[0]
     labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
     X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
@@ -405,6 +413,16 @@ def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
         covered = None if sample_weight is None else sample_weight[rows]
     total = float(order.shape[0]) if covered is None else float(np.sum(covered))
     return order, total
+
+
+def _per_parameter(precond, loss, xp):
+    """The per-feature ``precond`` laid out like the flat ``coef`` (one pass's)."""
+    n_rows, n_features = loss.n_rows, loss.n_features
+    W_part = xp.broadcast_to(precond[:n_features], (n_rows, n_features))
+    parts = [xp.reshape(W_part, (n_rows * n_features,))]
+    if loss.fit_intercept:
+        parts.append(xp.broadcast_to(precond[n_features:], (n_rows,)))
+    return xp.concat(parts)
 
 
 def _penalty_mask(coef, n_w, xp):
