@@ -356,6 +356,7 @@ class DaskData:
             node = chunk_pass(node, self.chunks[i], config, schedule, seed, span)
         ((new, records),) = _compute(node)
         state.coef, state.velocity, state.t = new.coef, new.velocity, new.t
+        state.nonzero_columns = new.nonzero_columns
         weight = sum(r.weight for r in records)
         return PassResult(
             loss=sum(r.loss * r.weight for r in records) / weight,

@@ -162,8 +162,21 @@ class SoftmaxLoss:
         return loss_sum / weight_sum + pen, grad_sum / weight_sum + pen_grad
 
     def loss(self, coef, X, Y, sample_weight=None, alpha=0.0, xp=None):
-        """Objective ``L`` only (see :meth:`loss_gradient`)."""
-        return self.loss_gradient(coef, X, Y, sample_weight, alpha, xp)[0]
+        """Objective ``L`` only (see :meth:`loss_gradient`), without the
+        gradient's ``n_classes * n_features`` product."""
+        xp = get_namespace(coef) if xp is None else xp
+        Z = self.raw_prediction(coef, X, xp)
+        if self.n_rows == 1:
+            loss_i = xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z
+        else:
+            loss_i = -xp.sum(log_softmax(Z, xp) * Y, axis=1)
+        loss_i = xp.reshape(loss_i, (-1,))
+        if sample_weight is None:
+            value = xp.sum(loss_i) / loss_i.shape[0]
+        else:
+            value = xp.sum(loss_i * sample_weight) / xp.sum(sample_weight)
+        w = coef[: self.n_rows * self.n_features]
+        return value + 0.5 * alpha * xp.sum(w * w)
 
 
 def log_softmax(Z, xp):

@@ -45,6 +45,17 @@ def test_loss_gradient_matches_finite_differences(
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_loss_value_alone_equals_loss_gradient_value(
+    n_classes, fit_intercept, weighted
+):
+    loss, X, Y, sw, coef = _problem(n_classes, fit_intercept, weighted)
+    value, _ = loss.loss_gradient(coef, X, Y, sw, alpha=0.3)
+    np.testing.assert_allclose(loss.loss(coef, X, Y, sw, alpha=0.3), value, rtol=1e-13)
+
+
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_loss_intercept_is_not_penalised(n_classes):
     loss, X, Y, sw, coef = _problem(n_classes, True, False)

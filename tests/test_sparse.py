@@ -212,13 +212,16 @@ def _wide(n_samples=600, n_features=3000, nnz=5, n_classes=4, seed=0):
     return X, y
 
 
-def _eager_reference(X, y, clf, epochs, eta):
-    """The sparse rule applied eagerly, update by update (float64)."""
+def _eager_reference(X, y, clf, epochs, eta, start=None):
+    """The sparse rule applied eagerly, update by update (float64), from
+    zeros or from the parameters ``start``."""
     loss_params = clf._sgd_state  # the preconditioner the fit computed
     n_rows, p = clf.coef_.shape
     precond = np.asarray(loss_params["precond"], dtype=float)
     p_w, p_b = precond[:p], precond[p:]
     W, b = np.zeros((n_rows, p)), np.zeros(n_rows)
+    if start is not None:
+        W, b = (np.array(a, dtype=float) for a in start)
     Y = (y[:, None] == np.arange(n_rows)).astype(float)
     alpha, m = clf.alpha, clf.batch_size
     for _ in range(epochs):
@@ -269,3 +272,36 @@ def test_sparse_partial_fit_on_wide_chunks():
     assert np.all(np.isfinite(stream.coef_)) and stream.n_iter_ == 60
     # the stream learns (4 classes: chance is 0.25); not yet fit's 0.63
     assert stream.score(X[900:], y[900:]) > 0.55 < full.score(X[900:], y[900:])
+
+
+def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns():
+    # a warm start whose rows use other columns than the first fit's: the
+    # first fit's weights outside them only decay, exactly as eagerly
+    X, y = _wide(n_samples=240, n_features=800, nnz=4, n_classes=3)
+    X = X.tolil()
+    X[:120, 400:] = 0  # the first fit sees columns < 400 ...
+    X[120:, :200] = 0  # ... the second columns >= 200
+    X = X.tocsr()
+    X.eliminate_zeros()
+    first, second = X[:120], X[120:]
+    params = dict(
+        learning_rate="constant",
+        learning_rate_init=0.3,
+        alpha=1e-2,
+        batch_size=8,
+        shuffle=False,
+        max_iter=2,
+        n_iter_no_change=100,
+    )
+    clf = _fit(first, y[:120], **params)
+    W0, b0 = clf.coef_.copy(), clf.intercept_.copy()
+    assert np.any(W0[:, :200] != 0)
+    clf.set_params(warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(second, y[120:])
+    W, b = _eager_reference(second, y[120:], clf, epochs=2, eta=0.3, start=(W0, b0))
+    np.testing.assert_allclose(clf.coef_, W, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(clf.intercept_, b, rtol=0, atol=1e-10)
+    # the untouched columns decayed, by the flow of the penalty over 2 epochs
+    assert np.all(np.abs(clf.coef_[:, :200]) < np.abs(W0[:, :200]) + 1e-300)

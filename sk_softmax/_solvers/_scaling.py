@@ -117,10 +117,22 @@ def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha):
     extended by 1 for the intercept) over a host sample ``Xs`` (dense or
     sparse) with weights ``ws``.
     """
-    n_features = Xs.shape[1]
     c = _curvature_constant(n_classes)
     ws = np.asarray(ws, dtype=np.float64)
     ws = ws / np.sum(ws) if np.sum(ws) > 0 else ws
+    # a feature the sample never uses is its own eigenvector, of eigenvalue
+    # alpha * precond_j: the iteration runs on the used ones (wide data)
+    if sp.issparse(Xs):
+        Xs = sp.csr_matrix(Xs)
+        used = np.unique(Xs.indices)
+    else:
+        used = np.flatnonzero(np.any(Xs != 0, axis=0))
+    unused = np.ones(Xs.shape[1], dtype=bool)
+    unused[used] = False
+    floor = float(np.max(alpha * precond[: Xs.shape[1]][unused], initial=0.0))
+    precond = np.concatenate([precond[used], precond[Xs.shape[1] :]])
+    Xs = Xs[:, used]
+    n_features = Xs.shape[1]
     scale = np.sqrt(precond)
     scale_w = scale[:n_features]
 
@@ -148,7 +160,7 @@ def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha):
             lam = lam_new
             break
         lam = lam_new
-    return 1.0 / max(lam, 1e-12)
+    return 1.0 / max(lam, floor, 1e-12)
 
 
 def sample_rows(n_samples, max_rows=1000):

@@ -80,6 +80,11 @@ class SGDState:
         Length of the "linear" schedule in epochs (``max_iter``).
     stopping : SGDStopping
         The stopping rule's patience and best loss, carried across calls.
+    nonzero_columns : ndarray of int or None
+        Features whose weights may be non-zero (sorted, host): the sparse pass keeps
+        it, so that the decay of the weights outside its rows' columns costs
+        what is non-zero, not ``n_classes * n_features``. None: not known yet
+        (the sparse pass reads it from ``coef``). Not kept between calls.
     """
 
     coef: object
@@ -93,6 +98,7 @@ class SGDState:
     weight_seen: float
     horizon: int
     stopping: SGDStopping = field(default=None)
+    nonzero_columns: object = None
 
     def copy(self, asarray):
         """A deep copy with its arrays made by ``asarray`` (placed, copied)."""
@@ -103,6 +109,9 @@ class SGDState:
             precond=asarray(self.precond),
             col_sq_sum=np.array(self.col_sq_sum, dtype=np.float64),
             stopping=None if self.stopping is None else self.stopping.copy(),
+            nonzero_columns=None
+            if self.nonzero_columns is None
+            else self.nonzero_columns.copy(),
         )
 
     def to_dict(self, place):
@@ -114,7 +123,7 @@ class SGDState:
         parameters (one copy, and a stream goes on from them as they are).
         """
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del values["coef"]
+        del values["coef"], values["nonzero_columns"]
         for name in ("velocity", "precond"):
             if values[name] is not None:
                 values[name] = place(values[name])

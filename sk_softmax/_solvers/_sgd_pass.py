@@ -41,7 +41,11 @@ class PassResult:
 
 
 class BatchGather:
-    """Gathers minibatch rows into a reused buffer (NumPy) or with ``xp.take``."""
+    """Gathers minibatch rows into a reused buffer (NumPy) or with ``xp.take``.
+
+    Made once per fit: it also keeps what the sparse pass reads of ``X``
+    every epoch (:meth:`sparse_layout`).
+    """
 
     def __init__(self, X, batch_size, xp, device):
         self.X = X
@@ -50,6 +54,13 @@ class BatchGather:
         self.numpy_dense = isinstance(X, np.ndarray)
         if self.numpy_dense:
             self.buffer = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+        self._sparse_layout = None
+
+    def sparse_layout(self, order, Y):
+        """The :class:`SparseLayout` of the rows in ``order`` (the first call's)."""
+        if self._sparse_layout is None:
+            self._sparse_layout = SparseLayout(self.X, order, Y)
+        return self._sparse_layout
 
     def __call__(self, idx_host, idx_dev):
         X = self.X
@@ -61,6 +72,46 @@ class BatchGather:
         if sp.issparse(X):
             return X[idx_host]
         return self.xp.take(X, idx_dev, axis=0)
+
+
+class SparseLayout:
+    """Wide CSR ``X`` as the sparse pass reads it, every epoch of a fit.
+
+    The pass works on the columns its rows use (``active``, sorted) and
+    nothing else: their weights are gathered side by side (one row of
+    ``n_rows`` weights a column) and the CSR column indices are renumbered
+    into them (``indices``), so that a pass costs ``O(nnz * n_rows)`` plus
+    ``O(len(active) * n_rows)``, whatever ``n_features``.
+
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_samples, n_features)
+    order : ndarray of int
+        The rows the passes visit (any order).
+    Y : array of shape (n_samples, n_rows)
+        The encoded targets; read once for the labels.
+    """
+
+    def __init__(self, X, order, Y):
+        X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
+        self.X = X
+        used = X.indices if order.shape[0] == X.shape[0] else X[order].indices
+        self.active = np.unique(used)
+        local = np.searchsorted(self.active, X.indices)
+        # rows outside ``order`` may name other columns: never read
+        np.minimum(local, max(self.active.shape[0] - 1, 0), out=local)
+        self.indices = local.astype(X.indices.dtype)
+        n_rows = Y.shape[1]
+        labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self._precond = self._p_active = None
+
+    def active_preconditioner(self, precond):
+        """``precond`` of the active columns (float64), kept while it is the same."""
+        if precond is not self._precond:
+            self._precond = precond
+            self._p_active = np.asarray(precond[self.active], dtype=np.float64)
+        return self._p_active
 
 
 def sgd_pass(
@@ -337,16 +388,22 @@ def _pass_sparse(
 
     Used when a batch touches under half of the columns (text, hashed or
     one-hot features). The compiled loop (:mod:`._sparse_kernel`) reads the
-    CSR arrays in place; a step costs ``O(nnz(batch) * n_rows)`` whatever
-    ``n_features``:
+    CSR arrays in place; a step costs ``O(nnz(batch) * n_rows)`` and a pass
+    ``O((nnz + n_active) * n_rows)``, whatever ``n_features``:
 
+    - the pass works on the weights of the columns its rows use
+      (:class:`SparseLayout`), gathered side by side once per pass;
     - the logits and gradient of a batch read and write only its columns;
     - the L2 decay of the weights a batch does not touch is applied just in
-      time, when their column is next read (and for all columns at the end
-      of the pass): with ``S`` the sum of the step sizes so far, a column
-      last brought up to date at ``S_j`` is multiplied by
+      time, when their column is next read (and for the pass's columns at
+      its end): with ``S`` the sum of the step sizes so far, a column last
+      brought up to date at ``S_j`` is multiplied by
       ``exp(-alpha * p_j * (S - S_j))``, ``p_j`` its preconditioner, exactly
-      what the updates in between would have done one by one.
+      what the updates in between would have done one by one;
+    - weights of columns the rows never use only decay, by
+      ``exp(-alpha * p_j * S)`` at the end of the pass, and only where they
+      may be non-zero (``state.nonzero_columns``: a fit from zeros never
+      touches them).
 
     The update of a weight is the dense path's preconditioned step with the
     L2 decay applied as the exact flow of the penalty over the step,
@@ -361,30 +418,34 @@ def _pass_sparse(
     n_w = n_rows * n_features
     coef = state.coef
     W = coef[:n_w].reshape(n_rows, n_features)
-    W_t = np.ascontiguousarray(W.T)  # a column's weights side by side
     b = coef[n_w:] if loss.fit_intercept else coef[:0]
-    p_w = np.asarray(state.precond[:n_features], dtype=np.float64)
+    if gather is None:
+        gather = BatchGather(X, config.batch_size, np, None)
+    layout = gather.sparse_layout(order, Y)
+    active = layout.active
+    if state.nonzero_columns is None:  # once per run: which weights may be non-zero
+        state.nonzero_columns = np.flatnonzero(np.any(W, axis=0))
+    p_active = layout.active_preconditioner(state.precond)
     p_b = np.repeat(np.asarray(state.precond[n_features:], dtype=np.float64), n_rows)
+    W_t = W.T[active]  # (n_active, n_rows): a column's weights side by side
     n_samples = order.shape[0]
-    labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
-    X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
     rates = []
     for start in range(0, n_samples, config.batch_size):
         rates.append(rate(start))
         state.t += 1
     losses = np.empty(n_samples)
-    up_to_date = np.zeros(n_features)
+    up_to_date = np.zeros(active.shape[0])
     alpha = float(config.alpha)
     owed = sparse_pass(
-        X.data,
-        X.indices,
-        X.indptr,
+        layout.X.data,
+        layout.indices,
+        layout.X.indptr,
         np.asarray(order, dtype=np.int64),
-        labels.astype(np.int64),
+        layout.labels,
         np.empty(0) if sample_weight is None else np.asarray(sample_weight, float),
         W_t,
         b,
-        p_w,
+        p_active,
         p_b,
         up_to_date,
         0.0,
@@ -394,13 +455,40 @@ def _pass_sparse(
         weight_total / n_samples,
         losses,
     )
-    squared_norm = pay_decay(W_t, p_w, up_to_date, owed, alpha)
-    W[...] = W_t.T
+    squared_norm = pay_decay(W_t, p_active, up_to_date, owed, alpha)
+    W.T[active] = W_t
+    squared_norm += _decay_other_columns(state, layout, W, alpha * owed)
     if sample_weight is None:
         loss_total = float(np.sum(losses))
     else:
         loss_total = float(np.dot(losses, np.asarray(sample_weight)[order]))
     return loss_total / weight_total + 0.5 * alpha * squared_norm
+
+
+def _decay_other_columns(state, layout, W, flow):
+    """Decay the non-zero weights outside the pass's columns by ``exp(-flow * p_j)``.
+
+    ``state.nonzero_columns`` (sorted feature indices) says where weights may
+    be non-zero; after a pass it holds the pass's columns too. Within a fit
+    it soon *is* the pass's columns, and then nothing is left to do. Returns
+    the squared norm of the decayed weights.
+    """
+    active = layout.active
+    nonzero = state.nonzero_columns
+    if nonzero is active:
+        return 0.0
+    stale = np.setdiff1d(nonzero, active, assume_unique=True)
+    squared_norm = 0.0
+    if stale.shape[0]:
+        W_stale = W[:, stale]
+        if flow:
+            p_stale = np.asarray(state.precond[stale], dtype=np.float64)
+            W_stale *= np.exp(-flow * p_stale).astype(W.dtype)
+            W[:, stale] = W_stale
+        squared_norm = float(np.sum(np.square(W_stale, dtype=np.float64)))
+    merged = np.union1d(nonzero, active)
+    state.nonzero_columns = active if merged.shape == active.shape else merged
+    return squared_norm
 
 
 def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
