@@ -72,6 +72,19 @@ def to_numpy(x, xp=None):
     return np.asarray(x)
 
 
+def all_finite(a, xp=None):
+    """Whether every entry of ``a`` is finite, checked by blocks of rows (no
+    temporary of ``a``'s size: a 1,000-class model's weights are large)."""
+    xp = get_namespace(a) if xp is None else xp
+    if a.ndim == 1:
+        a = xp.reshape(a, (1, -1))
+    rows = max(1, 2**22 // max(a.shape[1], 1))
+    return all(
+        bool(xp.all(xp.isfinite(a[start : min(start + rows, a.shape[0]), ...])))
+        for start in range(0, a.shape[0], rows)
+    )
+
+
 def move_to(x, xp, dev):
     """``x`` (any namespace, or NumPy) as an array of ``xp`` on device ``dev``."""
     if is_numpy_namespace(xp):

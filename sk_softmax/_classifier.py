@@ -32,7 +32,7 @@ from ._callbacks import (
 )
 from ._dask import DaskData, predict_dask
 from ._data import InMemoryData
-from ._loss import log_proba_from_logits
+from ._loss import log_proba_from_logits, logits
 from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._validation import (
     check_partial_fit_classes,
@@ -496,7 +496,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         # outputs follow the input: the small coefficients move, never X
         W = xp.astype(move_to(self.coef_, xp, dev), X.dtype, copy=False)
         b = xp.astype(move_to(self.intercept_, xp, dev), X.dtype, copy=False)
-        Z = X @ W.T + b
+        Z = logits(X, W, b)
         return xp.reshape(Z, (-1,)) if Z.shape[1] == 1 else Z
 
     @_lazy_on_dask

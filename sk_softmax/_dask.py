@@ -305,9 +305,15 @@ class DaskData:
 
     copy = asarray
 
-    def to_fitted(self, a):
+    def zeros(self, n):
+        """``n`` zeros as the state travels (float64, host)."""
+        return np.zeros(n)
+
+    def to_fitted(self, a, copy=True):
         """NumPy in ``X``'s dtype: where fitted parameters of a Dask fit live."""
-        return np.array(to_numpy(a), dtype=self.dtype)
+        if copy:
+            return np.array(to_numpy(a), dtype=self.dtype)
+        return np.asarray(to_numpy(a), dtype=self.dtype)
 
     def _map(self, fn, *args):
         import dask

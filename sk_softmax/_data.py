@@ -10,8 +10,10 @@ methods on each chunk, where the chunk lives. The interface:
     The objective's parameter layout, and where the fitted parameters live.
 ``asarray(a)`` / ``copy(coef)``
     A copy of a parameter-sized vector where the solver state lives.
-``to_fitted(a)``
-    A copy of a vector where the fitted parameters live.
+``zeros(n)``
+    ``n`` zeros where the solver state lives.
+``to_fitted(a, copy=True)``
+    A vector where the fitted parameters live (a copy by default).
 ``column_stats()``
     ``(sum_i s_i x_i**2, sum_i s_i)`` over the training rows, with the check
     that X holds no NaN or infinity (scikit-learn's error otherwise).
@@ -33,7 +35,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
-from ._backend import device, get_namespace, is_numpy_array, move_to, to_numpy
+from ._backend import (
+    all_finite,
+    device,
+    get_namespace,
+    is_numpy_array,
+    move_to,
+    to_numpy,
+)
 from ._loss import SoftmaxLoss
 from ._solvers._scaling import column_sq_sums, curvature_sample, sample_rows
 from ._solvers._sgd_pass import BatchGather, sgd_pass
@@ -53,10 +62,10 @@ def sample_loss(loss, coef, Xs, ys):
     The check of a run's final parameters (its last update is in no epoch
     loss): a float64 host computation on at most ``SAMPLE_ROWS`` rows.
     """
-    coef = np.asarray(to_numpy(coef), dtype=np.float64)
+    coef = to_numpy(coef)  # in its dtype: Xs in float64 makes the logits so
     if Xs.shape[0] == 0:
         return 0.0
-    if not np.all(np.isfinite(coef)):
+    if not all_finite(coef, np):
         return np.inf
     with np.errstate(all="ignore"):
         return float(loss.loss(coef, Xs, encoded_targets(ys, loss.n_rows), xp=np))
@@ -147,10 +156,15 @@ class InMemoryData:
 
     copy = asarray
 
-    def to_fitted(self, a):
-        """A copy of ``a`` where fitted attributes live: X's namespace and dtype."""
+    def zeros(self, n):
+        """``n`` zeros where the computation runs, in X's dtype."""
+        return self.xp.zeros((n,), dtype=self.dtype, device=self.device)
+
+    def to_fitted(self, a, copy=True):
+        """``a`` where fitted attributes live: X's namespace and dtype (a copy,
+        unless ``copy=False`` and it is there already)."""
         xp = self.xp
-        return xp.astype(move_to(a, xp, self.device), self.dtype, copy=True)
+        return xp.astype(move_to(a, xp, self.device), self.dtype, copy=copy)
 
     def _targets(self):
         if self._Y is None:

@@ -25,6 +25,7 @@ log-sum-exp of the logits (never the log of a probability), so huge logits do
 not overflow and ``log(0)`` never happens.
 """
 
+import numpy as np
 import scipy.sparse as sp
 
 from ._backend import get_namespace
@@ -35,6 +36,29 @@ def _xt_matmul(G, X):
     if sp.issparse(X):
         return (X.T @ G).T
     return G.T @ X
+
+
+def logits(X, W, b=None):
+    """``X @ W.T (+ b)``, X dense (any namespace) or SciPy sparse.
+
+    For sparse ``X`` the product runs on the columns ``X`` uses, so that a
+    few rows of wide data read those columns' weights, never a transposed
+    copy of every weight (``n_classes * n_features``).
+    """
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        used = np.unique(X.indices)
+        if used.shape[0] < X.shape[1] // 2:
+            local = np.searchsorted(used, X.indices).astype(X.indices.dtype)
+            X = sp.csr_matrix(
+                (X.data, local, X.indptr), shape=(X.shape[0], used.shape[0])
+            )
+            Z = X @ np.asarray(W).T[used]
+        else:
+            Z = X @ np.ascontiguousarray(np.asarray(W).T)
+    else:
+        Z = X @ W.T
+    return Z if b is None else Z + b
 
 
 class SoftmaxLoss:
@@ -81,10 +105,7 @@ class SoftmaxLoss:
         """Logits ``X @ W.T + b``, shape ``(n_samples, n_rows)``."""
         xp = get_namespace(coef) if xp is None else xp
         W, b = self.unpack(coef, xp)
-        Z = X @ W.T  # X dense (any namespace) or SciPy sparse
-        if b is not None:
-            Z = Z + b
-        return Z
+        return logits(X, W, b)
 
     def sum_loss_gradient(self, coef, X, Y, sample_weight=None, xp=None):
         """Weighted sums of the data term and its gradient, no penalty.
@@ -176,7 +197,7 @@ class SoftmaxLoss:
         else:
             value = xp.sum(loss_i * sample_weight) / xp.sum(sample_weight)
         w = coef[: self.n_rows * self.n_features]
-        return value + 0.5 * alpha * xp.sum(w * w)
+        return value + 0.5 * alpha * xp.vecdot(w, w)
 
 
 def log_softmax(Z, xp):

@@ -305,3 +305,34 @@ def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns():
     np.testing.assert_allclose(clf.intercept_, b, rtol=0, atol=1e-10)
     # the untouched columns decayed, by the flow of the penalty over 2 epochs
     assert np.all(np.abs(clf.coef_[:, :200]) < np.abs(W0[:, :200]) + 1e-300)
+
+
+def test_sparse_many_classes_fit_memory_is_data_plus_coefficients():
+    # 1,000 classes, 100,000 features: no (n_samples, n_classes) or
+    # (n_classes, n_features) temporary beyond the weights themselves
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, p, n_classes, nnz = 4000, 100_000, 1000, 20
+    y = np.arange(n) % n_classes
+    cols = rng.integers(0, p, (n, nnz))
+    cols[:, 0] = y * 50 + rng.integers(0, 50, n)  # each class its own words
+    X = sp.csr_matrix(
+        (np.ones(n * nnz, np.float32), (np.repeat(np.arange(n), nnz), cols.ravel())),
+        shape=(n, p),
+    )
+    X.sum_duplicates()
+    _fit(X[:50], y[:50], max_iter=1)  # the compiled loop, outside the count
+    data_and_coef = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    data_and_coef += n_classes * p * X.dtype.itemsize
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # many classes, few rows
+            clf = _fit(X, y, max_iter=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert clf.coef_.dtype == np.float32
+    assert peak < 2 * data_and_coef, peak / data_and_coef
+    assert clf.score(X[:500], y[:500]) > 0.9

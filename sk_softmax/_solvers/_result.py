@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._backend import all_finite
+
 
 @dataclass
 class SolverResult:
@@ -32,10 +34,12 @@ def fitted_parameters(data, coef):
     Raises a ValueError rather than returning a non-finite model.
     """
     loss, xp = data.loss, data.xp
-    W, b = loss.unpack(data.to_fitted(coef), xp)
+    # the solver's final parameters become the model's (no copy where they
+    # are already in the data's namespace and dtype: the state keeps none)
+    W, b = loss.unpack(data.to_fitted(coef, copy=False), xp)
     if b is None:
         b = data.to_fitted(np.zeros(loss.n_rows))
-    if not (bool(xp.all(xp.isfinite(W))) and bool(xp.all(xp.isfinite(b)))):
+    if not (all_finite(W, xp) and all_finite(b, xp)):
         raise ValueError(
             "The solver produced non-finite coefficients; scale the data (e.g. "
             "StandardScaler) or increase alpha."

@@ -207,7 +207,7 @@ class SGDSolver:
             cfg.learning_rate_init,
         )
         _check_step_scaling(precond, data)
-        coef = data.asarray(np.zeros(data.loss.n_coef) if coef0 is None else coef0)
+        coef = data.zeros(data.loss.n_coef) if coef0 is None else data.asarray(coef0)
         return SGDState(
             coef=coef,
             velocity=None,
@@ -220,6 +220,7 @@ class SGDSolver:
             weight_seen=total,
             horizon=cfg.max_iter,
             stopping=self._stopping(stream=True),
+            nonzero_columns=None if coef0 is not None else np.empty(0, np.intp),
         )
 
     def resume(self, state, data):
