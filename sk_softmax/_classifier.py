@@ -99,8 +99,8 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         Minibatch size (SGD). The default was chosen by measurement on MNIST:
         it reaches 92.5% test accuracy as fast as 512 with fewer epochs, and
         is steadier than 128 (``benchmarks/bench_batch_size.py``).
-    learning_rate : {"constant", "invscaling", "adaptive", "decay", "linear"}, \
-            default="adaptive"
+    learning_rate : {"adaptive", "auto", "constant", "invscaling", "decay", \
+            "linear"}, default="adaptive"
         Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
         ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
         ``t``-th update. ``"adaptive"``: constant while the stopping criterion
@@ -110,7 +110,9 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         (epoch + 1) ** power_t``. ``"linear"``: falls linearly, update by
         update, to zero at the end of ``max_iter`` epochs (or ``partial_fit``
         calls; then it stays at 1e-3 times its start): for a known budget of
-        epochs (the user guide shows how to pick its rate).
+        epochs (the user guide shows how to pick its rate). ``"auto"``:
+        "adaptive" on a 1% relative plateau, ending in a linear decay to zero
+        where training stops (user guide; ``benchmarks/bench_quality.py``).
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is

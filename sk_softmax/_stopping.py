@@ -75,10 +75,22 @@ class SGDStopping:
     n_iter_no_change : int
     early_stopping : bool
     stream : bool
+    plateau : float or None
+        Relative improvement of the training loss below which the loss has
+        reached its plateau (the "auto" schedule then starts its decay, early
+        stopping or not); None: no such rule.
     """
 
-    def __init__(self, *, tol, n_iter_no_change, early_stopping=False, stream=False):
+    # (a state saved before the "auto" schedule has none of these)
+    plateau = None
+    loss_at_lowering = np.inf
+    epoch_at_lowering = 0
+
+    def __init__(
+        self, *, tol, n_iter_no_change, early_stopping=False, stream=False, plateau=None
+    ):
         self.tol = tol
+        self.plateau = plateau
         self.n_iter_no_change = n_iter_no_change
         self.stream = stream
         self.recent_losses = []
@@ -114,25 +126,13 @@ class SGDStopping:
         place); ``score`` and ``copy`` are needed with early stopping (the
         validation score, and how to snapshot weights).
         """
+        if self.plateau is not None:
+            return self._update_auto(state, epoch_loss, schedule, score, copy)
         if self.validation is not None:
             stop = self.validation.update(score, state.coef, copy)
             criterion = self.validation.best_score
         else:
-            if self.stream:
-                window = [*self.recent_losses, epoch_loss][-self.n_iter_no_change :]
-                self.recent_losses = window
-                if len(window) < self.n_iter_no_change:
-                    return "continue"
-                epoch_loss = sum(window) / len(window)
-            self.last_losses = [*self.last_losses, epoch_loss][
-                -(self.n_iter_no_change + 1) :
-            ]
-            if epoch_loss > self.best_loss - self.tol:
-                self.n_no_improvement += 1
-            else:
-                self.n_no_improvement = 0
-            self.best_loss = min(self.best_loss, epoch_loss)
-            stop = self.n_no_improvement >= self.n_iter_no_change
+            stop, _ = self._track_loss(epoch_loss)
             criterion = -self.best_loss
         if not stop:
             return "continue"
@@ -144,6 +144,64 @@ class SGDStopping:
                 self.validation.reset_patience()
             return "lowered"
         return "stop"
+
+    def _update_auto(self, state, epoch_loss, schedule, score, copy):
+        """The "auto" schedule's rule (``fit``): lower, decay, then stop.
+
+        Before the decay, the rate is divided by 5 when an epoch's training
+        loss is worse than the previous epoch's (a rate too large for the
+        gradient noise; not in the epoch right after a lowering), and when
+        the loss reaches a plateau (an epoch improves on the previous one by
+        less than ``plateau``, relative, or the patience runs out, on the
+        validation score with early stopping) that is lower than the loss at
+        the previous lowering by more than ``plateau``. A plateau that is not
+        (the last lowering bought little) starts the final decay, over the
+        epochs since that lowering; it runs to its end unless early
+        stopping's patience runs out again.
+        """
+        previous = self.last_losses[-1] if self.last_losses else np.inf
+        patience_out, _ = self._track_loss(epoch_loss)
+        if self.validation is not None:
+            patience_out = self.validation.update(score, state.coef, copy)
+        if schedule.finished(state):
+            return "stop"
+        if state.decay_start is not None:
+            return (
+                "stop" if patience_out and self.validation is not None else "continue"
+            )
+        plateau = epoch_loss > previous * (1.0 - self.plateau)
+        if not (patience_out or plateau):
+            return "continue"
+        gained = self.best_loss < self.loss_at_lowering * (1.0 - self.plateau)
+        if epoch_loss > previous and state.epoch - self.epoch_at_lowering < 2:
+            return "continue"  # the epoch after a lowering still carries its momentum
+        if (epoch_loss > previous or gained) and schedule.lower(state):
+            self.loss_at_lowering = self.best_loss
+            self.epoch_at_lowering = state.epoch
+        elif not schedule.start_decay(state, state.epoch - self.epoch_at_lowering):
+            return "stop"
+        self.n_no_improvement = 0
+        if self.validation is not None:
+            self.validation.reset_patience()
+        return "lowered"
+
+    def _track_loss(self, epoch_loss):
+        """Record a training loss: (patience ran out, the loss it was judged on)."""
+        if self.stream:
+            window = [*self.recent_losses, epoch_loss][-self.n_iter_no_change :]
+            self.recent_losses = window
+            if len(window) < self.n_iter_no_change:
+                return False, None
+            epoch_loss = sum(window) / len(window)
+        self.last_losses = [*self.last_losses, epoch_loss][
+            -(self.n_iter_no_change + 1) :
+        ]
+        if epoch_loss > self.best_loss - self.tol:
+            self.n_no_improvement += 1
+        else:
+            self.n_no_improvement = 0
+        self.best_loss = min(self.best_loss, epoch_loss)
+        return self.n_no_improvement >= self.n_iter_no_change, epoch_loss
 
     def unsettled(self):
         """``(low, high)`` when the loss still swings over the patience window.

@@ -598,3 +598,64 @@ def test_sgd_early_stopping_warns_when_validation_is_smaller_than_the_classes():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.warns(UserWarning, match="holds out .* samples for 10 classes"):
             clf.fit(X[keep], y[keep], sample_weight=None)
+
+
+def test_sgd_auto_schedule_ends_with_a_decay_to_zero(digits):
+    """The "auto" schedule stops by itself, at the end of a linear decay."""
+    X_train, X_test, y_train, y_test = digits
+    clf = SoftmaxRegressionClassifier(learning_rate="auto", random_state=0)
+    reports = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with observe(lambda report, _: reports.append(report)):
+            clf.fit(X_train, y_train)
+    assert clf.n_iter_ == len(reports) < clf.max_iter
+    rates = np.concatenate([r.rates for r in reports])
+    eta0 = reports[0].eta0
+    assert rates[0] == eta0 and np.all(np.diff(rates) <= 0)
+    assert rates[-1] < 0.1 * rates[-len(reports[-1].rates) - 1]  # decayed to ~0
+    # the last epochs fall linearly, update by update
+    last = np.asarray(reports[-1].rates)
+    np.testing.assert_allclose(np.diff(np.diff(last)), 0, atol=1e-12 * eta0)
+    assert clf.score(X_test, y_test) > 0.95
+
+
+def test_sgd_auto_schedule_lowers_a_rate_too_large_for_the_noise():
+    """A loss that gets worse is met by a lower rate, not by a decay to zero."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=3000, n_features=20, n_informative=10, n_classes=6,
+        flip_y=0.15, class_sep=0.8, random_state=0,
+    )  # fmt: skip
+    clf = SoftmaxRegressionClassifier(
+        learning_rate="auto", learning_rate_init=5.0, random_state=0
+    )
+    lowered = []
+    with observe(lambda report, _: lowered.append(report.rates[0] < report.eta0)):
+        clf.fit(X, y)
+    assert any(lowered)
+    ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    assert clf.score(X, y) >= ref.score(X, y) - 0.02
+
+
+def test_sgd_auto_schedule_stream_after_fit_goes_on(digits):
+    """A stream after an "auto" fit (whose rate reached zero) keeps learning."""
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(learning_rate="auto", random_state=0)
+    clf.fit(X_train, y_train)
+    with _record_rates() as calls:
+        clf.partial_fit(X_train[:300], y_train[:300])
+    assert all(eta > 0 for _, eta, _ in calls)
+    # the state round-trips through plain values (skops) with the decay cleared
+    assert clf._sgd_state["decay_start"] is None
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sgd_auto_schedule_on_sparse_and_early_stopping(digits, early_stopping):
+    X_train, X_test, y_train, y_test = digits
+    clf = SoftmaxRegressionClassifier(
+        learning_rate="auto", early_stopping=early_stopping, random_state=0
+    ).fit(sp.csr_matrix(X_train), y_train)
+    assert clf.n_iter_ < clf.max_iter
+    assert clf.score(X_test, y_test) > 0.92

@@ -1,7 +1,10 @@
-"""SGD's learning-rate schedules, in one place: the rate of every update and
-the "adaptive" lowering when the stopping criterion stalls."""
+"""SGD's learning-rate schedules, in one place: the rate of every update, and
+what happens when the training loss stalls (the "adaptive" lowering, the
+"auto" decay)."""
 
-LEARNING_RATES = ("constant", "invscaling", "adaptive", "decay", "linear")
+import math
+
+LEARNING_RATES = ("auto", "constant", "invscaling", "adaptive", "decay", "linear")
 
 # the "linear" schedule never goes below this fraction of its initial rate
 # (reached only past its horizon: partial_fit calls beyond max_iter)
@@ -10,20 +13,31 @@ LINEAR_FLOOR = 1e-3
 # "adaptive" stops lowering once the rate is below this fraction of its start
 ADAPTIVE_FLOOR = 1e-6
 
+# "auto" starts its decay at the first epoch whose training loss improves on
+# the best so far by less than this fraction of it (see Schedule)
+AUTO_PLATEAU = 1e-2
+
 
 class Schedule:
     """The step size of each SGD update.
 
     Parameters
     ----------
-    name : {"constant", "invscaling", "adaptive", "decay", "linear"}
+    name : {"auto", "constant", "invscaling", "adaptive", "decay", "linear"}
         ``"constant"`` and ``"adaptive"``: ``state.eta`` (which ``"adaptive"``
         divides by 5 in :meth:`lower`). ``"invscaling"``:
         ``eta0 / (t + 1) ** power_t`` for the ``t``-th update. ``"decay"``:
         ``eta0 / (epoch + 1) ** power_t``. ``"linear"``:
         ``eta0 * (1 - progress / horizon)``, never below
         ``LINEAR_FLOOR * eta0``, with ``progress`` the epochs done (fractions
-        included) and ``horizon`` the ``max_iter`` budget.
+        included) and ``horizon`` the ``max_iter`` budget. ``"auto"``:
+        ``state.eta``, which the stopping rule divides by 5 when the loss gets
+        worse or reaches a plateau that the previous lowering moved (see
+        :meth:`~sk_softmax._stopping.SGDStopping.update`), then linearly to
+        zero over the epochs since the last lowering (at least 2, within
+        ``max_iter``, :meth:`start_decay`); the fit ends when the rate reaches
+        zero. A stream (``partial_fit``) has no end to decay to: there "auto"
+        lowers the rate like "adaptive".
     power_t : float
         Exponent of "invscaling" and "decay".
     """
@@ -31,6 +45,11 @@ class Schedule:
     def __init__(self, name, power_t):
         self.name = name
         self.power_t = power_t
+
+    @property
+    def plateau(self):
+        """The relative improvement below which the loss has reached its plateau."""
+        return AUTO_PLATEAU if self.name == "auto" else None
 
     def rate(self, state, progress):
         """The step size of the next update, ``progress`` epochs into training."""
@@ -40,11 +59,32 @@ class Schedule:
             return state.eta0 / (state.t + 1) ** self.power_t
         if self.name == "decay":
             return state.eta0 / (state.epoch + 1) ** self.power_t
+        if self.name == "auto" and state.decay_start is not None:
+            left = 1.0 - (progress - state.decay_start) / state.decay_epochs
+            return state.eta * max(left, 0.0)
         return state.eta
 
     def lower(self, state):
-        """Lower the rate after a stall (in place); False when it cannot."""
-        if self.name != "adaptive" or state.eta <= ADAPTIVE_FLOOR * state.eta0:
+        """Divide the rate by 5 after a stall (in place); False when it cannot."""
+        if self.name not in ("adaptive", "auto"):
+            return False
+        if state.eta <= ADAPTIVE_FLOOR * state.eta0:
             return False
         state.eta /= 5.0
         return True
+
+    def start_decay(self, state, epochs):
+        """Start "auto"'s final decay, over ``epochs`` (at least 2, within
+        ``max_iter``); False when it cannot."""
+        left = state.horizon - state.epoch
+        if self.name != "auto" or state.decay_start is not None or left < 1:
+            return False
+        state.decay_start = float(state.epoch)
+        state.decay_epochs = float(min(max(epochs, 2), left))
+        return True
+
+    def finished(self, state):
+        """Whether the rate has reached zero ("auto" at the end of its decay)."""
+        return state.decay_start is not None and state.epoch >= math.floor(
+            state.decay_start + state.decay_epochs
+        )

@@ -80,6 +80,9 @@ class SGDState:
         Length of the "linear" schedule in epochs (``max_iter``).
     stopping : SGDStopping
         The stopping rule's patience and best loss, carried across calls.
+    decay_start, decay_epochs : float or None
+        The "auto" schedule's decay: the epoch it started at and its length
+        (None before it starts).
     nonzero_columns : ndarray of int or None
         Features whose weights may be non-zero (sorted, host): the sparse pass keeps
         it, so that the decay of the weights outside its rows' columns costs
@@ -98,6 +101,8 @@ class SGDState:
     weight_seen: float
     horizon: int
     stopping: SGDStopping = field(default=None)
+    decay_start: float = None
+    decay_epochs: float = None
     nonzero_columns: object = None
 
     def copy(self, asarray):
@@ -254,6 +259,11 @@ class SGDSolver:
             state.velocity = None
         if state.stopping is None or not state.stopping.stream:
             state.stopping = self._stopping(stream=True)  # a stream after fit
+        if state.decay_start is not None:
+            # a stream after an "auto" fit, whose rate decayed to zero: it goes
+            # on as a stream whose rate was lowered once
+            state.decay_start = state.decay_epochs = None
+            state.eta = state.eta / 5.0
         return state
 
     def _stopping(self, early_stopping=False, stream=False):
@@ -263,6 +273,7 @@ class SGDSolver:
             n_iter_no_change=cfg.n_iter_no_change,
             early_stopping=early_stopping,
             stream=stream,
+            plateau=None if stream else self.schedule.plateau,
         )
 
     def run(self, data, hooks, rng, *, previous=None, coef0=None, incremental=False):
