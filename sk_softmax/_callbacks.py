@@ -135,6 +135,11 @@ class TrainingHooks:
             self.callbacks is not None and self.callbacks.active
         )
 
+    @property
+    def reads_parameters(self):
+        """Whether a listener may read the parameters after an epoch."""
+        return bool(self.observers) or self.callbacks is not None
+
     def epoch_begin(self, coef):
         """An epoch (or a SciPy iteration) starts from the parameters ``coef``."""
         if self.callbacks is not None:

@@ -336,3 +336,26 @@ def test_sparse_many_classes_fit_memory_is_data_plus_coefficients():
     assert clf.coef_.dtype == np.float32
     assert peak < 2 * data_and_coef, peak / data_and_coef
     assert clf.score(X[:500], y[:500]) > 0.9
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sparse_weights_kept_aside_between_passes_change_nothing(early_stopping):
+    """The pass keeps its columns' weights side by side from epoch to epoch
+    (written back when something reads the model): watching every epoch, with
+    early stopping or not, gives the same model bit for bit."""
+    from sk_softmax._callbacks import observe
+
+    X, y = _wide(n_samples=400, n_features=3000)
+    params = dict(max_iter=6, n_iter_no_change=100, early_stopping=early_stopping)
+    plain = _fit(X, y, **params)
+    seen = []
+    with observe(lambda report, parameters: seen.append(parameters()[0].copy())):
+        watched = _fit(X, y, **params)
+    np.testing.assert_array_equal(plain.coef_, watched.coef_)
+    np.testing.assert_array_equal(plain.intercept_, watched.intercept_)
+    assert len(seen) == 6 and not np.array_equal(seen[0], seen[-1])
+    if not early_stopping:  # the last epoch's parameters are the model's
+        np.testing.assert_array_equal(seen[-1], plain.coef_)
+    # a stream goes on from the written-back model
+    watched.partial_fit(X[:50], y[:50])
+    assert np.all(np.isfinite(watched.coef_))

@@ -88,6 +88,9 @@ class SGDState:
         it, so that the decay of the weights outside its rows' columns costs
         what is non-zero, not ``n_classes * n_features``. None: not known yet
         (the sparse pass reads it from ``coef``). Not kept between calls.
+    pending : CompactWeights or None
+        The sparse pass's weights of its columns, not yet written back into
+        ``coef`` (see :meth:`sync`). Not kept between calls.
     """
 
     coef: object
@@ -104,11 +107,24 @@ class SGDState:
     decay_start: float = None
     decay_epochs: float = None
     nonzero_columns: object = None
+    pending: object = None
+
+    def sync(self, release=False):
+        """Bring ``coef`` up to date (write back what a sparse pass kept aside).
+
+        ``release``: drop the kept weights too (the run is over).
+        """
+        if self.pending is not None:
+            self.pending.flush()
+            if release:
+                self.pending = None
 
     def copy(self, asarray):
         """A deep copy with its arrays made by ``asarray`` (placed, copied)."""
+        self.sync()
         return dataclasses.replace(
             self,
+            pending=None,
             coef=asarray(self.coef),
             velocity=None if self.velocity is None else asarray(self.velocity),
             precond=asarray(self.precond),
@@ -127,8 +143,9 @@ class SGDState:
         Not ``coef``: the model's ``coef_`` and ``intercept_`` are the
         parameters (one copy, and a stream goes on from them as they are).
         """
+        self.sync()
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del values["coef"], values["nonzero_columns"]
+        del values["coef"], values["nonzero_columns"], values["pending"]
         for name in ("velocity", "precond"):
             if values[name] is not None:
                 values[name] = place(values[name])
@@ -321,8 +338,12 @@ class SGDSolver:
             loss_curve.append(record.loss)
             score = None
             if validation is not None:
+                state.sync()
                 score = validation.accuracy(state.coef)
                 scores.append(score)
+            seconds = time.perf_counter() - tic
+            if hooks.reads_parameters:
+                state.sync()  # for the listeners: no cost of a plain fit's epoch
             report = EpochReport(
                 epoch=state.epoch,
                 loss=record.loss,
@@ -330,7 +351,7 @@ class SGDSolver:
                 progress=record.progress,
                 rates=record.rates,
                 eta0=state.eta0,
-                seconds=time.perf_counter() - tic,
+                seconds=seconds,
             )
             if hooks.epoch_end(state.coef, report):
                 converged = True  # a callback asked to stop: no ConvergenceWarning
@@ -345,6 +366,7 @@ class SGDSolver:
                 if stopping.unsettled() is not None:
                     stopping.warn_unsettled(report.rates[-1])
                 break
+        state.sync(release=True)
         # the last update is in no epoch's loss: check where the run ended
         check_divergence(data.sample_loss(state.coef), state, data.loss.n_classes)
         if not (converged or incremental):
