@@ -32,6 +32,7 @@ from ._callbacks import (
 )
 from ._dask import DaskData, predict_dask
 from ._data import InMemoryData
+from ._doc_link import DocLinkMixin
 from ._loss import log_proba_from_logits, logits
 from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._validation import (
@@ -61,7 +62,9 @@ def _lazy_on_dask(method):
     return predict
 
 
-class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
+class SoftmaxRegressionClassifier(
+    DocLinkMixin, CallbackSupportMixin, ClassifierMixin, BaseEstimator
+):
     """Multinomial logistic (softmax) regression.
 
     For ``K`` classes the model is ``P(y = k | x) = softmax(W x + b)_k`` with
@@ -96,9 +99,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
     warm_start : bool, default=False
         Start ``fit`` from the previous solution (same classes and features).
     batch_size : int, default=256
-        Minibatch size (SGD). The default was chosen by measurement on MNIST:
-        it reaches 92.5% test accuracy as fast as 512 with fewer epochs, and
-        is steadier than 128 (``benchmarks/bench_batch_size.py``).
+        Minibatch size (SGD), chosen on MNIST (``benchmarks/bench_batch_size.py``).
     learning_rate : {"adaptive", "auto", "constant", "invscaling", "decay", \
             "linear"}, default="adaptive"
         Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
@@ -109,10 +110,8 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
         1e-6 times the initial rate. ``"decay"``: ``learning_rate_init /
         (epoch + 1) ** power_t``. ``"linear"``: falls linearly, update by
         update, to zero at the end of ``max_iter`` epochs (or ``partial_fit``
-        calls; then it stays at 1e-3 times its start): for a known budget of
-        epochs (the user guide shows how to pick its rate). ``"auto"``:
-        "adaptive" on a 1% relative plateau, ending in a linear decay to zero
-        where training stops (user guide; ``benchmarks/bench_quality.py``).
+        calls; then it stays at 1e-3 times its start), for a known budget.
+        ``"auto"``: "adaptive" on a 1% relative plateau, then a decay to zero.
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is
