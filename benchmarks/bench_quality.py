@@ -14,7 +14,7 @@ at a tight ``tol`` (the optimum of the same objective). For each it prints
 the test accuracy against the optimum's, the training objective as a ratio
 of the optimal one, the epochs, whether a ``ConvergenceWarning`` was raised,
 and the test accuracy of a ``partial_fit`` stream with the same schedule (24
-chunks, 5 passes; multiclass problems). Nothing is timed: epochs are the cost.
+chunks, 10 passes; multiclass problems). Nothing is timed: epochs are the cost.
 The bars of issue 14 are printed as met / not met: accuracy within half a
 point of the optimum's, objective within 2% of the optimum, no warning, the
 stream within one point of ``fit``.
@@ -192,7 +192,7 @@ def default_fit(name, learning_rate):
     return clf.score(X_test, y_test), objective(clf, X, y), clf.n_iter_, n_warnings
 
 
-def stream(name, learning_rate, n_chunks=24, passes=5):
+def stream(name, learning_rate, n_chunks=24, passes=10):
     """Test accuracy of a default partial_fit stream over the training data."""
     (X, y, X_test, y_test), _, _ = optimum(name)
     clf = SoftmaxRegressionClassifier(

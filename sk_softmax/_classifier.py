@@ -105,7 +105,7 @@ class SoftmaxRegressionClassifier(
         Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
         ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
         ``t``-th update. ``"adaptive"``: constant while the stopping criterion
-        improves; divided by 5 each time it stalls (see ``n_iter_no_change``);
+        improves; divided by 5 (a stream: 2) each time it stalls;
         training stops when a lowered rate brings no improvement, or below
         1e-6 times the initial rate. ``"decay"``: ``learning_rate_init /
         (epoch + 1) ** power_t``. ``"linear"``: falls linearly, update by

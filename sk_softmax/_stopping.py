@@ -137,7 +137,7 @@ class SGDStopping:
         if not stop:
             return "continue"
         improved = criterion > self.criterion_at_lowering + self.tol
-        if improved and schedule.lower(state):
+        if improved and schedule.lower(state, self.stream):
             self.criterion_at_lowering = criterion
             self.n_no_improvement = 0
             if self.validation is not None:

@@ -13,6 +13,9 @@ LINEAR_FLOOR = 1e-3
 # "adaptive" stops lowering once the rate is below this fraction of its start
 ADAPTIVE_FLOOR = 1e-6
 
+# a stream (partial_fit) divides its rate by this at a stall (fit: by 5)
+STREAM_LOWERING = 2.0
+
 # "auto" starts its decay at the first epoch whose training loss improves on
 # the best so far by less than this fraction of it (see Schedule)
 AUTO_PLATEAU = 1e-2
@@ -64,13 +67,17 @@ class Schedule:
             return state.eta * max(left, 0.0)
         return state.eta
 
-    def lower(self, state):
-        """Divide the rate by 5 after a stall (in place); False when it cannot."""
+    def lower(self, state, stream=False):
+        """Divide the rate after a stall (in place); False when it cannot.
+
+        By 5 in ``fit``; by ``STREAM_LOWERING`` in a stream, whose stalls are
+        judged on a few noisy chunks, not on whole epochs.
+        """
         if self.name not in ("adaptive", "auto"):
             return False
         if state.eta <= ADAPTIVE_FLOOR * state.eta0:
             return False
-        state.eta /= 5.0
+        state.eta /= STREAM_LOWERING if stream else 5.0
         return True
 
     def start_decay(self, state, epochs):
