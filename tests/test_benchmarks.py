@@ -1,4 +1,4 @@
-"""The MNIST benchmark still runs (slow: it needs MNIST and trains on it)."""
+"""The benchmarks still run (the MNIST one is slow: it needs MNIST and trains on it)."""
 
 import os
 import subprocess
@@ -31,3 +31,22 @@ def test_bench_mnist_quick_run_reports_every_target():
     assert "- ours, linear: picked" in out
     assert 'sk_softmax SGD (ours, "linear"' in out
     assert "- epoch / floor:" in out
+
+
+def test_bench_quality_quick_run_reports_every_problem_and_schedule():
+    """The quality suite runs (no data to download; nothing is timed)."""
+    result = subprocess.run(
+        [str(sys.executable), str(BENCH.with_name("bench_quality.py")), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1 : 4 * 2 + 1]]
+    assert {(row[0], row[1]) for row in rows if len(row) > 2} >= {
+        (name, schedule)
+        for name in ("digits_raw", "three_imbalanced", "sparse_binary")
+        for schedule in ("adaptive", "auto")
+    }
+    assert "auto: " in result.stdout and "of 3 problems meet every bar" in result.stdout
