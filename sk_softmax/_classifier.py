@@ -3,7 +3,6 @@
 attributes from the solver's result at once, when everything succeeded."""
 
 import copy
-import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,7 +29,7 @@ from ._callbacks import (
     TrainingHooks,
     with_callbacks,
 )
-from ._dask import DaskData, predict_dask
+from ._dask import DaskData, lazy_on_dask
 from ._data import InMemoryData
 from ._doc_link import DocLinkMixin
 from ._loss import log_proba_from_logits, logits
@@ -47,19 +46,6 @@ from ._validation import (
 # fitted state that is not a public attribute: rolled back with the others
 _PRIVATE_STATE = ("_sgd_state", "_random_state")
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
-
-
-def _lazy_on_dask(method):
-    """A prediction method that returns a lazy Dask array for Dask input."""
-
-    @functools.wraps(method)
-    def predict(self, X):
-        if is_dask_collection(X):
-            check_is_fitted(self)
-            return predict_dask(self, method.__name__, X)
-        return method(self, X)
-
-    return predict
 
 
 class SoftmaxRegressionClassifier(
@@ -82,9 +68,13 @@ class SoftmaxRegressionClassifier(
         L-BFGS-B. The full-batch solvers reach the exact optimum (the same
         model as ``LogisticRegression``) and suit small and medium data.
     alpha : float, default=1e-4
-        Strength of the L2 penalty ``(alpha / 2) ||W||_F^2`` (intercept not
-        penalised). Equivalent to ``LogisticRegression(C=1 / (alpha * S))``
+        Strength of the penalty (intercept not penalised, see Notes).
+        Equivalent to ``LogisticRegression(C=1 / (alpha * S), l1_ratio=...)``
         with ``S`` the sum of the sample weights.
+    l1_ratio : float in [0, 1], default=0.0
+        Mix of the penalty, as in scikit-learn: 0 is L2, 1 is L1 (sparse
+        ``coef_``), in between the elastic net. ``l1_ratio > 0`` needs
+        ``solver="lbfgs"`` (solved exactly as a bound-constrained problem).
     fit_intercept : bool, default=True
         Whether to fit the intercept ``b``.
     tol : float, default=1e-4
@@ -194,7 +184,10 @@ class SoftmaxRegressionClassifier(
 
         L(W, b) = \\frac{1}{S} \\sum_i s_i
         \\left(-\\log \\mathrm{softmax}(W x_i + b)_{y_i}\\right)
-        + \\frac{\\alpha}{2} \\lVert W \\rVert_F^2 .
+        + \\alpha \\left(\\rho \\lVert W \\rVert_1
+        + \\frac{1 - \\rho}{2} \\lVert W \\rVert_F^2\\right)
+
+    with :math:`\\rho` the ``l1_ratio``.
 
     Log-probabilities are computed with log-sum-exp, so huge logits never
     overflow. ``learning_rate_init="auto"`` uses ``1 / (c E_s[||x||^2 + 1] +
@@ -224,6 +217,7 @@ class SoftmaxRegressionClassifier(
     _parameter_constraints = {
         "solver": [StrOptions(set(SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -252,6 +246,7 @@ class SoftmaxRegressionClassifier(
         *,
         solver="sgd",
         alpha=1e-4,
+        l1_ratio=0.0,
         fit_intercept=True,
         tol=1e-4,
         max_iter=100,
@@ -273,6 +268,7 @@ class SoftmaxRegressionClassifier(
     ):
         self.solver = solver
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
@@ -462,7 +458,7 @@ class SoftmaxRegressionClassifier(
         vars(self).update(classes_=data.classes, **attributes)
 
     # -------------------------------------------------------------- predict
-    @_lazy_on_dask
+    @lazy_on_dask
     def decision_function(self, X):
         """Logits ``X @ coef_.T + intercept_``.
 
@@ -500,7 +496,7 @@ class SoftmaxRegressionClassifier(
         Z = logits(X, W, b)
         return xp.reshape(Z, (-1,)) if Z.shape[1] == 1 else Z
 
-    @_lazy_on_dask
+    @lazy_on_dask
     def predict_log_proba(self, X):
         """Log-probabilities, computed stably from the logits (log-sum-exp).
 
@@ -525,7 +521,7 @@ class SoftmaxRegressionClassifier(
         """
         return log_proba_from_logits(self._decision_function(X, "predict_log_proba"))
 
-    @_lazy_on_dask
+    @lazy_on_dask
     def predict_proba(self, X):
         """Class probabilities ``softmax(X @ coef_.T + intercept_)``.
 
@@ -551,7 +547,7 @@ class SoftmaxRegressionClassifier(
         log_proba = log_proba_from_logits(self._decision_function(X, "predict_proba"))
         return get_namespace(log_proba).exp(log_proba)
 
-    @_lazy_on_dask
+    @lazy_on_dask
     def predict(self, X):
         """Most probable class of each sample.
 

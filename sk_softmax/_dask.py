@@ -20,8 +20,11 @@ The same validation functions as in memory check the input chunk by chunk,
 so bad input gives the same errors.
 """
 
+import functools
+
 import array_api_compat.numpy as np_compat
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from ._backend import to_numpy
 from ._data import InMemoryData, sample_loss
@@ -33,11 +36,12 @@ from ._validation import (
     check_weight_total,
     class_weight_vector,
     encode_labels,
+    is_dask_collection,
     sample_weights,
     weight_scale,
 )
 
-__all__ = ["DaskData", "DaskFitError", "as_dask_X", "predict_dask"]
+__all__ = ["DaskData", "DaskFitError", "as_dask_X", "lazy_on_dask", "predict_dask"]
 
 
 # --------------------------------------------------------------- helpers
@@ -401,6 +405,19 @@ class DaskData:
 # -------------------------------------------------------------- predict
 def _predict_block(block, estimator, method):
     return getattr(estimator, method)(block)
+
+
+def lazy_on_dask(method):
+    """A prediction method that returns a lazy Dask array for Dask input."""
+
+    @functools.wraps(method)
+    def predict(self, X):
+        if is_dask_collection(X):
+            check_is_fitted(self)
+            return predict_dask(self, method.__name__, X)
+        return method(self, X)
+
+    return predict
 
 
 def predict_dask(estimator, method, X):

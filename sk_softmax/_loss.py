@@ -18,17 +18,28 @@ Objective
 ---------
 With logits ``Z = X @ W.T + b`` and per-sample weights ``s``::
 
-    L(W, b) = (1 / S) * sum_i s_i * (-log P(y_i | x_i)) + (alpha / 2) * ||W||_F^2
+    L(W, b) = (1 / S) * sum_i s_i * (-log P(y_i | x_i))
+              + alpha * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||_F^2)
 
-``S = sum_i s_i``; the intercept is not penalised. ``-log P`` is computed from
-log-sum-exp of the logits (never the log of a probability), so huge logits do
-not overflow and ``log(0)`` never happens.
+``S = sum_i s_i``; the intercept is not penalised. This is
+``LogisticRegression(C=1 / (alpha * S), l1_ratio=l1_ratio)``'s objective
+divided by ``C * S``: the same optimum. The methods below take the L2
+strength (``alpha`` there is ``alpha * (1 - l1_ratio)``, see
+:func:`penalty_strengths`); the L1 part is the full-batch solver's (a
+bound-constrained split of ``W``, :mod:`sk_softmax._solvers._scipy`).
+``-log P`` is computed from log-sum-exp of the logits (never the log of a
+probability), so huge logits do not overflow and ``log(0)`` never happens.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._backend import get_namespace
+
+
+def penalty_strengths(alpha, l1_ratio):
+    """``(l2, l1)``: the strengths of ``||W||^2 / 2`` and ``||W||_1`` in ``L``."""
+    return alpha * (1.0 - l1_ratio), alpha * l1_ratio
 
 
 def _xt_matmul(G, X):

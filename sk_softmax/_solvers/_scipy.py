@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._callbacks import IterationReport
 from .._exceptions import warn_at_caller
+from .._loss import penalty_strengths
 from ._result import SolverResult
 
 _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
@@ -24,13 +25,18 @@ class ScipySolver:
     Parameters
     ----------
     solver : {"cg", "lbfgs"}
-    alpha, tol, max_iter, verbose :
-        The estimator's parameters of the same names.
+    alpha, l1_ratio, tol, max_iter, verbose :
+        The estimator's parameters of the same names. With ``l1_ratio > 0``
+        (L-BFGS-B only) the solver minimises over ``(W+, W-, b)`` with
+        ``W = W+ - W-`` and bounds ``W+, W- >= 0``, where the L1 norm is the
+        linear ``sum(W+ + W-)``: a smooth problem with the same optimum, whose
+        zero weights are exactly zero (both halves at their bound).
     """
 
-    def __init__(self, solver, *, alpha, tol, max_iter, verbose=0):
+    def __init__(self, solver, *, alpha, l1_ratio=0.0, tol, max_iter, verbose=0):
         self.solver = solver
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.tol = tol
         self.max_iter = max_iter
         self.verbose = verbose
@@ -38,7 +44,12 @@ class ScipySolver:
     @classmethod
     def from_params(cls, params):
         """The solver of an estimator's ``get_params()``."""
-        names = ("alpha", "tol", "max_iter", "verbose")
+        if params["l1_ratio"] > 0 and params["solver"] != "lbfgs":
+            raise ValueError(
+                f"solver={params['solver']!r} does not support l1_ratio > 0 (got "
+                f"{params['l1_ratio']}): use solver='lbfgs', or l1_ratio=0."
+            )
+        names = ("alpha", "l1_ratio", "tol", "max_iter", "verbose")
         return cls(params["solver"], **{k: params[k] for k in names})
 
     def run(self, data, hooks, coef0=None):
@@ -47,11 +58,15 @@ class ScipySolver:
         Every iteration is reported to ``hooks`` (when someone listens) with
         the objective, the gradient's max-norm and the step taken.
         """
-        alpha = self.alpha
+        l2, l1 = penalty_strengths(self.alpha, self.l1_ratio)
+        split = _L1Split(data.loss.n_rows * data.loss.n_features, l1) if l1 else None
         last = {"evaluations": 0}
 
-        def objective(coef):
-            value, grad = data.loss_gradient(coef, alpha)
+        def objective(x):
+            coef = x if split is None else split.coef(x)
+            value, grad = data.loss_gradient(coef, l2)
+            if split is not None:
+                value, grad = split.objective(x, value, grad)
             last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
             return value, grad
 
@@ -59,12 +74,15 @@ class ScipySolver:
             x0 = np.zeros(data.loss.n_coef, dtype=np.float64)
         else:
             x0 = np.asarray(coef0, dtype=np.float64)
+        if split is not None:
+            x0 = split.start(x0)
         callback = None
         if hooks.per_iteration:
             # like LogisticRegression: SciPy's callback ends an iteration and
             # begins the next; the one begun after the last is ended empty
-            hooks.epoch_begin(x0)
-            previous = {"coef": x0, "tic": time.perf_counter(), "iteration": 0}
+            start = x0 if split is None else split.coef(x0)
+            hooks.epoch_begin(start)
+            previous = {"coef": start, "tic": time.perf_counter(), "iteration": 0}
 
             def callback(coef):
                 now = time.perf_counter()
@@ -81,6 +99,9 @@ class ScipySolver:
                 hooks.epoch_end(coef, report)
                 hooks.epoch_begin(coef)
 
+            if split is not None:  # the listeners see the model's parameters
+                callback = _on_coef(callback, split.coef)
+
         # overflow in a trial step is SciPy's to handle (the line search backs
         # off), not a NumPy warning for the user
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -91,13 +112,53 @@ class ScipySolver:
                 tol=self.tol,
                 max_iter=self.max_iter,
                 callback=callback,
+                bounds=None if split is None else split.bounds(x0.shape[0]),
             )
         if callback is not None:
             hooks.epoch_end(None)
+        if split is not None:
+            result.coef = split.coef(result.coef)
         return result
 
 
-def minimize_scipy(solver, objective, coef0, *, tol, max_iter, callback=None):
+class _L1Split:
+    """``W = W+ - W-`` with ``W+, W- >= 0``: the L1 norm as a linear term.
+
+    The solver's vector is ``concat([W+, W-, b])`` (``n_w`` weights each);
+    the objective adds ``l1 * sum(W+ + W-)``, whose gradient is ``g + l1``
+    on ``W+`` and ``-g + l1`` on ``W-`` (``g`` the gradient on ``W``).
+    """
+
+    def __init__(self, n_w, l1):
+        self.n_w = n_w
+        self.l1 = l1
+
+    def coef(self, x):
+        n_w = self.n_w
+        return np.concatenate([x[:n_w] - x[n_w : 2 * n_w], x[2 * n_w :]])
+
+    def start(self, coef):
+        W = coef[: self.n_w]
+        return np.concatenate([np.maximum(W, 0), np.maximum(-W, 0), coef[self.n_w :]])
+
+    def objective(self, x, value, grad):
+        n_w, l1 = self.n_w, self.l1
+        g = np.asarray(grad, dtype=np.float64)
+        value = value + l1 * float(np.sum(x[: 2 * n_w]))
+        return value, np.concatenate([g[:n_w] + l1, l1 - g[:n_w], g[n_w:]])
+
+    def bounds(self, size):
+        return [(0.0, None)] * (2 * self.n_w) + [(None, None)] * (size - 2 * self.n_w)
+
+
+def _on_coef(callback, to_coef):
+    """``callback`` fed the model's parameters instead of the solver's vector."""
+    return lambda x: callback(to_coef(x))
+
+
+def minimize_scipy(
+    solver, objective, coef0, *, tol, max_iter, callback=None, bounds=None
+):
     """Minimise ``objective`` with SciPy's CG or L-BFGS-B.
 
     Parameters
@@ -113,6 +174,8 @@ def minimize_scipy(solver, objective, coef0, *, tol, max_iter, callback=None):
         Maximum number of iterations.
     callback : callable or None
         ``callback(coef)`` after every iteration, with the current parameters.
+    bounds : list of (low, high) or None
+        Bounds of the parameters (L-BFGS-B only).
 
     Returns
     -------
@@ -124,7 +187,9 @@ def minimize_scipy(solver, objective, coef0, *, tol, max_iter, callback=None):
             "maxiter": max_iter,
             "maxfun": max(15000, 2 * max_iter),
             "gtol": tol,
-            "ftol": 64 * np.finfo(float).eps,
+            # with bounds (the L1 split) L-BFGS-B's steps can shrink while the
+            # projected gradient is still above tol: only tol decides there
+            "ftol": 64 * np.finfo(float).eps if bounds is None else 0.0,
             "maxls": 50,
             "iprint": -1,
         }
@@ -146,6 +211,7 @@ def minimize_scipy(solver, objective, coef0, *, tol, max_iter, callback=None):
             tol=tol,
             options=options,
             callback=callback,
+            bounds=bounds,
         )
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)

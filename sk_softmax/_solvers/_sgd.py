@@ -43,6 +43,11 @@ class SGDConfig:
     @classmethod
     def from_params(cls, params):
         """The config of an estimator's ``get_params()``."""
+        if params.get("l1_ratio", 0.0) > 0:
+            raise ValueError(
+                f"solver='sgd' does not support l1_ratio > 0 yet (got "
+                f"{params['l1_ratio']}): use solver='lbfgs', or l1_ratio=0."
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in params.items() if k in names})
 
