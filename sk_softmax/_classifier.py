@@ -34,6 +34,7 @@ from ._data import InMemoryData
 from ._doc_link import DocLinkMixin
 from ._loss import log_proba_from_logits, logits
 from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
+from ._sparse_coef import SparseCoefMixin, coef_for, dense_coef
 from ._validation import (
     check_partial_fit_classes,
     check_same_namespace,
@@ -49,7 +50,7 @@ _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_
 
 
 class SoftmaxRegressionClassifier(
-    DocLinkMixin, CallbackSupportMixin, ClassifierMixin, BaseEstimator
+    DocLinkMixin, SparseCoefMixin, CallbackSupportMixin, ClassifierMixin, BaseEstimator
 ):
     """Multinomial logistic (softmax) regression.
 
@@ -426,7 +427,7 @@ class SoftmaxRegressionClassifier(
             and self.coef_.shape == (data.loss.n_rows, data.loss.n_features)
         ):
             return None
-        W = np.asarray(to_numpy(self.coef_), dtype=np.float64)
+        W = dense_coef(self.coef_, np.float64)
         b = np.asarray(to_numpy(self.intercept_), dtype=np.float64)
         return data.loss.pack(W, b if data.loss.fit_intercept else None, np)
 
@@ -491,7 +492,7 @@ class SoftmaxRegressionClassifier(
         xp = get_namespace(X)
         dev = device(X)
         # outputs follow the input: the small coefficients move, never X
-        W = xp.astype(move_to(self.coef_, xp, dev), X.dtype, copy=False)
+        W = coef_for(self.coef_, xp, dev, X.dtype)
         b = xp.astype(move_to(self.intercept_, xp, dev), X.dtype, copy=False)
         Z = logits(X, W, b)
         return xp.reshape(Z, (-1,)) if Z.shape[1] == 1 else Z

@@ -50,13 +50,17 @@ def _xt_matmul(G, X):
 
 
 def logits(X, W, b=None):
-    """``X @ W.T (+ b)``, X dense (any namespace) or SciPy sparse.
+    """``X @ W.T (+ b)``, X dense (any namespace) or SciPy sparse, ``W`` dense
+    or SciPy sparse (then ``X`` is on the host).
 
     For sparse ``X`` the product runs on the columns ``X`` uses, so that a
     few rows of wide data read those columns' weights, never a transposed
     copy of every weight (``n_classes * n_features``).
     """
-    if sp.issparse(X):
+    if sp.issparse(W):  # a sparsify()-ed coef_: the product of its non-zeros
+        Z = W.astype(X.dtype) @ X.T
+        Z = np.asarray(Z.toarray() if sp.issparse(Z) else Z).T
+    elif sp.issparse(X):
         X = sp.csr_matrix(X)
         used = np.unique(X.indices)
         if used.shape[0] < X.shape[1] // 2:

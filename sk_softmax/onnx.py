@@ -26,6 +26,7 @@ from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_
 
 from ._backend import to_numpy
 from ._classifier import SoftmaxRegressionClassifier
+from ._sparse_coef import dense_coef
 
 __all__ = ["convert_softmax_regression"]
 
@@ -50,7 +51,7 @@ def convert_softmax_regression(scope, operator, container):
         container.add_node(op_type, inputs, output, name=op_name(op_type), **attributes)
         return output
 
-    coef = np.asarray(to_numpy(model.coef_), dtype=dtype)
+    coef = dense_coef(model.coef_, dtype)  # sparsify()-ed too
     intercept = np.asarray(to_numpy(model.intercept_), dtype=dtype)
     logits = node(
         "Add", [node("MatMul", [X.full_name, constant(coef.T)]), constant(intercept)]

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -68,3 +68,17 @@ def test_onnx_zipmap_and_string_labels():
     for row, probs in zip(proba, expected, strict=True):
         assert list(row) == ["cat", "dog", "eel"]
         np.testing.assert_allclose(list(row.values()), probs, atol=1e-5)
+
+
+def test_onnx_of_a_sparsified_l1_model():
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    model = SoftmaxRegressionClassifier(
+        solver="lbfgs", alpha=1e-2, l1_ratio=1.0, max_iter=2000
+    ).fit(X, y)
+    expected = model.predict_proba(X)
+    model.sparsify()
+    onx = to_onnx(model, X[:1], options={"zipmap": False})
+    labels, proba = _session(onx).run(None, {"X": X})
+    np.testing.assert_allclose(proba, expected, atol=1e-5)
+    np.testing.assert_array_equal(labels, model.predict(X))

@@ -159,3 +159,49 @@ def test_l1_with_array_api_inputs_equals_numpy():
     with sklearn.config_context(array_api_dispatch=True):
         clf = SoftmaxRegressionClassifier(**params).fit(xp.asarray(X), xp.asarray(y))
     np.testing.assert_allclose(np.asarray(clf.coef_), ref.coef_, atol=1e-10)
+
+
+def test_sparsify_keeps_predictions_and_densify_restores_coef():
+    import pickle
+
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(
+        solver="lbfgs", alpha=3e-2, l1_ratio=1.0, max_iter=2000
+    ).fit(X, y)
+    dense = clf.coef_.copy()
+    expected = {m: getattr(clf, m)(X) for m in ("predict_proba", "decision_function")}
+    assert clf.sparsify() is clf
+    assert sp.issparse(clf.coef_) and clf.coef_.nnz == np.count_nonzero(dense)
+    for Xs in (X, sp.csr_matrix(X), X.astype(np.float32)):
+        for method, value in expected.items():
+            np.testing.assert_allclose(getattr(clf, method)(Xs), value, atol=1e-6)
+    np.testing.assert_array_equal(
+        clf.predict(X), np.argmax(expected["predict_proba"], 1)
+    )
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(X), expected["predict_proba"])
+    assert clf.densify() is clf
+    np.testing.assert_array_equal(clf.coef_, dense)
+
+
+def test_sparsify_then_partial_fit_and_warm_start_go_on_densely():
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(random_state=0, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    before = clf.coef_.copy()
+    clf.sparsify().partial_fit(X, y)
+    assert isinstance(clf.coef_, np.ndarray) and not np.array_equal(clf.coef_, before)
+    warm = SoftmaxRegressionClassifier(solver="lbfgs", warm_start=True).fit(X, y)
+    target = warm.coef_.copy()
+    warm.sparsify().fit(X, y)
+    assert isinstance(warm.coef_, np.ndarray) and warm.n_iter_ <= 2
+    np.testing.assert_allclose(warm.coef_, target, atol=1e-4)
+
+
+def test_sparsify_before_fit_is_a_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        SoftmaxRegressionClassifier().sparsify()
