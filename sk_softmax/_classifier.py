@@ -74,8 +74,8 @@ class SoftmaxRegressionClassifier(
         with ``S`` the sum of the sample weights.
     l1_ratio : float in [0, 1], default=0.0
         Mix of the penalty, as in scikit-learn: 0 is L2, 1 is L1 (sparse
-        ``coef_``), in between the elastic net. ``l1_ratio > 0`` needs
-        ``solver="lbfgs"`` (solved exactly as a bound-constrained problem).
+        ``coef_``), in between the elastic net. ``"lbfgs"`` solves it exactly,
+        ``"sgd"`` with a cumulative L1 penalty (and no momentum); not ``"cg"``.
     fit_intercept : bool, default=True
         Whether to fit the intercept ``b``.
     tol : float, default=1e-4

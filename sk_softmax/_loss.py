@@ -25,8 +25,10 @@ With logits ``Z = X @ W.T + b`` and per-sample weights ``s``::
 ``LogisticRegression(C=1 / (alpha * S), l1_ratio=l1_ratio)``'s objective
 divided by ``C * S``: the same optimum. The methods below take the L2
 strength (``alpha`` there is ``alpha * (1 - l1_ratio)``, see
-:func:`penalty_strengths`); the L1 part is the full-batch solver's (a
-bound-constrained split of ``W``, :mod:`sk_softmax._solvers._scipy`).
+:func:`penalty_strengths`); the L1 part is the solvers' own: a
+bound-constrained split of ``W`` for L-BFGS-B
+(:mod:`sk_softmax._solvers._scipy`), a cumulative penalty for SGD
+(:mod:`sk_softmax._solvers._sgd_pass`).
 ``-log P`` is computed from log-sum-exp of the logits (never the log of a
 probability), so huge logits do not overflow and ``log(0)`` never happens.
 """

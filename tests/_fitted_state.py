@@ -14,7 +14,13 @@ def fitted_state(clf):
                 value = tuple(
                     np.array(value[name], copy=True)
                     for name in ("velocity", "precond", "col_sq_sum", "t", "epoch")
-                ) + (value["eta"], value["weight_seen"], repr(value["stopping"]))
+                ) + (
+                    value["eta"],
+                    value["weight_seen"],
+                    repr(value["stopping"]),
+                    value.get("l1_total"),
+                    repr(value.get("l1_applied")),
+                )
             elif hasattr(value, "shape"):
                 value = np.array(value, copy=True)
             state[key] = value

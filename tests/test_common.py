@@ -9,6 +9,8 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(solver="cg"),
     SoftmaxRegressionClassifier(solver="lbfgs", l1_ratio=1.0),
     SoftmaxRegressionClassifier(solver="lbfgs", l1_ratio=0.5),
+    SoftmaxRegressionClassifier(solver="sgd", l1_ratio=1.0),
+    SoftmaxRegressionClassifier(solver="sgd", l1_ratio=0.5),
     SoftmaxRegressionClassifier(solver="sgd"),
     SoftmaxRegressionClassifier(solver="sgd", early_stopping=True),
     SoftmaxRegressionClassifier(solver="sgd", learning_rate="linear"),

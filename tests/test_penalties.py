@@ -99,24 +99,99 @@ def test_l1_warm_start_and_float32():
     np.testing.assert_allclose(f32.coef_, clf.coef_, atol=1e-4)
 
 
-@pytest.mark.parametrize("solver", ["cg", "sgd"])
-def test_solvers_without_l1_refuse_it_and_leave_the_model(solver):
+def test_cg_refuses_l1_and_leaves_the_model():
     X, y = _iris()
-    clf = SoftmaxRegressionClassifier(solver=solver, max_iter=50, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.fit(X, y)
+    clf = SoftmaxRegressionClassifier(solver="cg", max_iter=50).fit(X, y)
     before = fitted_state(clf)
     clf.set_params(l1_ratio=0.5)
-    with pytest.raises(
-        ValueError, match=f"solver='{solver}' does not support l1_ratio"
-    ):
+    with pytest.raises(ValueError, match="solver='cg' does not support l1_ratio"):
         clf.fit(X, y)
     assert_unchanged(before, clf)
-    if solver == "sgd":
-        with pytest.raises(ValueError, match="use solver='lbfgs'"):
-            clf.partial_fit(X, y)
-        assert_unchanged(before, clf)
+
+
+def _objective(clf, X, y, alpha, l1_ratio):
+    from sk_softmax._loss import SoftmaxLoss
+
+    loss = SoftmaxLoss(len(clf.classes_), X.shape[1], True)
+    Y = (y[:, None] == clf.classes_).astype(float)
+    Y = Y[:, 1:] if len(clf.classes_) == 2 else Y
+    W = np.asarray(clf.coef_, dtype=float)
+    coef = loss.pack(W, np.asarray(clf.intercept_, dtype=float), np)
+    l2 = loss.loss(coef, X.astype(float), Y, alpha=alpha * (1 - l1_ratio), xp=np)
+    return float(l2) + alpha * l1_ratio * float(np.abs(W).sum())
+
+
+def _dense_problem():
+    X, y = make_classification(
+        n_samples=4000, n_features=40, n_informative=8, n_redundant=0,
+        n_classes=4, random_state=0,
+    )  # fmt: skip
+    return StandardScaler().fit_transform(X), y
+
+
+def _wide_sparse_problem():
+    """Few non-zeros a row over many columns: SGD's compiled sparse loop."""
+    rng = np.random.default_rng(0)
+    n, p, nnz = 3000, 6000, 5
+    y = rng.integers(0, 3, n)
+    cols = rng.zipf(1.3, size=(n, nnz)) % p
+    cols[:, 0] = (y * 11 + rng.integers(0, 11, n)) % p
+    X = sp.csr_matrix(
+        (rng.uniform(0.5, 1.5, n * nnz), (np.repeat(np.arange(n), nnz), cols.ravel())),
+        shape=(n, p),
+    )
+    X.sum_duplicates()
+    return X, y
+
+
+@pytest.mark.parametrize("problem", [_dense_problem, _wide_sparse_problem])
+@pytest.mark.parametrize(("l1_ratio", "alpha"), [(1.0, 1e-3), (0.5, 1e-2)])
+def test_sgd_l1_reaches_the_optimum_with_exact_zeros(problem, l1_ratio, alpha):
+    """SGD's cumulative L1 penalty: objective within 1% of the optimum, and
+    at least 90% of the optimum's zero weights exactly zero."""
+    X, y = problem()
+    opt = SoftmaxRegressionClassifier(
+        solver="lbfgs", alpha=alpha, l1_ratio=l1_ratio, tol=1e-9, max_iter=20_000
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = SoftmaxRegressionClassifier(
+            alpha=alpha, l1_ratio=l1_ratio, random_state=0
+        ).fit(X, y)
+    f_opt = _objective(opt, X, y, alpha, l1_ratio)
+    assert _objective(clf, X, y, alpha, l1_ratio) <= 1.01 * f_opt
+    zero = opt.coef_ == 0
+    assert zero.sum() > 0.1 * zero.size
+    assert np.mean(clf.coef_[zero] == 0) >= 0.9
+
+
+def test_sgd_l1_stream_float32_and_early_stopping():
+    X, y = _wide_sparse_problem()
+    params = dict(alpha=1e-3, l1_ratio=1.0, random_state=0)
+    fit = SoftmaxRegressionClassifier(**params).fit(X, y)
+    stream = SoftmaxRegressionClassifier(**params)
+    for _ in range(5):
+        for rows in np.array_split(np.arange(X.shape[0]), 10):
+            stream.partial_fit(X[rows], y[rows], classes=np.unique(y))
+    assert np.mean(stream.coef_ == 0) > 0.5
+    assert stream.score(X, y) >= fit.score(X, y) - 0.02
+    f32 = SoftmaxRegressionClassifier(**params).fit(X.astype(np.float32), y)
+    assert f32.coef_.dtype == np.float32
+    np.testing.assert_array_equal(f32.coef_ == 0, fit.coef_ == 0)
+    early = SoftmaxRegressionClassifier(early_stopping=True, **params).fit(X, y)
+    assert np.mean(early.coef_ == 0) > 0.5
+
+
+def test_sgd_l1_on_dask_gives_zeros_like_in_memory():
+    da = pytest.importorskip("dask.array")
+    X, y = _dense_problem()
+    params = dict(alpha=1e-2, l1_ratio=1.0, random_state=0)
+    ref = SoftmaxRegressionClassifier(**params).fit(X, y)
+    clf = SoftmaxRegressionClassifier(**params).fit(
+        da.from_array(X, chunks=(1000, 40)), da.from_array(y, chunks=1000)
+    )
+    assert np.mean((clf.coef_ == 0) == (ref.coef_ == 0)) >= 0.9
+    assert abs(clf.score(X, y) - ref.score(X, y)) < 0.02
 
 
 @pytest.mark.parametrize("l1_ratio", [-0.1, 1.5, "l1"])

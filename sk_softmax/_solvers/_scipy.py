@@ -47,7 +47,7 @@ class ScipySolver:
         if params["l1_ratio"] > 0 and params["solver"] != "lbfgs":
             raise ValueError(
                 f"solver={params['solver']!r} does not support l1_ratio > 0 (got "
-                f"{params['l1_ratio']}): use solver='lbfgs', or l1_ratio=0."
+                f"{params['l1_ratio']}): use solver='lbfgs' or 'sgd', or l1_ratio=0."
             )
         names = ("alpha", "l1_ratio", "tol", "max_iter", "verbose")
         return cls(params["solver"], **{k: params[k] for k in names})

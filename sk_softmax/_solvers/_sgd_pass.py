@@ -128,16 +128,20 @@ class CompactWeights:
     pass still starts from these.
     """
 
-    def __init__(self, layout, W_t, W):
+    def __init__(self, layout, W_t, W, q_t=None, Q=None):
         self.layout = layout
         self.W_t = W_t
         self.W = W
+        self.q_t = q_t  # the L1 penalty the weights took, laid out alike
+        self.Q = Q
         self.written = False
 
     def flush(self):
         """Write the weights back into the flat parameters (once per pass)."""
         if not self.written:
             self.W.T[self.layout.active] = self.W_t
+            if self.q_t is not None:
+                self.Q.T[self.layout.active] = self.q_t
             self.written = True
 
 
@@ -207,8 +211,8 @@ def _pass_generic(
     """:func:`sgd_pass` in any array namespace (GPU, array API, sparse)."""
     xp = get_namespace(state.coef)
     dev = device(state.coef)
-    alpha, batch_size = config.alpha, config.batch_size
-    momentum, nesterov = config.momentum, config.nesterov
+    alpha, l1, batch_size = config.l2, config.l1, config.batch_size
+    momentum, nesterov = config.step_momentum, config.nesterov
     n_samples = order.shape[0]
     mean_weight = weight_total / n_samples
     if momentum and state.velocity is None:
@@ -248,10 +252,21 @@ def _pass_generic(
                 state.coef = state.coef + state.velocity
         else:
             state.coef = state.coef - eta * grad
+        if l1:
+            state.l1_total += eta * l1
+            w, state.l1_applied = _l1_clip(
+                state.coef[:n_w],
+                _l1_state(state, n_w, xp),
+                precond[:n_w] * state.l1_total,
+                xp,
+            )
+            state.coef = xp.concat([w, state.coef[n_w:]])
         state.t += 1
     w = state.coef[:n_w]
     if alpha:
         loss_sum = loss_sum + (0.5 * alpha * weight_total) * xp.sum(w * w)
+    if l1:
+        loss_sum = loss_sum + (l1 * weight_total) * xp.sum(xp.abs(w))
     return float(loss_sum) / weight_total  # the pass's one host sync
 
 
@@ -272,8 +287,8 @@ def _pass_numpy(
       (recomputed only when ``eta`` or ``m`` change) plus, with a penalty,
       one multiply-add of ``W``.
     """
-    alpha, batch_size = config.alpha, config.batch_size
-    momentum, nesterov = config.momentum, config.nesterov
+    alpha, l1, batch_size = config.l2, config.l1, config.batch_size
+    momentum, nesterov = config.step_momentum, config.nesterov
     n_features = X.shape[1]
     n_rows = loss.n_rows
     n_w = n_rows * n_features
@@ -384,6 +399,10 @@ def _pass_numpy(
                 coef += velocity
         else:
             coef -= step
+        if l1:
+            state.l1_total += eta * l1
+            q_W = _l1_state(state, n_w, np).reshape(n_rows, n_features)
+            W[...], q_W[...] = _l1_clip(W, q_W, precond_W * state.l1_total, np)
         state.t += 1
     if n_rows > 1:
         np.log(norm_all, out=norm_all)
@@ -394,6 +413,8 @@ def _pass_numpy(
         else (float(np.dot(norm_all.astype(np.float64), sw)))
     )
     penalty = 0.5 * alpha * float(np.dot(coef[:n_w], coef[:n_w])) if alpha else 0.0
+    if l1:
+        penalty += l1 * float(np.sum(np.abs(coef[:n_w]), dtype=np.float64))
     return loss_total / weight_total + penalty
 
 
@@ -442,7 +463,7 @@ def _pass_sparse(
     every weight at every step, is not used on sparse data. The objective,
     and so the optimum, is the same.
     """
-    from ._sparse_kernel import pay_decay, sparse_pass
+    from ._sparse_kernel import pay_decay, pay_l1, sparse_pass
 
     n_rows, n_features = loss.n_rows, loss.n_features
     n_w = n_rows * n_features
@@ -457,11 +478,14 @@ def _pass_sparse(
         state.nonzero_columns = np.flatnonzero(np.any(W, axis=0))
     p_active = layout.active_preconditioner(state.precond)
     p_b = np.repeat(np.asarray(state.precond[n_features:], dtype=np.float64), n_rows)
+    l1 = float(config.l1)
+    Q = _l1_state(state, n_w, np).reshape(n_rows, n_features) if l1 else None
     if state.pending is not None and state.pending.layout is layout:
-        W_t = state.pending.W_t  # the last pass's, as it left them
+        W_t, q_t = state.pending.W_t, state.pending.q_t  # as the last pass left them
     else:
         state.sync()
         W_t = W.T[active]  # (n_active, n_rows): a column's weights side by side
+        q_t = Q.T[active] if l1 else None
     state.pending = None  # W_t changes now: W is stale until the pass ends
     n_samples = order.shape[0]
     rates = []
@@ -470,8 +494,8 @@ def _pass_sparse(
         state.t += 1
     losses = np.empty(n_samples)
     up_to_date = np.zeros(active.shape[0])
-    alpha = float(config.alpha)
-    owed = sparse_pass(
+    alpha = float(config.l2)
+    owed, state.l1_total = sparse_pass(
         layout.X.data,
         layout.indices,
         layout.X.indptr,
@@ -489,41 +513,75 @@ def _pass_sparse(
         alpha,
         weight_total / n_samples,
         losses,
+        np.empty((0, n_rows), dtype=W_t.dtype) if q_t is None else q_t,
+        l1,
+        float(state.l1_total),
     )
     squared_norm = pay_decay(W_t, p_active, up_to_date, owed, alpha)
-    state.pending = CompactWeights(layout, W_t, W)
-    squared_norm += _decay_other_columns(state, layout, W, alpha * owed)
+    abs_norm = pay_l1(W_t, q_t, p_active, state.l1_total) if l1 else 0.0
+    state.pending = CompactWeights(layout, W_t, W, q_t, Q)
+    other_sq, other_abs = _decay_other_columns(state, layout, W, alpha * owed, Q)
     if sample_weight is None:
         loss_total = float(np.sum(losses))
     else:
         loss_total = float(np.dot(losses, np.asarray(sample_weight)[order]))
-    return loss_total / weight_total + 0.5 * alpha * squared_norm
+    penalty = 0.5 * alpha * (squared_norm + other_sq) + l1 * (abs_norm + other_abs)
+    return loss_total / weight_total + penalty
 
 
-def _decay_other_columns(state, layout, W, flow):
-    """Decay the non-zero weights outside the pass's columns by ``exp(-flow * p_j)``.
+def _decay_other_columns(state, layout, W, flow, Q=None):
+    """Decay the non-zero weights outside the pass's columns by ``exp(-flow * p_j)``
+    (and, with ``Q``, give them the L1 penalty they owe).
 
     ``state.nonzero_columns`` (sorted feature indices) says where weights may
     be non-zero; after a pass it holds the pass's columns too. Within a fit
     it soon *is* the pass's columns, and then nothing is left to do. Returns
-    the squared norm of the decayed weights.
+    the squared norm and the L1 norm of those weights.
     """
     active = layout.active
     nonzero = state.nonzero_columns
     if nonzero is active:
-        return 0.0
+        return 0.0, 0.0
     stale = np.setdiff1d(nonzero, active, assume_unique=True)
-    squared_norm = 0.0
+    squared_norm = abs_norm = 0.0
     if stale.shape[0]:
         W_stale = W[:, stale]
+        p_stale = np.asarray(state.precond[stale], dtype=np.float64)
         if flow:
-            p_stale = np.asarray(state.precond[stale], dtype=np.float64)
             W_stale *= np.exp(-flow * p_stale).astype(W.dtype)
-            W[:, stale] = W_stale
+        if Q is not None:
+            u = (p_stale * state.l1_total).astype(W.dtype)
+            W_stale, Q[:, stale] = _l1_clip(W_stale, Q[:, stale], u, np)
+            abs_norm = float(np.sum(np.abs(W_stale), dtype=np.float64))
+        W[:, stale] = W_stale
         squared_norm = float(np.sum(np.square(W_stale, dtype=np.float64)))
     merged = np.union1d(nonzero, active)
     state.nonzero_columns = active if merged.shape == active.shape else merged
-    return squared_norm
+    return squared_norm, abs_norm
+
+
+def _l1_clip(W, q, u, xp):
+    """Tsuruoka et al.'s cumulative L1 penalty: ``(W', q')``.
+
+    ``u`` (broadcast over ``W``) is the penalty each weight could have
+    received so far, ``q`` what it has received: a positive weight moves
+    towards zero by ``u + q``, a negative one by ``u - q``, never across it,
+    and ``q`` records the move. Weights land on exact zeros and stay there
+    unless the gradient pushes them out by more than the penalty.
+    """
+    shrunk = xp.where(
+        W > 0,
+        xp.maximum(W - (u + q), 0.0),
+        xp.where(W < 0, xp.minimum(W + (u - q), 0.0), W),
+    )
+    return shrunk, q + (shrunk - W)
+
+
+def _l1_state(state, n_w, xp):
+    """The received-penalty vector of the state (zeros on first use)."""
+    if state.l1_applied is None:
+        state.l1_applied = xp.zeros_like(state.coef[:n_w])
+    return state.l1_applied
 
 
 def _epoch_order(n_total, rows, sample_weight, rng, shuffle):

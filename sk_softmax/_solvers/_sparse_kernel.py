@@ -37,8 +37,12 @@ def sparse_pass(
     alpha,
     mean_weight,
     losses,
+    q_t,
+    l1,
+    l1_total,
 ):
-    """Minibatch SGD over ``order``'s rows of a CSR matrix; returns ``owed``.
+    """Minibatch SGD over ``order``'s rows of a CSR matrix; returns
+    ``(owed, l1_total)``.
 
     ``W_t`` (n_features, n_rows: the weights transposed, so that a column's
     weights are contiguous) and ``b`` (n_rows, or empty) are updated in
@@ -48,7 +52,9 @@ def sparse_pass(
     pays before it is read. ``rates`` holds each update's step size,
     ``sample_weight`` the weights (or is empty), ``losses`` receives each
     sample's loss (in ``order``'s order). The binomial model is
-    ``n_rows == 1`` with 0/1 ``labels``.
+    ``n_rows == 1`` with 0/1 ``labels``. With ``l1 > 0`` the batch's columns
+    then take the cumulative L1 penalty (``l1_total`` grows by ``eta * l1``
+    an update; ``q_t``, shaped like ``W_t``, holds what each weight took).
     """
     n_rows = W_t.shape[1]
     n_samples = order.shape[0]
@@ -113,9 +119,42 @@ def sparse_pass(
                 for i in range(m):
                     total += G[i, k]
                 b[k] -= step * p_b[k] * total
+        if l1 > 0.0:
+            l1_total += eta * l1
+            for i in range(m):
+                row = order[start + i]
+                for nz in range(indptr[row], indptr[row + 1]):
+                    j = indices[nz]
+                    _l1_clip_column(W_t, q_t, j, p_w[j] * l1_total)
         owed += eta
         update += 1
-    return owed
+    return owed, l1_total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _l1_clip_column(W_t, q_t, j, u):
+    """Column ``j`` takes its cumulative L1 penalty ``u`` (see ``_l1_clip``)."""
+    for k in range(W_t.shape[1]):
+        w = W_t[j, k]
+        if w > 0.0:
+            new = max(0.0, w - (u + q_t[j, k]))
+        elif w < 0.0:
+            new = min(0.0, w + (u - q_t[j, k]))
+        else:
+            continue
+        q_t[j, k] += new - w
+        W_t[j, k] = new
+
+
+@njit(cache=True, nogil=True)
+def pay_l1(W_t, q_t, p_w, l1_total):
+    """Every column takes the L1 penalty it owes; returns ``||W||_1`` (float64)."""
+    total = 0.0
+    for j in range(W_t.shape[0]):
+        _l1_clip_column(W_t, q_t, j, p_w[j] * l1_total)
+        for k in range(W_t.shape[1]):
+            total += abs(W_t[j, k])
+    return total
 
 
 @njit(cache=True, nogil=True)
