@@ -42,6 +42,7 @@ from ._validation import (
     unchanged_on_error,
     validate_fit_data,
     validate_predict_data,
+    warn_if_unbounded,
 )
 
 # fitted state that is not a public attribute: rolled back with the others
@@ -378,6 +379,8 @@ class SoftmaxRegressionClassifier(
                 solver = ScipySolver.from_params(self.get_params())
                 result, rng = solver.run(data, hooks, self._coef0(data)), None
             self._assign(data, result, rng, incremental)
+        if self.alpha == 0 and not incremental:
+            warn_if_unbounded(data, result.coef)
         hooks.fit_end()
         return self
 

@@ -27,6 +27,7 @@ from ._backend import (
     resolve_backend,
     to_numpy,
 )
+from ._exceptions import warn_at_caller
 
 
 def validate_fit_data(estimator, X, y, *, reset, ensure_finite=True):
@@ -319,3 +320,23 @@ def unchanged_on_error(estimator, private_state=()):
             delattr(estimator, key)
         vars(estimator).update(saved)
         raise
+
+
+def warn_if_unbounded(data, coef):
+    """With ``alpha=0``: warn when the model separates its training data.
+
+    Then scaling the weights up lowers the loss forever, so the objective has
+    no minimum and the solver stopped where ``tol`` or ``max_iter`` did (as
+    scikit-learn's unpenalised models, whose ConvergenceWarning says so).
+    One pass over the data; only for unpenalised fits.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    if data.accuracy(coef) >= 1.0:
+        warn_at_caller(
+            "alpha=0 and the model classifies every training sample correctly: "
+            "the data is separable, the weights grow without bound as the loss "
+            "goes to zero, and the fitted weights are where the solver stopped. "
+            "Set alpha > 0 for a unique, bounded model.",
+            ConvergenceWarning,
+        )

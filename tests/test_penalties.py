@@ -280,3 +280,22 @@ def test_sparsify_before_fit_is_a_not_fitted_error():
 
     with pytest.raises(NotFittedError):
         SoftmaxRegressionClassifier().sparsify()
+
+
+@pytest.mark.parametrize("solver", ["sgd", "cg", "lbfgs"])
+def test_alpha_zero_works_and_warns_on_separable_data(solver):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _iris()
+    separable = y < 2  # setosa against versicolor
+    params = dict(solver=solver, alpha=0.0, random_state=0, max_iter=300)
+    with pytest.warns(ConvergenceWarning, match="separable") as record:
+        clf = SoftmaxRegressionClassifier(**params).fit(X[separable], y[separable])
+    assert clf.score(X[separable], y[separable]) == 1.0
+    assert all(w.filename == __file__ for w in record)  # the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        if solver == "sgd":
+            warnings.filterwarnings("ignore", "SGD stopped", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(**params).fit(X, y)  # not separable
+    assert np.all(np.isfinite(clf.coef_))
