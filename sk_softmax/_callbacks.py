@@ -138,7 +138,9 @@ class TrainingHooks:
     @property
     def reads_parameters(self):
         """Whether a listener may read the parameters after an epoch."""
-        return bool(self.observers) or self.callbacks is not None
+        return bool(self.observers) or (
+            self.callbacks is not None and self.callbacks.active
+        )
 
     def epoch_begin(self, coef):
         """An epoch (or a SciPy iteration) starts from the parameters ``coef``."""

@@ -359,3 +359,21 @@ def test_sparse_weights_kept_aside_between_passes_change_nothing(early_stopping)
     # a stream goes on from the written-back model
     watched.partial_fit(X[:50], y[:50])
     assert np.all(np.isfinite(watched.coef_))
+
+
+def test_sparse_plain_fit_writes_its_weights_back_once(monkeypatch):
+    """Nobody reads the model between the passes of a plain fit: the pass's
+    weights go back into the parameters once, when the fit ends."""
+    import sk_softmax._solvers._sgd_pass as sgd_pass
+
+    flushes = []
+    flush = sgd_pass.CompactWeights.flush
+
+    def counted(self):
+        flushes.append(self.written)
+        flush(self)
+
+    monkeypatch.setattr(sgd_pass.CompactWeights, "flush", counted)
+    X, y = _wide(n_samples=400, n_features=3000)
+    _fit(X, y, max_iter=6, n_iter_no_change=100)
+    assert flushes.count(False) == 1
