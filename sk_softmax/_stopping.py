@@ -77,8 +77,8 @@ class SGDStopping:
     stream : bool
     plateau : float or None
         Relative improvement of the training loss below which the loss has
-        reached its plateau (the "auto" schedule then starts its decay, early
-        stopping or not); None: no such rule.
+        reached its plateau (the "auto" schedule then lowers its rate or
+        starts its decay, early stopping or not); None: no such rule.
     """
 
     # (a state saved before the "auto" schedule has none of these)
@@ -132,7 +132,7 @@ class SGDStopping:
             stop = self.validation.update(score, state.coef, copy)
             criterion = self.validation.best_score
         else:
-            stop, _ = self._track_loss(epoch_loss)
+            stop = self._track_loss(epoch_loss)
             criterion = -self.best_loss
         if not stop:
             return "continue"
@@ -160,7 +160,7 @@ class SGDStopping:
         stopping's patience runs out again.
         """
         previous = self.last_losses[-1] if self.last_losses else np.inf
-        patience_out, _ = self._track_loss(epoch_loss)
+        patience_out = self._track_loss(epoch_loss)
         if self.validation is not None:
             patience_out = self.validation.update(score, state.coef, copy)
         if schedule.finished(state):
@@ -186,12 +186,12 @@ class SGDStopping:
         return "lowered"
 
     def _track_loss(self, epoch_loss):
-        """Record a training loss: (patience ran out, the loss it was judged on)."""
+        """Record a training loss; True when the patience ran out."""
         if self.stream:
             window = [*self.recent_losses, epoch_loss][-self.n_iter_no_change :]
             self.recent_losses = window
             if len(window) < self.n_iter_no_change:
-                return False, None
+                return False
             epoch_loss = sum(window) / len(window)
         self.last_losses = [*self.last_losses, epoch_loss][
             -(self.n_iter_no_change + 1) :
@@ -201,7 +201,7 @@ class SGDStopping:
         else:
             self.n_no_improvement = 0
         self.best_loss = min(self.best_loss, epoch_loss)
-        return self.n_no_improvement >= self.n_iter_no_change, epoch_loss
+        return self.n_no_improvement >= self.n_iter_no_change
 
     def unsettled(self):
         """``(low, high)`` when the loss still swings over the patience window.

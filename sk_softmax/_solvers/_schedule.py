@@ -2,8 +2,6 @@
 what happens when the training loss stalls (the "adaptive" lowering, the
 "auto" decay)."""
 
-import math
-
 LEARNING_RATES = ("auto", "constant", "invscaling", "adaptive", "decay", "linear")
 
 # the "linear" schedule never goes below this fraction of its initial rate
@@ -16,8 +14,9 @@ ADAPTIVE_FLOOR = 1e-6
 # a stream (partial_fit) divides its rate by this at a stall (fit: by 5)
 STREAM_LOWERING = 2.0
 
-# "auto" starts its decay at the first epoch whose training loss improves on
-# the best so far by less than this fraction of it (see Schedule)
+# "auto": an epoch that improves the training loss by less than this fraction
+# of the previous epoch's is a plateau (the rate is lowered, or decays; see
+# SGDStopping._update_auto)
 AUTO_PLATEAU = 1e-2
 
 
@@ -92,6 +91,6 @@ class Schedule:
 
     def finished(self, state):
         """Whether the rate has reached zero ("auto" at the end of its decay)."""
-        return state.decay_start is not None and state.epoch >= math.floor(
-            state.decay_start + state.decay_epochs
-        )
+        if state.decay_start is None:
+            return False
+        return state.epoch >= state.decay_start + state.decay_epochs

@@ -334,6 +334,7 @@ def _pass_numpy(
     if momentum and state.velocity is None:
         state.velocity = np.zeros_like(coef)
     velocity = state.velocity
+    q_W = _l1_state(state, n_w, np).reshape(n_rows, n_features) if l1 else None
     cached = None  # (eta, m) of the cached step vectors
     step_scale = np.empty_like(coef)
     step_scale_W = step_scale[:n_w].reshape(n_rows, n_features)
@@ -401,7 +402,6 @@ def _pass_numpy(
             coef -= step
         if l1:
             state.l1_total += eta * l1
-            q_W = _l1_state(state, n_w, np).reshape(n_rows, n_features)
             W[...], q_W[...] = _l1_clip(W, q_W, precond_W * state.l1_total, np)
         state.t += 1
     if n_rows > 1:
