@@ -50,15 +50,21 @@ def _column_sq_sums(X, sample_weight, check_finite, in_float64):
     sw = np.asarray(sample_weight, dtype=np.float64)
     surely_finite = True
     if sp.issparse(X):
+        X = sp.csr_matrix(X)  # the CSR arrays (for a csr_array too), no copy
+        uniform = bool(np.all(sw == sw[0])) if n_samples else True
         col_sq = np.zeros(n_features)
-        for start in range(0, n_samples, 8192):
-            block = X[start : start + 8192]
-            row_w = np.repeat(sw[start : start + 8192], np.diff(block.indptr))
-            col_sq += np.bincount(
-                block.indices,
-                weights=block.data.astype(np.float64) ** 2 * row_w,
-                minlength=n_features,
-            )
+        # blocks of about 2**20 stored values, read in place (views of the CSR
+        # arrays): the temporaries stay small whatever the matrix
+        step = max(1, int(n_samples * 2**20 // max(X.nnz, 1)))
+        for start in range(0, n_samples, step):
+            stop = min(start + step, n_samples)
+            lo, hi = X.indptr[start], X.indptr[stop]
+            sq = np.square(X.data[lo:hi], dtype=np.float64)
+            if not uniform:
+                sq *= np.repeat(sw[start:stop], np.diff(X.indptr[start : stop + 1]))
+            col_sq += np.bincount(X.indices[lo:hi], weights=sq, minlength=n_features)
+        if uniform and n_samples:
+            col_sq *= sw[0]
         if check_finite:
             surely_finite = bool(np.isfinite(X.data).all())
     elif isinstance(X, np.ndarray):

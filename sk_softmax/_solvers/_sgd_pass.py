@@ -77,11 +77,14 @@ class BatchGather:
 class SparseLayout:
     """Wide CSR ``X`` as the sparse pass reads it, every epoch of a fit.
 
-    The pass works on the columns its rows use (``active``, sorted) and
-    nothing else: their weights are gathered side by side (one row of
-    ``n_rows`` weights a column) and the CSR column indices are renumbered
-    into them (``indices``), so that a pass costs ``O(nnz * n_rows)`` plus
-    ``O(len(active) * n_rows)``, whatever ``n_features``.
+    The pass works on the columns its rows use and nothing else: their
+    weights are gathered side by side (one row of ``n_rows`` weights a
+    column) and the CSR column indices are renumbered into them
+    (``indices``), so that a pass costs ``O(nnz * n_rows)`` plus
+    ``O(n_used * n_rows)``, whatever ``n_features``. The used columns are
+    numbered from the most used down (``columns``), so that the weights of
+    the frequent words, read at every step, share the cache; ``active``
+    holds the same columns sorted. Made in ``O(nnz + n_features)``.
 
     Parameters
     ----------
@@ -96,22 +99,37 @@ class SparseLayout:
         X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
         self.X = X
         used = X.indices if order.shape[0] == X.shape[0] else X[order].indices
-        self.active = np.unique(used)
-        local = np.searchsorted(self.active, X.indices)
-        # rows outside ``order`` may name other columns: never read
-        np.minimum(local, max(self.active.shape[0] - 1, 0), out=local)
-        self.indices = local.astype(X.indices.dtype)
+        counts = np.bincount(used, minlength=X.shape[1])
+        self.active = np.flatnonzero(counts)
+        # most used first; ties in column order (a stable sort)
+        self.columns = self.active[np.argsort(-counts[self.active], kind="stable")]
+        # rows outside ``order`` may name other columns: mapped to 0, never read
+        local = np.zeros(X.shape[1], dtype=X.indices.dtype)
+        local[self.columns] = np.arange(self.columns.shape[0], dtype=local.dtype)
+        self.indices = local[X.indices]
         n_rows = Y.shape[1]
         labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
         self.labels = np.asarray(labels, dtype=np.int64)
         self._precond = self._p_active = None
 
     def active_preconditioner(self, precond):
-        """``precond`` of the active columns (float64), kept while it is the same."""
+        """``precond`` of the used columns in ``columns``' order (float64),
+        kept while it is the same."""
         if precond is not self._precond:
             self._precond = precond
-            self._p_active = np.asarray(precond[self.active], dtype=np.float64)
+            self._p_active = np.asarray(precond[self.columns], dtype=np.float64)
         return self._p_active
+
+    def gather(self, W):
+        """The weights of the used columns, ``(n_used, n_rows)``, from ``W``
+        of shape ``(n_rows, n_features)``."""
+        return W.T[self.columns]
+
+    def scatter(self, W_t, W):
+        """Write ``W_t`` (as :meth:`gather` made it) back into ``W``, one
+        class's row at a time (contiguous, unlike a transposed scatter)."""
+        for k in range(W.shape[0]):
+            W[k, self.columns] = W_t[:, k]
 
 
 class CompactWeights:
@@ -139,9 +157,9 @@ class CompactWeights:
     def flush(self):
         """Write the weights back into the flat parameters (once per pass)."""
         if not self.written:
-            self.W.T[self.layout.active] = self.W_t
+            self.layout.scatter(self.W_t, self.W)
             if self.q_t is not None:
-                self.Q.T[self.layout.active] = self.q_t
+                self.layout.scatter(self.q_t, self.Q)
             self.written = True
 
 
@@ -484,8 +502,13 @@ def _pass_sparse(
         W_t, q_t = state.pending.W_t, state.pending.q_t  # as the last pass left them
     else:
         state.sync()
-        W_t = W.T[active]  # (n_active, n_rows): a column's weights side by side
-        q_t = Q.T[active] if l1 else None
+        # (n_used, n_rows): a column's weights side by side; a fit from zeros
+        # (no weight and no L1 penalty taken yet) reads nothing
+        if state.nonzero_columns.shape[0] or (l1 and state.l1_total):
+            W_t, q_t = layout.gather(W), layout.gather(Q) if l1 else None
+        else:
+            W_t = np.zeros((layout.columns.shape[0], n_rows), dtype=W.dtype)
+            q_t = np.zeros_like(W_t) if l1 else None
     state.pending = None  # W_t changes now: W is stale until the pass ends
     n_samples = order.shape[0]
     rates = []
@@ -555,7 +578,7 @@ def _decay_other_columns(state, layout, W, flow, Q=None):
             abs_norm = float(np.sum(np.abs(W_stale), dtype=np.float64))
         W[:, stale] = W_stale
         squared_norm = float(np.sum(np.square(W_stale, dtype=np.float64)))
-    merged = np.union1d(nonzero, active)
+    merged = np.union1d(nonzero, active) if nonzero.shape[0] else active
     state.nonzero_columns = active if merged.shape == active.shape else merged
     return squared_norm, abs_norm
 
