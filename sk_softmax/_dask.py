@@ -173,6 +173,12 @@ def _loss_gradient_sums(chunk, coef):
     return chunk.loss_gradient_sums(coef)
 
 
+def _loss_sum(chunk, coef):
+    if chunk.n_samples == 0:
+        return (0.0, 0.0)
+    return chunk.loss_sum(coef)
+
+
 def _correct_counts(chunk, coef):
     if chunk.n_samples == 0:
         return (0.0, 0.0)
@@ -349,6 +355,17 @@ class DaskData:
         pen, pen_grad = self.loss.penalty_gradient(coef, alpha, np)
         return loss_sum / weight_sum + float(pen), grad_sum / weight_sum + pen_grad
 
+    def sparse_steps(self, batch_size):
+        """False: a Dask fit picks the dense defaults (chunks decide their
+        own update rule)."""
+        return False
+
+    def objective(self, coef, l2, l1):
+        """The objective at ``coef`` (see :meth:`InMemoryData.objective`)."""
+        coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))
+        (sums,) = _compute(_tree_sum(self._map(_loss_sum, coef_remote)))
+        return sums[0] / sums[1] + self.loss.penalty(np.asarray(coef), l2, l1, np)
+
     def sgd_pass(self, state, config, schedule, rng):
         """One epoch: a chain of chunk passes in a shuffled chunk order."""
         import dask
@@ -367,6 +384,7 @@ class DaskData:
         ((new, records),) = _compute(node)
         state.coef, state.velocity, state.t = new.coef, new.velocity, new.t
         state.nonzero_columns = new.nonzero_columns
+        state.avg_sum, state.avg_weight = new.avg_sum, new.avg_weight
         weight = sum(r.weight for r in records)
         return PassResult(
             loss=sum(r.loss * r.weight for r in records) / weight,

@@ -23,6 +23,10 @@ methods on each chunk, where the chunk lives. The interface:
     The loss of ``coef`` on up to 1,000 training rows (the final check).
 ``loss_gradient(coef, alpha)``
     The full objective and its gradient at a float64 host vector.
+``sparse_steps(batch_size)``
+    Whether SGD steps of that size run the compiled sparse loop.
+``objective(coef, l2, l1)``
+    The objective at ``coef`` over the training rows (a host float).
 ``sgd_pass(state, config, schedule, rng)``
     One pass of minibatch SGD over the training rows (updates ``state``).
 ``split(fraction, rng)``
@@ -45,7 +49,7 @@ from ._backend import (
 )
 from ._loss import SoftmaxLoss
 from ._solvers._scaling import column_sq_sums, curvature_sample, sample_rows
-from ._solvers._sgd_pass import BatchGather, sgd_pass
+from ._solvers._sgd_pass import BatchGather, runs_sparse_loop, sgd_pass
 from ._split import make_validation_split
 from ._validation import (
     check_weight_total,
@@ -232,6 +236,43 @@ class InMemoryData:
             xp,
         )
         return float(value), np.asarray(to_numpy(grad), dtype=np.float64)
+
+    def sparse_steps(self, batch_size):
+        """Whether SGD steps of ``batch_size`` rows run the compiled sparse
+        loop here (wide sparse X)."""
+        return runs_sparse_loop(self.X, batch_size)
+
+    def loss_sum(self, coef):
+        """``(sum_i s_i loss_i, sum_i s_i)`` at ``coef`` over the training rows
+        (host floats), 8,192 rows at a time."""
+        xp = self.xp
+        coef = xp.asarray(coef, dtype=self.dtype, device=self.device)
+        rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
+        Y = self._targets()
+        total = weight = 0.0
+        for start in range(0, rows.shape[0], 8192):
+            idx = rows[start : start + 8192]
+            sw = self.sample_weight[idx]
+            if not np.sum(sw):
+                continue
+            host = isinstance(self.X, np.ndarray) or sp.issparse(self.X)
+            idx_dev = idx if host else xp.asarray(idx, device=self.device)
+            mean = self.loss.loss(
+                coef,
+                _take_rows(self.X, idx),
+                xp.take(Y, idx_dev, axis=0),
+                xp.asarray(sw, dtype=self.dtype, device=self.device),
+                xp=xp,
+            )
+            total += float(mean) * float(np.sum(sw))
+            weight += float(np.sum(sw))
+        return total, weight
+
+    def objective(self, coef, l2, l1):
+        """The objective at ``coef`` over the training rows: the mean weighted
+        loss plus ``l2 * ||W||^2 / 2 + l1 * ||W||_1`` (a host float)."""
+        total, weight = self.loss_sum(coef)
+        return total / weight + self.loss.penalty(coef, l2, l1)
 
     def loss_gradient_sums(self, coef):
         """Unnormalised ``(loss_sum, grad_sum, weight_sum)`` (host float64)."""

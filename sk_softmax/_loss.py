@@ -160,6 +160,15 @@ class SoftmaxLoss:
             grad = xp.reshape(grad_W, (-1,))
         return loss_sum, grad, weight_sum
 
+    def penalty(self, coef, l2, l1=0.0, xp=None):
+        """``l2 / 2 ||W||^2 + l1 ||W||_1`` as a host float (no intercept)."""
+        xp = get_namespace(coef) if xp is None else xp
+        w = coef[: self.n_rows * self.n_features]
+        value = 0.5 * l2 * float(xp.sum(w * w)) if l2 else 0.0
+        if l1:
+            value += l1 * float(xp.sum(xp.abs(w)))
+        return value
+
     def penalty_gradient(self, coef, alpha, xp=None):
         """``(alpha / 2) ||W||^2`` and its gradient (zero on the intercept)."""
         xp = get_namespace(coef) if xp is None else xp

@@ -119,17 +119,19 @@ class SGDStopping:
         vars(stopping).update(values)
         return stopping
 
-    def update(self, state, epoch_loss, schedule, score=None, copy=None):
+    def update(self, state, epoch_loss, schedule, score=None, copy=None, model=None):
         """Record an epoch; return "continue", "lowered" or "stop".
 
         ``state`` is the solver state (the schedule lowers its rate in
-        place); ``score`` and ``copy`` are needed with early stopping (the
-        validation score, and how to snapshot weights).
+        place); ``score``, ``copy`` and ``model`` are needed with early
+        stopping (the validation score, how to snapshot weights, and the
+        weights scored: ``state.coef`` when None).
         """
+        model = state.coef if model is None else model
         if self.plateau is not None:
-            return self._update_auto(state, epoch_loss, schedule, score, copy)
+            return self._update_auto(state, epoch_loss, schedule, score, copy, model)
         if self.validation is not None:
-            stop = self.validation.update(score, state.coef, copy)
+            stop = self.validation.update(score, model, copy)
             criterion = self.validation.best_score
         else:
             stop = self._track_loss(epoch_loss)
@@ -145,7 +147,7 @@ class SGDStopping:
             return "lowered"
         return "stop"
 
-    def _update_auto(self, state, epoch_loss, schedule, score, copy):
+    def _update_auto(self, state, epoch_loss, schedule, score, copy, model):
         """The "auto" schedule's rule (``fit``): lower, decay, then stop.
 
         Before the decay, the rate is divided by 5 when an epoch's training
@@ -162,7 +164,7 @@ class SGDStopping:
         previous = self.last_losses[-1] if self.last_losses else np.inf
         patience_out = self._track_loss(epoch_loss)
         if self.validation is not None:
-            patience_out = self.validation.update(score, state.coef, copy)
+            patience_out = self.validation.update(score, model, copy)
         if schedule.finished(state):
             return "stop"
         if state.decay_start is not None:

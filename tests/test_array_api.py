@@ -30,6 +30,7 @@ SOLVERS = [
     {"solver": "sgd", "max_iter": 8},
     {"solver": "sgd", "max_iter": 8, "early_stopping": True},
     {"solver": "sgd", "max_iter": 8, "learning_rate": "linear"},
+    {"solver": "sgd", "max_iter": 8, "average": True},
 ]
 
 

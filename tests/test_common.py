@@ -15,6 +15,7 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(solver="sgd", early_stopping=True),
     SoftmaxRegressionClassifier(solver="sgd", learning_rate="linear"),
     SoftmaxRegressionClassifier(solver="sgd", learning_rate="auto"),
+    SoftmaxRegressionClassifier(solver="sgd", average=True),
     # pinned to the host: no array API support tag, every other check applies
     SoftmaxRegressionClassifier(solver="lbfgs", backend="numpy"),
 ]

@@ -96,10 +96,16 @@ def test_fit_dask_weights_and_binary_equal_in_memory(client, digits):
     )
 
 
-@pytest.mark.parametrize("early_stopping", [False, True])
-def test_fit_dask_sgd_reaches_in_memory_accuracy(client, digits, early_stopping):
+@pytest.mark.parametrize(
+    "early_stopping, average", [(False, "auto"), (True, "auto"), (False, True)]
+)
+def test_fit_dask_sgd_reaches_in_memory_accuracy(
+    client, digits, early_stopping, average
+):
     X_train, X_test, y_train, y_test = digits
-    params = dict(random_state=0, early_stopping=early_stopping, max_iter=200)
+    params = dict(
+        random_state=0, early_stopping=early_stopping, max_iter=200, average=average
+    )
     ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
     clf = SoftmaxRegressionClassifier(**params).fit(*_dask(X_train, y_train))
     assert clf.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
@@ -265,7 +271,9 @@ def test_fit_dask_sgd_linear_schedule_spans_the_epochs(digits):
     def recording(report, parameters):
         progress.extend(report.progress)
 
-    params = dict(learning_rate="linear", max_iter=3, n_iter_no_change=100)
+    params = dict(
+        learning_rate="linear", max_iter=3, batch_size=256, n_iter_no_change=100
+    )
     with (
         dask.config.set(scheduler="synchronous"),
         warnings.catch_warnings(),

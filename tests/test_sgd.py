@@ -502,7 +502,11 @@ def _record_rates():
 def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits):
     X_train, X_test, y_train, y_test = digits
     clf = SoftmaxRegressionClassifier(
-        learning_rate="linear", max_iter=4, n_iter_no_change=100, random_state=0
+        learning_rate="linear",
+        max_iter=4,
+        batch_size=256,
+        n_iter_no_change=100,
+        random_state=0,
     )
     with warnings.catch_warnings(), _record_rates() as calls:
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -659,3 +663,85 @@ def test_sgd_auto_schedule_on_sparse_and_early_stopping(digits, early_stopping):
     ).fit(sp.csr_matrix(X_train), y_train)
     assert clf.n_iter_ < clf.max_iter
     assert clf.score(X_test, y_test) > 0.92
+
+
+# ------------------------------------------------------------------ averaging
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sgd_average_stream_goes_on_from_the_iterate(digits, sparse):
+    """Averaged SGD in calls: the model is the average, the next call goes on
+    from the iterate, and the window restarts once, as in fit."""
+    X_train, _, y_train, _ = digits
+    X = sp.csr_matrix(X_train) if sparse else X_train
+    params = dict(
+        average=True,
+        batch_size=64,
+        learning_rate="constant",
+        learning_rate_init=0.05,
+        shuffle=False,
+        tol=0.0,
+        random_state=0,
+    )
+    fitted = SoftmaxRegressionClassifier(max_iter=3, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted.fit(X, y_train)
+    stream = SoftmaxRegressionClassifier(**params)
+    for _ in range(3):
+        stream.partial_fit(X, y_train, classes=np.unique(y_train))
+    np.testing.assert_allclose(stream.coef_, fitted.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(stream.intercept_, fitted.intercept_, atol=1e-10)
+    # the iterate is kept for the next call, and differs from the average
+    iterate = stream._sgd_state["iterate"]
+    assert iterate.shape == (stream.coef_.size + stream.intercept_.size,)
+    assert not np.allclose(iterate[: stream.coef_.size], stream.coef_.ravel())
+
+
+def test_sgd_average_objective_is_the_loss_curve(digits):
+    """With averaging, the loss curve is the averaged model's training
+    objective: its last value is the fitted model's."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(average=True, max_iter=4, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    loss = SoftmaxLoss(10, X_train.shape[1])
+    Y = (y_train[:, None] == np.arange(10)).astype(float)
+    coef = loss.pack(clf.coef_, clf.intercept_, np)
+    expected = loss.loss(coef, X_train, Y, alpha=clf.alpha, xp=np)
+    assert clf.loss_curve_[-1] == pytest.approx(float(expected), rel=1e-10)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sgd_average_early_stopping_keeps_the_best_average(digits, sparse):
+    X_train, X_test, y_train, y_test = digits
+    X = sp.csr_matrix(X_train) if sparse else X_train
+    clf = SoftmaxRegressionClassifier(
+        average=True, early_stopping=True, random_state=0, max_iter=30
+    )
+    clf.fit(X, y_train)
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.score(X_test, y_test) > 0.9
+
+
+def test_sgd_average_auto_on_wide_sparse_only():
+    """``average="auto"`` and ``batch_size="auto"``: averaged steps of 32 rows
+    where SGD runs its sparse loop, plain steps of 256 rows elsewhere."""
+    from sk_softmax._data import InMemoryData
+    from sk_softmax._loss import SoftmaxLoss
+    from sk_softmax._solvers._sgd import SGDConfig
+
+    rng = np.random.default_rng(0)
+    wide = sp.random(300, 5000, density=0.002, format="csr", random_state=0)
+    dense = rng.normal(size=(300, 20))
+    y = np.arange(300) % 3
+    for X, batch, average in [(wide, 32, True), (dense, 256, False)]:
+        data = InMemoryData(
+            X, y, np.ones(300), SoftmaxLoss(3, X.shape[1]), classes=np.arange(3)
+        )
+        cfg = SGDConfig().resolved(data)
+        assert (cfg.batch_size, cfg.average) == (batch, average)
+    # set by the user: kept
+    cfg = SGDConfig(batch_size=8, average=False).resolved(data)
+    assert (cfg.batch_size, cfg.average) == (8, False)

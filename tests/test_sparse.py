@@ -212,9 +212,11 @@ def _wide(n_samples=600, n_features=3000, nnz=5, n_classes=4, seed=0):
     return X, y
 
 
-def _eager_reference(X, y, clf, epochs, eta, start=None):
+def _eager_reference(X, y, clf, epochs, eta, start=None, average=False):
     """The sparse rule applied eagerly, update by update (float64), from
-    zeros or from the parameters ``start``."""
+    zeros or from the parameters ``start``; with ``average``, the model is
+    the integral of each weight's path over the step sizes from the second
+    epoch on, divided by their sum."""
     loss_params = clf._sgd_state  # the preconditioner the fit computed
     n_rows, p = clf.coef_.shape
     precond = np.asarray(loss_params["precond"], dtype=float)
@@ -224,19 +226,30 @@ def _eager_reference(X, y, clf, epochs, eta, start=None):
         W, b = (np.array(a, dtype=float) for a in start)
     Y = (y[:, None] == np.arange(n_rows)).astype(float)
     alpha, m = clf.alpha, clf.batch_size
-    for _ in range(epochs):
+    decay = np.exp(-eta * alpha * p_w)
+    # the integral of w exp(-alpha p s) over one step of size eta
+    held = np.where(p_w * alpha > 0, (1 - decay) / (alpha * p_w), eta)
+    for epoch in range(epochs):
+        if epoch == 1 or (epoch == 0 and average):
+            A, a_b, total = np.zeros_like(W), np.zeros_like(b), 0.0
         for start in range(0, X.shape[0], m):
             Xb, Yb = X[start : start + m], Y[start : start + m]
             Z = Xb @ W.T + b
             P = np.exp(Z - Z.max(axis=1, keepdims=True))
             G = P / P.sum(axis=1, keepdims=True) - Yb
             step = eta / Xb.shape[0]
-            W = np.exp(-eta * alpha * p_w) * (W - step * p_w * (Xb.T @ G).T)
+            jumped = W - step * p_w * (Xb.T @ G).T
             b = b - step * p_b * G.sum(axis=0)
+            if average:
+                A, a_b, total = A + jumped * held, a_b + eta * b, total + eta
+            W = decay * jumped
+    if average:
+        return A / total, a_b / total
     return W, b
 
 
-def test_sparse_lazy_updates_equal_eager_updates():
+@pytest.mark.parametrize("average", [False, True])
+def test_sparse_lazy_updates_equal_eager_updates(average):
     X, y = _wide(n_samples=120, n_features=800, nnz=4, n_classes=3)
     params = dict(
         learning_rate="constant",
@@ -246,9 +259,11 @@ def test_sparse_lazy_updates_equal_eager_updates():
         shuffle=False,
         max_iter=3,
         n_iter_no_change=100,
+        tol=0.0,
+        average=average,
     )
     clf = _fit(X, y, **params)
-    W, b = _eager_reference(X, y, clf, epochs=3, eta=0.3)
+    W, b = _eager_reference(X, y, clf, epochs=3, eta=0.3, average=average)
     np.testing.assert_allclose(clf.coef_, W, rtol=0, atol=1e-10)
     np.testing.assert_allclose(clf.intercept_, b, rtol=0, atol=1e-10)
 
@@ -274,7 +289,8 @@ def test_sparse_partial_fit_on_wide_chunks():
     assert stream.score(X[900:], y[900:]) > 0.55 < full.score(X[900:], y[900:])
 
 
-def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns():
+@pytest.mark.parametrize("average", [False, True])
+def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns(average):
     # a warm start whose rows use other columns than the first fit's: the
     # first fit's weights outside them only decay, exactly as eagerly
     X, y = _wide(n_samples=240, n_features=800, nnz=4, n_classes=3)
@@ -292,6 +308,8 @@ def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns():
         shuffle=False,
         max_iter=2,
         n_iter_no_change=100,
+        tol=0.0,
+        average=average,
     )
     clf = _fit(first, y[:120], **params)
     W0, b0 = clf.coef_.copy(), clf.intercept_.copy()
@@ -300,10 +318,13 @@ def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(second, y[120:])
-    W, b = _eager_reference(second, y[120:], clf, epochs=2, eta=0.3, start=(W0, b0))
+    W, b = _eager_reference(
+        second, y[120:], clf, epochs=2, eta=0.3, start=(W0, b0), average=average
+    )
     np.testing.assert_allclose(clf.coef_, W, rtol=0, atol=1e-10)
     np.testing.assert_allclose(clf.intercept_, b, rtol=0, atol=1e-10)
     # the untouched columns decayed, by the flow of the penalty over 2 epochs
+    # (their average too: the mean of a decaying path)
     assert np.all(np.abs(clf.coef_[:, :200]) < np.abs(W0[:, :200]) + 1e-300)
 
 
@@ -377,3 +398,23 @@ def test_sparse_plain_fit_writes_its_weights_back_once(monkeypatch):
     X, y = _wide(n_samples=400, n_features=3000)
     _fit(X, y, max_iter=6, n_iter_no_change=100)
     assert flushes.count(False) == 1
+
+
+def test_sparse_average_stream_equals_fit():
+    """Averaged SGD on the sparse loop, in calls: each call's average goes
+    back into the model and the iterate into the state; three calls give
+    three epochs' model."""
+    X, y = _wide(n_samples=300, n_features=2000)
+    params = dict(
+        average=True,
+        learning_rate="constant",
+        learning_rate_init=0.1,
+        shuffle=False,
+        tol=0.0,
+    )
+    fitted = _fit(X, y, max_iter=3, **params)
+    stream = SoftmaxRegressionClassifier(random_state=0, **params)
+    for _ in range(3):
+        stream.partial_fit(X, y, classes=np.arange(4))
+    np.testing.assert_allclose(stream.coef_, fitted.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(stream.intercept_, fitted.intercept_, atol=1e-10)

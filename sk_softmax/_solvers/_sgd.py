@@ -20,6 +20,18 @@ from .._stopping import SGDStopping
 from ._result import SolverResult
 from ._scaling import feature_preconditioner, sgd_scaling
 from ._schedule import Schedule
+from ._sgd_pass import (
+    LazyZeros,
+    average_sum,
+    parameters,
+    restart_average,
+    settle_average,
+)
+
+# the minibatch of "auto" where SGD runs its compiled sparse loop: its step
+# costs what the batch touches whatever its size, and averaged small steps
+# reach a model in fewer epochs (benchmarks/bench_sparse.py)
+SPARSE_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -28,7 +40,7 @@ class SGDConfig:
 
     alpha: float = 1e-4
     l1_ratio: float = 0.0
-    batch_size: int = 256
+    batch_size: object = "auto"
     learning_rate: str = "adaptive"
     learning_rate_init: object = "auto"
     power_t: float = 0.5
@@ -40,6 +52,26 @@ class SGDConfig:
     early_stopping: bool = False
     validation_fraction: float = 0.1
     max_iter: int = 100
+    average: object = "auto"
+
+    def resolved(self, data, previous=None):
+        """This config with ``batch_size`` and ``average`` "auto" decided for
+        ``data`` (and a stream's ``previous`` state).
+
+        On data where SGD runs its compiled sparse loop (wide sparse X),
+        steps of 32 rows, averaged; elsewhere 256 rows, not averaged. A
+        stream keeps averaging if it started so.
+        """
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = SPARSE_BATCH if data.sparse_steps(SPARSE_BATCH) else 256
+        average = self.average
+        if average == "auto":
+            if previous is not None:
+                average = previous.get("avg_sum") is not None
+            else:
+                average = data.sparse_steps(batch_size)
+        return dataclasses.replace(self, batch_size=batch_size, average=bool(average))
 
     @property
     def l2(self):
@@ -116,6 +148,13 @@ class SGDState:
     pending : CompactWeights or None
         The sparse pass's weights of its columns, not yet written back into
         ``coef`` (see :meth:`sync`). Not kept between calls.
+    avg_sum : array of shape (n_coef,) or None
+        Averaging: the integral of the parameters over the step sizes since
+        the average's window started (``sum of eta * coef`` over the updates);
+        None without averaging, or before the first pass with it.
+    avg_weight : float
+        The sum of the step sizes over that window: the average is
+        ``avg_sum / avg_weight`` (:meth:`averaged`).
     """
 
     coef: object
@@ -135,6 +174,8 @@ class SGDState:
     l1_applied: object = None
     nonzero_columns: object = None
     pending: object = None
+    avg_sum: object = None
+    avg_weight: float = 0.0
 
     def sync(self, release=False):
         """Bring ``coef`` up to date (write back what a sparse pass kept aside).
@@ -145,6 +186,19 @@ class SGDState:
             self.pending.flush()
             if release:
                 self.pending = None
+        parameters(self)  # allocated if a sparse pass had not written them yet
+
+    def restart_average(self):
+        """Start the average's window here: what came before weighs nothing."""
+        restart_average(self)
+
+    def averaged(self):
+        """The averaged parameters (a new array), or ``coef`` itself when
+        nothing has been averaged yet."""
+        self.sync()
+        if self.avg_sum is None or not self.avg_weight:
+            return self.coef
+        return average_sum(self) * (1.0 / self.avg_weight)
 
     def copy(self, asarray):
         """A deep copy with its arrays made by ``asarray`` (placed, copied)."""
@@ -155,6 +209,7 @@ class SGDState:
             coef=asarray(self.coef),
             velocity=None if self.velocity is None else asarray(self.velocity),
             l1_applied=None if self.l1_applied is None else asarray(self.l1_applied),
+            avg_sum=None if self.avg_sum is None else asarray(average_sum(self)),
             precond=asarray(self.precond),
             col_sq_sum=np.array(self.col_sq_sum, dtype=np.float64),
             stopping=None if self.stopping is None else self.stopping.copy(),
@@ -169,12 +224,19 @@ class SGDState:
         What the estimator keeps between ``partial_fit`` calls: no class of
         this package in it, so ``skops.io`` loads it without trusting one.
         Not ``coef``: the model's ``coef_`` and ``intercept_`` are the
-        parameters (one copy, and a stream goes on from them as they are).
+        parameters (one copy, and a stream goes on from them as they are),
+        unless the model is an average: then the iterate the stream goes on
+        from is kept too (``"iterate"``).
         """
         self.sync()
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del values["coef"], values["nonzero_columns"], values["pending"]
-        for name in ("velocity", "precond", "l1_applied"):
+        if self.avg_sum is not None:
+            values["avg_sum"] = average_sum(self)
+            values["iterate"] = self.coef
+        for name in ("velocity", "precond", "l1_applied", "avg_sum", "iterate"):
+            if name not in values:
+                continue
             if values[name] is not None:
                 values[name] = place(values[name])
         values["col_sq_sum"] = np.array(self.col_sq_sum, dtype=np.float64)
@@ -184,7 +246,10 @@ class SGDState:
     @classmethod
     def from_dict(cls, values, coef):
         """Inverse of :meth:`to_dict`, with the parameters ``coef`` (not copied)."""
-        values = dict(values, coef=coef)
+        values = dict(values)
+        values["coef"] = values.pop("iterate", None)
+        if values["coef"] is None:
+            values["coef"] = coef
         if values.get("stopping") is not None:
             values["stopping"] = SGDStopping.from_dict(values["stopping"])
         return cls(**values)
@@ -257,7 +322,14 @@ class SGDSolver:
             cfg.learning_rate_init,
         )
         _check_step_scaling(precond, data)
-        coef = data.zeros(data.loss.n_coef) if coef0 is None else data.asarray(coef0)
+        if coef0 is not None:
+            coef = data.asarray(coef0)
+        elif data.sparse_steps(cfg.batch_size):
+            # the sparse loop keeps its columns' weights aside: the parameters
+            # are allocated when written back (see CompactWeights)
+            coef = LazyZeros(data.zeros(0), shape=(data.loss.n_coef,))
+        else:
+            coef = data.zeros(data.loss.n_coef)
         return SGDState(
             coef=coef,
             velocity=None,
@@ -311,11 +383,23 @@ class SGDSolver:
             state.eta = state.eta / 5.0
         return state
 
+    def _model(self, state):
+        """The parameters the model is at this point of the run: the average
+        with averaging (a new array), else the iterate (``state.coef``)."""
+        if self.config.average:
+            return state.averaged()
+        state.sync()
+        return state.coef
+
     def _stopping(self, early_stopping=False, stream=False):
         cfg = self.config
+        # the averaged model's objective does not fluctuate from epoch to
+        # epoch: one epoch that misses tol is a stall (the validation score
+        # and a stream's chunks still get their patience)
+        smooth = cfg.average and not (early_stopping or stream)
         return SGDStopping(
             tol=cfg.tol,
-            n_iter_no_change=cfg.n_iter_no_change,
+            n_iter_no_change=1 if smooth else cfg.n_iter_no_change,
             early_stopping=early_stopping,
             stream=stream,
             plateau=None if stream else self.schedule.plateau,
@@ -338,6 +422,7 @@ class SGDSolver:
         Overflow on the way to a divergence is no NumPy warning: the
         divergence check raises the error that says what to change.
         """
+        self.config = self.config.resolved(data, previous)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._run(data, hooks, rng, previous, coef0, incremental)
 
@@ -358,34 +443,44 @@ class SGDSolver:
         loss_curve, scores = [], []
         converged = False
         for _ in range(1 if incremental else cfg.max_iter):
-            hooks.epoch_begin(state.coef)
+            if cfg.average and state.epoch == 1:
+                # the average leaves out the first epoch's path from the start
+                state.restart_average()
+            hooks.epoch_begin(self._model(state) if hooks.reads_parameters else None)
             tic = time.perf_counter()
             record = data.sgd_pass(state, cfg, self.schedule, rng)
             state.epoch += 1
             check_divergence(record.loss, state, data.loss.n_classes)
-            loss_curve.append(record.loss)
-            score = None
+            criterion = record.loss
+            if cfg.average:  # the model is the average: its objective
+                if record.average_loss is None:
+                    record.average_loss = data.objective(
+                        state.averaged(), cfg.l2, cfg.l1
+                    )
+                criterion = record.average_loss
+            loss_curve.append(criterion)
+            score = model = None
             if validation is not None:
-                state.sync()
-                score = validation.accuracy(state.coef)
+                model = self._model(state)
+                score = validation.accuracy(model)
                 scores.append(score)
             seconds = time.perf_counter() - tic
-            if hooks.reads_parameters:
-                state.sync()  # for the listeners: no cost of a plain fit's epoch
+            if hooks.reads_parameters and model is None:
+                model = self._model(state)  # for the listeners only
             report = EpochReport(
                 epoch=state.epoch,
-                loss=record.loss,
+                loss=criterion,
                 validation_score=score,
                 progress=record.progress,
                 rates=record.rates,
                 eta0=state.eta0,
                 seconds=seconds,
             )
-            if hooks.epoch_end(state.coef, report):
+            if hooks.epoch_end(state.coef if model is None else model, report):
                 converged = True  # a callback asked to stop: no ConvergenceWarning
                 break
             decision = stopping.update(
-                state, record.loss, self.schedule, score, data.copy
+                state, criterion, self.schedule, score, data.copy, model
             )
             if decision == "lowered":
                 hooks.rate_lowered(state.eta)
@@ -394,13 +489,17 @@ class SGDSolver:
                 if stopping.unsettled() is not None:
                     stopping.warn_unsettled(report.rates[-1])
                 break
+        if cfg.average and not incremental:
+            # the model is the average; a stream after this fit goes on from it
+            settle_average(state)
         state.sync(release=True)
+        coef = self._model(state)
         # the last update is in no epoch's loss: check where the run ended
-        check_divergence(data.sample_loss(state.coef), state, data.loss.n_classes)
+        check_divergence(data.sample_loss(coef), state, data.loss.n_classes)
         if not (converged or incremental):
             stopping.warn_not_converged(cfg.max_iter)
         result = SGDResult(
-            coef=state.coef,
+            coef=coef,
             n_iter=state.epoch,
             state=state,
             loss_curve=loss_curve,
@@ -409,7 +508,8 @@ class SGDSolver:
             best = stopping.validation
             # partial_fit / warm_start go on from the restored weights, at rest
             state.coef = result.coef = data.copy(best.best_coef)
-            state.velocity = None
+            state.velocity = state.avg_sum = None
+            state.avg_weight = 0.0
             result.validation_scores = scores
             result.best_validation_score = best.best_score
         return result

@@ -32,12 +32,17 @@ class PassResult:
         Epochs done (fractions included) at each update, in order.
     rates : list of float
         The step size of each update.
+    average_loss : float or None
+        With averaging, the objective of the averaged parameters at the end of
+        the pass over its rows, where the pass computes it at little cost (the
+        sparse pass); None: the caller evaluates it.
     """
 
     loss: float
     weight: float
     progress: list
     rates: list
+    average_loss: float = None
 
 
 class BatchGather:
@@ -138,28 +143,48 @@ class CompactWeights:
     The sparse pass leaves them here instead of writing them back into the
     flat parameters, so that the next pass of the same fit (same layout)
     starts without a gather and none ends with a scatter: at ``2**22``
-    columns, moving them cost a fifth of an epoch. ``W`` (a view of
-    ``state.coef``) is stale on the active columns until :meth:`flush`;
+    columns, moving them cost a fifth of an epoch. ``flat`` (views of
+    ``state.coef`` and of the state's other weight-shaped arrays) is stale on
+    the active columns until :meth:`flush`;
     :meth:`SGDState.sync <sk_softmax._solvers._sgd.SGDState.sync>` calls it
     before anything reads the parameters. Both copies stay valid after it
     (nothing but a pass writes the parameters during a fit), so the next
     pass still starts from these.
+
+    Parameters
+    ----------
+    layout : SparseLayout
+    compact : dict of str to ndarray of shape (n_used, n_rows)
+        ``"W"``: the weights; ``"Q"``: the L1 penalty they took; ``"A"``:
+        the integral of their path (averaging). The last two only when used.
+    flat : dict of str to ndarray of shape (n_rows, n_features) or function
+        Where each is written back (or a function that allocates it).
+    vectors : dict of str to (ndarray, function)
+        Small vectors kept aside alike, each with a function returning where
+        it goes back: ``"b"`` the intercepts, ``"a_b"`` their average sum.
     """
 
-    def __init__(self, layout, W_t, W, q_t=None, Q=None):
+    def __init__(self, layout, compact, flat, vectors):
         self.layout = layout
-        self.W_t = W_t
-        self.W = W
-        self.q_t = q_t  # the L1 penalty the weights took, laid out alike
-        self.Q = Q
+        self.compact = compact
+        self.flat = flat
+        self.vectors = vectors
         self.written = False
+
+    def target(self, name):
+        """The flat array ``name`` is written back into (allocated now if it
+        was not yet: ``flat[name]`` may be a function that makes it)."""
+        if callable(self.flat[name]):
+            self.flat[name] = self.flat[name]()
+        return self.flat[name]
 
     def flush(self):
         """Write the weights back into the flat parameters (once per pass)."""
         if not self.written:
-            self.layout.scatter(self.W_t, self.W)
-            if self.q_t is not None:
-                self.layout.scatter(self.q_t, self.Q)
+            for name, W_t in self.compact.items():
+                self.layout.scatter(W_t, self.target(name))
+            for values, target in self.vectors.values():
+                target()[...] = values
             self.written = True
 
 
@@ -217,10 +242,111 @@ def sgd_pass(
         run = _pass_generic
     if run is not _pass_sparse:
         state.sync()
+    if config.average and state.avg_sum is None:
+        restart_average(state)
     record.loss = run(
         loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather
     )
+    if isinstance(record.loss, tuple):
+        record.loss, record.average_loss = record.loss
     return record
+
+
+class LazyZeros:
+    """Zeros of a given shape, dtype and place, allocated when first needed.
+
+    A sparse fit from zeros starts its parameters so, and averaging its
+    ``avg_sum``: the sparse loop keeps the weights of its columns side by
+    side (:class:`CompactWeights`), and a fit that reads the model only at
+    its end allocates the weight-sized arrays only then.
+    """
+
+    def __init__(self, like, shape=None):
+        self.shape = like.shape if shape is None else shape
+        self.dtype = like.dtype
+        if isinstance(like, LazyZeros):
+            self.xp, self.device = like.xp, like.device
+        else:
+            self.xp, self.device = get_namespace(like), device(like)
+
+    def __getitem__(self, key):
+        raise TypeError("LazyZeros: call materialize() first")
+
+    def materialize(self):
+        return self.xp.zeros(self.shape, dtype=self.dtype, device=self.device)
+
+
+def parameters(state):
+    """``state.coef`` as an array (allocated now if it was not yet)."""
+    if isinstance(state.coef, LazyZeros):
+        state.coef = state.coef.materialize()
+    return state.coef
+
+
+def average_sum(state):
+    """``state.avg_sum`` as an array (allocated now if it was not yet)."""
+    if isinstance(state.avg_sum, LazyZeros):
+        state.avg_sum = state.avg_sum.materialize()
+    return state.avg_sum
+
+
+def restart_average(state):
+    """Start the state's averaging window: ``avg_sum`` zero, ``avg_weight`` 0.
+
+    Where a sparse pass keeps the average laid out by its columns, in place
+    (its compact copy and intercepts zeroed, and the columns outside its
+    layout if the average was ever written out); otherwise zeros allocated
+    when first needed (:class:`LazyZeros`).
+    """
+    pending = state.pending
+    if pending is not None and "A" in pending.compact:
+        pending.compact["A"][...] = 0
+        pending.vectors["a_b"][0][...] = 0
+        pending.written = False  # the zeros go back at the next write-back
+        if not isinstance(state.avg_sum, LazyZeros):
+            other = _other_columns(state, pending.layout)
+            if other.shape[0]:
+                pending.target("A")[:, other] = 0
+    else:
+        if state.pending is not None:
+            state.pending.flush()
+        state.avg_sum = LazyZeros(state.coef)
+    state.avg_weight = 0.0
+
+
+def settle_average(state):
+    """Make the state's parameters its average, in place, and drop the
+    averaging (the end of a fit: the iterate is not needed any more).
+
+    Where a sparse pass keeps the weights laid out by its columns, the
+    average takes the iterate's place there, and only the weights are
+    written back: the average never needs a weight-sized array.
+    """
+    if state.avg_sum is None or not state.avg_weight:
+        state.avg_sum, state.avg_weight = None, 0.0
+        return
+    scale = 1.0 / state.avg_weight
+    pending = state.pending
+    if pending is not None and "A" in pending.compact:
+        A_t = pending.compact.pop("A")
+        A_t *= scale
+        pending.compact["W"] = A_t
+        a_b, _ = pending.vectors.pop("a_b")
+        pending.vectors["b"][0][...] = a_b * scale
+        pending.written = False
+        other = _other_columns(state, pending.layout)
+        if other.shape[0]:  # columns outside the layout: their average
+            W = pending.target("W")
+            if isinstance(state.avg_sum, LazyZeros):
+                W[:, other] = 0
+            else:
+                W[:, other] = pending.target("A")[:, other] * scale
+        pending.flat.pop("A")
+        state.sync(release=True)
+    else:
+        state.sync(release=True)
+        state.coef = average_sum(state) * scale
+    state.avg_sum, state.avg_weight = None, 0.0
 
 
 def _pass_generic(
@@ -279,6 +405,9 @@ def _pass_generic(
                 xp,
             )
             state.coef = xp.concat([w, state.coef[n_w:]])
+        if config.average:
+            state.avg_sum = average_sum(state) + eta * state.coef
+            state.avg_weight += eta
         state.t += 1
     w = state.coef[:n_w]
     if alpha:
@@ -421,6 +550,10 @@ def _pass_numpy(
         if l1:
             state.l1_total += eta * l1
             W[...], q_W[...] = _l1_clip(W, q_W, precond_W * state.l1_total, np)
+        if config.average:
+            np.multiply(coef, eta, out=grad)
+            average_sum(state)[...] += grad
+            state.avg_weight += eta
         state.t += 1
     if n_rows > 1:
         np.log(norm_all, out=norm_all)
@@ -436,6 +569,12 @@ def _pass_numpy(
     return loss_total / weight_total + penalty
 
 
+def runs_sparse_loop(X, batch_size):
+    """Whether SGD on ``X`` runs the compiled sparse loop (wide SciPy sparse
+    ``X``, batches of ``batch_size`` rows touching under half the columns)."""
+    return sp.issparse(X) and _touches_few_columns(X, batch_size, np.empty(0))
+
+
 def _touches_few_columns(X, batch_size, coef):
     """Whether a batch of sparse ``X`` touches under half of the columns.
 
@@ -444,7 +583,7 @@ def _touches_few_columns(X, batch_size, coef):
     dense-update path (with momentum) is as cheap per step and needs fewer
     epochs.
     """
-    if not (sp.issparse(X) and isinstance(coef, np.ndarray)):
+    if not (sp.issparse(X) and isinstance(coef, (np.ndarray, LazyZeros))):
         return False
     return X.nnz / max(X.shape[0], 1) * batch_size < 0.5 * X.shape[1]
 
@@ -481,50 +620,80 @@ def _pass_sparse(
     every weight at every step, is not used on sparse data. The objective,
     and so the optimum, is the same.
     """
-    from ._sparse_kernel import pay_decay, pay_l1, sparse_pass
+    from ._sparse_kernel import norms, pay_decay, pay_l1, rows_loss, sparse_pass
 
     n_rows, n_features = loss.n_rows, loss.n_features
     n_w = n_rows * n_features
-    coef = state.coef
-    W = coef[:n_w].reshape(n_rows, n_features)
-    b = coef[n_w:] if loss.fit_intercept else coef[:0]
+    shape = (n_rows, n_features)
+    n_b = n_rows if loss.fit_intercept else 0
+    dtype = state.coef.dtype
+    # where the weights go back (allocated then, for a fit from zeros)
+    if isinstance(state.coef, LazyZeros):
+        flat = {"W": lambda: parameters(state)[:n_w].reshape(shape)}
+    else:
+        flat = {"W": state.coef[:n_w].reshape(shape)}
+    vectors = {"b": (None, lambda: parameters(state)[n_w:])}
     if gather is None:
         gather = BatchGather(X, config.batch_size, np, None)
     layout = gather.sparse_layout(order, Y)
-    active = layout.active
     if state.nonzero_columns is None:  # once per run: which weights may be non-zero
+        W = parameters(state)[:n_w].reshape(shape)
         state.nonzero_columns = np.flatnonzero(np.any(W, axis=0))
     p_active = layout.active_preconditioner(state.precond)
     p_b = np.repeat(np.asarray(state.precond[n_features:], dtype=np.float64), n_rows)
     l1 = float(config.l1)
-    Q = _l1_state(state, n_w, np).reshape(n_rows, n_features) if l1 else None
-    if state.pending is not None and state.pending.layout is layout:
-        W_t, q_t = state.pending.W_t, state.pending.q_t  # as the last pass left them
-    else:
-        state.sync()
-        # (n_used, n_rows): a column's weights side by side; a fit from zeros
-        # (no weight and no L1 penalty taken yet) reads nothing
-        if state.nonzero_columns.shape[0] or (l1 and state.l1_total):
-            W_t, q_t = layout.gather(W), layout.gather(Q) if l1 else None
+    if l1:
+        flat["Q"] = _l1_state(state, n_w, np).reshape(shape)
+    if config.average:
+        vectors["a_b"] = (None, lambda: average_sum(state)[n_w:])
+        if isinstance(state.avg_sum, LazyZeros):  # allocated if written back
+            flat["A"] = lambda: average_sum(state)[:n_w].reshape(shape)
         else:
-            W_t = np.zeros((layout.columns.shape[0], n_rows), dtype=W.dtype)
-            q_t = np.zeros_like(W_t) if l1 else None
-    state.pending = None  # W_t changes now: W is stale until the pass ends
+            flat["A"] = state.avg_sum[:n_w].reshape(shape)
+    if state.pending is not None and state.pending.layout is layout:
+        compact = state.pending.compact  # as the last pass left them
+        vectors = state.pending.vectors
+    else:
+        if state.pending is not None:  # another layout's: written back first
+            state.pending.flush()
+        # (n_used, n_rows): a column's weights side by side; a fit from zeros
+        # (no weight, no L1 penalty, nothing averaged yet) reads nothing
+        zero = not (state.nonzero_columns.shape[0] or (l1 and state.l1_total))
+        compact = {}
+        for name, W in flat.items():
+            if (not state.avg_weight) if name == "A" else zero:
+                compact[name] = np.zeros((layout.columns.shape[0], n_rows), dtype)
+            else:
+                compact[name] = layout.gather(W() if callable(W) else W)
+        for name, (_, target) in list(vectors.items()):
+            if name == "a_b":
+                fresh = not state.avg_weight
+            else:
+                fresh = isinstance(state.coef, LazyZeros)
+            values = np.zeros(n_b, dtype) if fresh else np.array(target())
+            vectors[name] = (values, target)
+    b = vectors["b"][0]
+    a_b = vectors["a_b"][0] if config.average else b[:0]
+    state.pending = None  # the compact weights change now: stale until the end
+    W_t = compact["W"]
+    empty = np.empty((0, n_rows), dtype=W_t.dtype)
     n_samples = order.shape[0]
     rates = []
     for start in range(0, n_samples, config.batch_size):
         rates.append(rate(start))
         state.t += 1
     losses = np.empty(n_samples)
-    up_to_date = np.zeros(active.shape[0])
+    up_to_date = np.zeros(layout.columns.shape[0])
     alpha = float(config.l2)
+    order = np.asarray(order, dtype=np.int64)
+    weights = np.empty(0) if sample_weight is None else np.asarray(sample_weight, float)
     owed, state.l1_total = sparse_pass(
         layout.X.data,
         layout.indices,
         layout.X.indptr,
-        np.asarray(order, dtype=np.int64),
+        order,
         layout.labels,
-        np.empty(0) if sample_weight is None else np.asarray(sample_weight, float),
+        weights,
         W_t,
         b,
         p_active,
@@ -536,25 +705,62 @@ def _pass_sparse(
         alpha,
         weight_total / n_samples,
         losses,
-        np.empty((0, n_rows), dtype=W_t.dtype) if q_t is None else q_t,
+        compact.get("Q", empty),
         l1,
         float(state.l1_total),
+        compact.get("A", empty),
+        a_b,
     )
-    squared_norm = pay_decay(W_t, p_active, up_to_date, owed, alpha)
-    abs_norm = pay_l1(W_t, q_t, p_active, state.l1_total) if l1 else 0.0
-    state.pending = CompactWeights(layout, W_t, W, q_t, Q)
-    other_sq, other_abs = _decay_other_columns(state, layout, W, alpha * owed, Q)
+    A_t = compact.get("A", empty)
+    squared_norm = pay_decay(W_t, p_active, up_to_date, owed, alpha, A_t)
+    abs_norm = pay_l1(W_t, compact["Q"], p_active, state.l1_total) if l1 else 0.0
+    state.pending = CompactWeights(layout, compact, flat, vectors)
+    other_sq, other_abs = _decay_other_columns(state, layout, flat, owed, alpha)
     if sample_weight is None:
         loss_total = float(np.sum(losses))
     else:
         loss_total = float(np.dot(losses, np.asarray(sample_weight)[order]))
     penalty = 0.5 * alpha * (squared_norm + other_sq) + l1 * (abs_norm + other_abs)
-    return loss_total / weight_total + penalty
+    pass_loss = loss_total / weight_total + penalty
+    if not config.average:
+        return pass_loss
+    # the averaged parameters' objective on the pass's rows, in the layout
+    state.avg_weight += owed
+    scale = 1.0 / state.avg_weight
+    averaged_loss_sum = rows_loss(
+        layout.X.data,
+        layout.indices,
+        layout.X.indptr,
+        order,
+        layout.labels,
+        weights,
+        A_t,
+        a_b,
+        scale,
+    )
+    A_norm, A_abs = norms(A_t)
+    A_norm, A_abs = A_norm * scale**2, A_abs * scale if l1 else 0.0
+    other = _other_columns(state, layout)
+    if other.shape[0] and not isinstance(state.avg_sum, LazyZeros):
+        A_other = state.pending.target("A")[:, other] * scale
+        A_norm += float(np.sum(np.square(A_other, dtype=np.float64)))
+        A_abs += float(np.sum(np.abs(A_other), dtype=np.float64)) if l1 else 0.0
+    average_loss = averaged_loss_sum / weight_total + 0.5 * alpha * A_norm + l1 * A_abs
+    return pass_loss, average_loss
 
 
-def _decay_other_columns(state, layout, W, flow, Q=None):
-    """Decay the non-zero weights outside the pass's columns by ``exp(-flow * p_j)``
-    (and, with ``Q``, give them the L1 penalty they owe).
+def _other_columns(state, layout):
+    """The columns outside the layout's whose weights may be non-zero (sorted)."""
+    if state.nonzero_columns is layout.active:
+        return layout.active[:0]
+    return np.setdiff1d(state.nonzero_columns, layout.active, assume_unique=True)
+
+
+def _decay_other_columns(state, layout, flat, owed, alpha):
+    """Decay the non-zero weights outside the pass's columns over the pass's
+    step sizes ``owed``, by ``exp(-alpha * owed * p_j)`` (with ``flat["Q"]``
+    also giving them the L1 penalty they owe; with ``flat["A"]`` adding their
+    path's integral to the average's).
 
     ``state.nonzero_columns`` (sorted feature indices) says where weights may
     be non-zero; after a pass it holds the pass's columns too. Within a fit
@@ -563,15 +769,24 @@ def _decay_other_columns(state, layout, W, flow, Q=None):
     """
     active = layout.active
     nonzero = state.nonzero_columns
-    if nonzero is active:
-        return 0.0, 0.0
-    stale = np.setdiff1d(nonzero, active, assume_unique=True)
+    stale = _other_columns(state, layout)
     squared_norm = abs_norm = 0.0
     if stale.shape[0]:
+        W, Q = flat["W"], flat.get("Q")
+        A = state.pending.target("A") if "A" in flat else None
         W_stale = W[:, stale]
         p_stale = np.asarray(state.precond[stale], dtype=np.float64)
-        if flow:
-            W_stale *= np.exp(-flow * p_stale).astype(W.dtype)
+        rate = alpha * p_stale
+        factor = np.exp(-rate * owed)
+        if A is not None:  # integral of w exp(-rate s) over the pass
+            held = np.divide(
+                -np.expm1(-rate * owed),
+                rate,
+                out=np.full_like(rate, owed),
+                where=rate > 0,
+            )
+            A[:, stale] += (W_stale * held).astype(A.dtype)
+        W_stale *= factor.astype(W.dtype)
         if Q is not None:
             u = (p_stale * state.l1_total).astype(W.dtype)
             W_stale, Q[:, stale] = _l1_clip(W_stale, Q[:, stale], u, np)
@@ -602,7 +817,9 @@ def _l1_clip(W, q, u, xp):
 
 def _l1_state(state, n_w, xp):
     """The received-penalty vector of the state (zeros on first use)."""
-    if state.l1_applied is None:
+    if state.l1_applied is None and isinstance(state.coef, LazyZeros):
+        state.l1_applied = np.zeros(n_w, dtype=state.coef.dtype)
+    elif state.l1_applied is None:
         state.l1_applied = xp.zeros_like(state.coef[:n_w])
     return state.l1_applied
 

@@ -40,6 +40,8 @@ def sparse_pass(
     q_t,
     l1,
     l1_total,
+    A_t,
+    a_b,
 ):
     """Minibatch SGD over ``order``'s rows of a CSR matrix; returns
     ``(owed, l1_total)``.
@@ -55,11 +57,19 @@ def sparse_pass(
     ``n_rows == 1`` with 0/1 ``labels``. With ``l1 > 0`` the batch's columns
     then take the cumulative L1 penalty (``l1_total`` grows by ``eta * l1``
     an update; ``q_t``, shaped like ``W_t``, holds what each weight took).
+
+    Averaging (``A_t`` shaped like ``W_t``, ``a_b`` like ``b``; both empty
+    without it): each weight's path is integrated over the steps, ``A +=
+    integral of w dS``, in closed form along its decay when the column pays
+    it (``w * (1 - exp(-a d)) / a``, ``a = alpha * p_w[j]``), and ``a_b +=
+    eta * b`` after each update.
     """
     n_rows = W_t.shape[1]
     n_samples = order.shape[0]
     weighted = sample_weight.shape[0] > 0
     intercept = b.shape[0] > 0
+    average = A_t.shape[0] > 0
+    pays = alpha > 0.0 or average
     G = np.empty((batch_size, n_rows), dtype=W_t.dtype)
     z = np.empty(n_rows, dtype=np.float64)
     update = 0
@@ -73,10 +83,8 @@ def sparse_pass(
                 z[k] = b[k] if intercept else 0.0
             for nz in range(indptr[row], indptr[row + 1]):
                 j = indices[nz]
-                if alpha > 0.0 and up_to_date[j] != owed:
-                    factor = _decay(alpha * p_w[j] * (owed - up_to_date[j]))
-                    for k in range(n_rows):
-                        W_t[j, k] *= factor
+                if pays and up_to_date[j] != owed:
+                    _pay(W_t, A_t, j, alpha * p_w[j], owed - up_to_date[j], average)
                     up_to_date[j] = owed
                 x = data[nz]
                 for k in range(n_rows):
@@ -119,6 +127,8 @@ def sparse_pass(
                 for i in range(m):
                     total += G[i, k]
                 b[k] -= step * p_b[k] * total
+                if average:
+                    a_b[k] += eta * b[k]
         if l1 > 0.0:
             l1_total += eta * l1
             for i in range(m):
@@ -129,6 +139,20 @@ def sparse_pass(
         owed += eta
         update += 1
     return owed, l1_total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pay(W_t, A_t, j, a, d, average):
+    """Column ``j`` pays its decay over ``d`` (a sum of step sizes) at rate
+    ``a``; with ``average``, ``A_t`` takes the integral of its path."""
+    factor = _decay(a * d)
+    if average:
+        # integral of w exp(-a s) over [0, d]; d where a * d is negligible
+        held = (1.0 - factor) / a if a * d > 1e-12 else d
+        for k in range(W_t.shape[1]):
+            A_t[j, k] += W_t[j, k] * held
+    for k in range(W_t.shape[1]):
+        W_t[j, k] *= factor
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -158,18 +182,64 @@ def pay_l1(W_t, q_t, p_w, l1_total):
 
 
 @njit(cache=True, nogil=True)
-def pay_decay(W_t, p_w, up_to_date, owed, alpha):
-    """Every column pays the decay it owes; returns ``||W||^2`` (float64).
+def pay_decay(W_t, p_w, up_to_date, owed, alpha, A_t):
+    """Every column pays the decay it owes (and, with ``A_t`` not empty, its
+    path's integral); returns ``||W||^2`` (float64).
 
     One pass over the weights: as the eager updates would have left them.
     """
+    average = A_t.shape[0] > 0
     total = 0.0
     for j in range(W_t.shape[0]):
-        factor = 1.0
-        if alpha > 0.0 and up_to_date[j] != owed:
-            factor = _decay(alpha * p_w[j] * (owed - up_to_date[j]))
+        if (alpha > 0.0 or average) and up_to_date[j] != owed:
+            _pay(W_t, A_t, j, alpha * p_w[j], owed - up_to_date[j], average)
         for k in range(W_t.shape[1]):
-            w = W_t[j, k] * factor
-            W_t[j, k] = w
-            total += w * w
+            total += W_t[j, k] * W_t[j, k]
     return total
+
+
+@njit(cache=True, nogil=True)
+def rows_loss(data, indices, indptr, rows, labels, sample_weight, W_t, b, scale):
+    """The (weighted) sum of the losses of ``rows`` under the weights
+    ``scale * W_t`` and ``scale * b`` (laid out as in :func:`sparse_pass`)."""
+    n_rows = W_t.shape[1]
+    weighted = sample_weight.shape[0] > 0
+    intercept = b.shape[0] > 0
+    z = np.empty(n_rows, dtype=np.float64)
+    total = 0.0
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        for k in range(n_rows):
+            z[k] = b[k] if intercept else 0.0
+        for nz in range(indptr[row], indptr[row + 1]):
+            j = indices[nz]
+            x = data[nz]
+            for k in range(n_rows):
+                z[k] += x * W_t[j, k]
+        for k in range(n_rows):
+            z[k] *= scale
+        label = labels[row]
+        if n_rows == 1:
+            value = np.logaddexp(0.0, z[0]) - label * z[0]
+        else:
+            top = z[0]
+            for k in range(1, n_rows):
+                top = max(top, z[k])
+            norm = 0.0
+            for k in range(n_rows):
+                norm += np.exp(z[k] - top)
+            value = np.log(norm) + top - z[label]
+        total += value * sample_weight[row] if weighted else value
+    return total
+
+
+@njit(cache=True, nogil=True)
+def norms(W_t):
+    """``(||W||^2, ||W||_1)`` of ``W_t`` in float64, without a temporary."""
+    squares = absolute = 0.0
+    for j in range(W_t.shape[0]):
+        for k in range(W_t.shape[1]):
+            w = float(W_t[j, k])
+            squares += w * w
+            absolute += abs(w)
+    return squares, absolute
