@@ -91,9 +91,9 @@ class SoftmaxRegressionClassifier(
     warm_start : bool, default=False
         Start ``fit`` from the previous solution (same classes and features).
     batch_size : int or "auto", default="auto"
-        Minibatch size (SGD). ``"auto"``: 32 on wide sparse data (where SGD
-        runs its compiled sparse loop, see ``average``), 256 elsewhere (chosen
-        on MNIST, ``benchmarks/bench_batch_size.py``).
+        Minibatch size (SGD). ``"auto"``: 32 where SGD averages on wide
+        sparse data (see ``average``), 256 elsewhere (chosen on MNIST,
+        ``benchmarks/bench_batch_size.py``).
     learning_rate : {"adaptive", "auto", "constant", "invscaling", "decay", \
             "linear"}, default="adaptive"
         Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
@@ -122,7 +122,8 @@ class SoftmaxRegressionClassifier(
         reads its training objective, with a patience of one epoch (the
         average does not fluctuate). ``"auto"``: averaged on wide sparse data
         (text, hashed or one-hot features), whose steps have no momentum to
-        smooth them, and not elsewhere. See the user guide.
+        smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
+        not elsewhere. See the user guide.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the training data,
         score it (accuracy) after every epoch, stop after ``n_iter_no_change``

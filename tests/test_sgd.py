@@ -742,6 +742,9 @@ def test_sgd_average_auto_on_wide_sparse_only():
         )
         cfg = SGDConfig().resolved(data)
         assert (cfg.batch_size, cfg.average) == (batch, average)
+        # an L1 penalty keeps its exact zeros: no average, plain steps
+        cfg = SGDConfig(l1_ratio=1.0).resolved(data)
+        assert (cfg.batch_size, cfg.average) == (256, False)
     # set by the user: kept
     cfg = SGDConfig(batch_size=8, average=False).resolved(data)
     assert (cfg.batch_size, cfg.average) == (8, False)

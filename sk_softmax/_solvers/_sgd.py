@@ -58,19 +58,22 @@ class SGDConfig:
         """This config with ``batch_size`` and ``average`` "auto" decided for
         ``data`` (and a stream's ``previous`` state).
 
-        On data where SGD runs its compiled sparse loop (wide sparse X),
-        steps of 32 rows, averaged; elsewhere 256 rows, not averaged. A
-        stream keeps averaging if it started so.
+        On data where SGD runs its compiled sparse loop (wide sparse X) and
+        without an L1 penalty (whose exact zeros an average would blur),
+        averaged steps of 32 rows; elsewhere steps of 256 rows, not averaged.
+        A stream keeps averaging if it started so.
         """
+        sparse = data.sparse_steps(
+            SPARSE_BATCH if self.batch_size == "auto" else self.batch_size
+        )
+        average = self.average
+        if average == "auto" and previous is not None:
+            average = previous.get("avg_sum") is not None
+        elif average == "auto":
+            average = sparse and not self.l1
         batch_size = self.batch_size
         if batch_size == "auto":
-            batch_size = SPARSE_BATCH if data.sparse_steps(SPARSE_BATCH) else 256
-        average = self.average
-        if average == "auto":
-            if previous is not None:
-                average = previous.get("avg_sum") is not None
-            else:
-                average = data.sparse_steps(batch_size)
+            batch_size = SPARSE_BATCH if sparse and average else 256
         return dataclasses.replace(self, batch_size=batch_size, average=bool(average))
 
     @property

@@ -769,6 +769,8 @@ def _decay_other_columns(state, layout, flat, owed, alpha):
     """
     active = layout.active
     nonzero = state.nonzero_columns
+    if nonzero is active:
+        return 0.0, 0.0
     stale = _other_columns(state, layout)
     squared_norm = abs_norm = 0.0
     if stale.shape[0]:
