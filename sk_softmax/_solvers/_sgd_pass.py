@@ -619,6 +619,11 @@ def _pass_sparse(
     updates can apply exactly under any schedule); momentum, which would move
     every weight at every step, is not used on sparse data. The objective,
     and so the optimum, is the same.
+
+    With averaging, each weight's path is integrated over the step sizes in
+    closed form when its column pays its decay (kept side by side with the
+    weights, the intercepts' alike), and the pass returns the averaged
+    parameters' objective over its rows too.
     """
     from ._sparse_kernel import norms, pay_decay, pay_l1, rows_loss, sparse_pass
 
