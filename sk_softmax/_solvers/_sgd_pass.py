@@ -692,12 +692,10 @@ def _pass_sparse(
     alpha = float(config.l2)
     order = np.asarray(order, dtype=np.int64)
     weights = np.empty(0) if sample_weight is None else np.asarray(sample_weight, float)
+    # the pass's rows, as both compiled loops read them
+    rows = (layout.X.data, layout.indices, layout.X.indptr, order, layout.labels)
     owed, state.l1_total = sparse_pass(
-        layout.X.data,
-        layout.indices,
-        layout.X.indptr,
-        order,
-        layout.labels,
+        *rows,
         weights,
         W_t,
         b,
@@ -732,17 +730,7 @@ def _pass_sparse(
     # the averaged parameters' objective on the pass's rows, in the layout
     state.avg_weight += owed
     scale = 1.0 / state.avg_weight
-    averaged_loss_sum = rows_loss(
-        layout.X.data,
-        layout.indices,
-        layout.X.indptr,
-        order,
-        layout.labels,
-        weights,
-        A_t,
-        a_b,
-        scale,
-    )
+    averaged_loss_sum = rows_loss(*rows, weights, A_t, a_b, scale)
     A_norm, A_abs = norms(A_t)
     A_norm, A_abs = A_norm * scale**2, A_abs * scale if l1 else 0.0
     other = _other_columns(state, layout)
