@@ -128,6 +128,17 @@ def _timed_fit(est, X, y):
     return time.perf_counter() - start
 
 
+def _target_rows(candidates, X, y, X_test, y_test, target):
+    """``(name, shown time, budget, accuracy, model)`` of each candidate's
+    :func:`time_to_target` over ``BUDGETS``, as the tables print them."""
+    for name, make in candidates.items():
+        elapsed, budget, acc, est = time_to_target(
+            make, X, y, X_test, y_test, target, BUDGETS
+        )
+        shown = "not reached" if np.isnan(elapsed) else f"{elapsed:.2f}"
+        yield name, shown, budget, acc, est
+
+
 def time_to_target(make, X, y, X_test, y_test, target, budgets):
     """``(fit time, budget, accuracy, model)`` of the first budget reaching
     ``target``; if none does, the best budget's with a NaN time."""
@@ -222,11 +233,9 @@ def main(argv=None):
     }
     print("| estimator | time to target (s) | budget (epochs / iter) | accuracy |")
     print("|---|---|---|---|")
-    for name, make in candidates.items():
-        elapsed, budget, acc, _ = time_to_target(
-            make, X, y, X_test, y_test, target, BUDGETS
-        )
-        shown = "not reached" if np.isnan(elapsed) else f"{elapsed:.2f}"
+    for name, shown, budget, acc, _ in _target_rows(
+        candidates, X, y, X_test, y_test, target
+    ):
         print(f"| {name} | {shown} | {budget} | {acc:.4f} |", flush=True)
     l1_time_to_target(X, y, X_test, y_test, args.alpha)
 
@@ -272,11 +281,9 @@ def l1_time_to_target(X, y, X_test, y_test, alpha):
     }
     print("| estimator (L1) | time to target (s) | budget | accuracy | non-zero |")
     print("|---|---|---|---|---|")
-    for name, make in candidates.items():
-        elapsed, budget, acc, est = time_to_target(
-            make, X, y, X_test, y_test, target, BUDGETS
-        )
-        shown = "not reached" if np.isnan(elapsed) else f"{elapsed:.2f}"
+    for name, shown, budget, acc, est in _target_rows(
+        candidates, X, y, X_test, y_test, target
+    ):
         nnz = "" if est is None else np.count_nonzero(est.coef_)
         print(f"| {name} | {shown} | {budget} | {acc:.4f} | {nnz} |", flush=True)
 
