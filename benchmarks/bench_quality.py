@@ -21,10 +21,12 @@ stream within one point of ``fit``.
 """
 
 import argparse
+import types
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import minimize
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -166,8 +168,71 @@ def objective(clf, X, y):
     return float(loss.loss(coef, X.astype(np.float64), Y, alpha=ALPHA, xp=np))
 
 
+def scaled_optimum(X, y):
+    """The optimum of the same objective, found in scaled coordinates.
+
+    L-BFGS on raw-scale features (scales 1e-2 to 1e3, offsets of +-50) stops
+    above the optimum, whoever runs it (scikit-learn's as well): the
+    curvature spans ten orders of magnitude. Here it runs on
+    ``(X - mean) / std`` (dense; sparse: ``X / rms``) with the parameters
+    ``V = W * std`` and the penalty ``alpha / 2 * sum (V / std)^2``: the same
+    objective, well conditioned. Returns a model-like object (``coef_``,
+    ``intercept_``, ``classes_``, ``predict``).
+    """
+    classes = np.unique(y)
+    X = X.astype(np.float64)
+    if sp.issparse(X):
+        mean = np.zeros(X.shape[1])
+        scale = np.sqrt(np.asarray(X.multiply(X).mean(axis=0)).ravel())
+    else:
+        mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    Xs = X @ sp.diags(1 / scale) if sp.issparse(X) else (X - mean) / scale
+    loss = SoftmaxLoss(len(classes), X.shape[1], True)
+    Y = (y[:, None] == classes).astype(np.float64)
+    if len(classes) == 2:
+        Y = Y[:, 1:]
+    n_w = loss.n_rows * X.shape[1]
+    weights = np.tile(1.0 / scale**2, loss.n_rows)
+
+    def fun(coef):
+        value, grad = loss.loss_gradient(coef, Xs, Y, alpha=0.0, xp=np)
+        V = coef[:n_w]
+        grad = grad.copy()
+        grad[:n_w] += ALPHA * weights * V
+        return float(value) + 0.5 * ALPHA * float(np.sum(weights * V * V)), grad
+
+    res = minimize(
+        fun,
+        np.zeros(loss.n_coef),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20000, "gtol": 1e-12, "ftol": 1e-15, "maxcor": 30},
+    )
+    W, b = loss.unpack(res.x, np)
+    W = W / scale
+    b = b - W @ mean
+
+    def predict(X_test):
+        Z = np.asarray(X_test @ W.T) + b
+        return (
+            classes[(Z[:, 0] > 0).astype(int)]
+            if W.shape[0] == 1
+            else classes[np.argmax(Z, axis=1)]
+        )
+
+    return types.SimpleNamespace(
+        coef_=W, intercept_=b, classes_=classes, predict=predict
+    )
+
+
 def optimum(name):
-    """The problem's data, and its optimum's test accuracy and objective."""
+    """The problem's data, and its optimum's test accuracy and objective.
+
+    ``solver="lbfgs"`` at a tight ``tol``; on raw-scale dense features (the
+    columns' spreads differ 10x or more, or their means exceed their spread)
+    the better of that and :func:`scaled_optimum`.
+    """
     if name not in _OPTIMA:
         X, X_test, y, y_test = PROBLEMS[name](0)
         with warnings.catch_warnings():
@@ -175,8 +240,19 @@ def optimum(name):
             opt = SoftmaxRegressionClassifier(
                 solver="lbfgs", alpha=ALPHA, tol=1e-8, max_iter=10000
             ).fit(X, y)
-        _OPTIMA[name] = ((X, y, X_test, y_test), opt.score(X_test, y_test))
-        _OPTIMA[name] += (objective(opt, X, y),)
+        models = [opt]
+        if not sp.issparse(X):
+            std = X.std(axis=0)
+            std = std[std > 0]
+            if std.max() > 10 * std.min() or np.any(
+                np.abs(X.mean(axis=0)) > X.std(axis=0)
+            ):
+                models.append(scaled_optimum(X, y))
+        candidates = [
+            (objective(m, X, y), np.mean(m.predict(X_test) == y_test)) for m in models
+        ]
+        obj, score = min(candidates)
+        _OPTIMA[name] = ((X, y, X_test, y_test), score, obj)
     return _OPTIMA[name]
 
 

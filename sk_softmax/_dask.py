@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import to_numpy
 from ._data import InMemoryData, sample_loss
 from ._exceptions import DaskFitError
-from ._solvers._scaling import sample_rows
+from ._solvers._scaling import ColumnMoments, sample_rows
 from ._solvers._sgd_pass import PassResult
 from ._validation import (
     check_weight_shape,
@@ -65,17 +65,22 @@ def _compute(*collections):
         ) from exc
 
 
-def _tree_sum(parts):
-    """Pairwise (tree) sum of delayed tuples of additive terms."""
+def _tree_sum(parts, combine=None):
+    """Pairwise (tree) sum of delayed tuples of additive terms (or of what
+    ``combine`` joins pairwise)."""
     import dask
 
-    add = dask.delayed(_add_sums, pure=True)
+    add = dask.delayed(combine or _add_sums, pure=True)
     while len(parts) > 1:
         parts = [
             add(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
             for i in range(0, len(parts), 2)
         ]
     return parts[0]
+
+
+def _combine_moments(a, b):
+    return a.combine(b)
 
 
 def _add_sums(a, b):
@@ -165,7 +170,8 @@ def _chunk_data(X, y_enc, sw, mask, part, loss, classes, estimator_name):
 
 def _column_stats(chunk):
     if chunk.n_samples == 0:
-        return (np.zeros(chunk.loss.n_features), 0.0)
+        zeros = np.zeros(chunk.loss.n_features)
+        return ColumnMoments(zeros, zeros, zeros, 0.0)
     return chunk.column_stats()
 
 
@@ -198,7 +204,7 @@ def _chunk_pass(carry, chunk, config, schedule, seed, span):
     work = state.copy(chunk.asarray)  # in the chunk's namespace and dtype
     record = chunk.sgd_pass(work, config, schedule, np.random.RandomState(seed), span)
     out = work.copy(_host64)
-    out.precond = state.precond
+    out.precond, out.center = state.precond, state.center
     return out, [*records, record]
 
 
@@ -286,8 +292,7 @@ class DaskData:
             (sw,) = dask.persist(sw * scale)
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         data = cls._with_mask(X, y_enc, sw, None, "all", loss, classes, name)
-        col_sq_sum, total = data.column_stats()  # checks X is finite, for all
-        check_weight_total(total)
+        check_weight_total(data.column_stats().total)  # checks X is finite, for all
         return data
 
     @classmethod
@@ -333,7 +338,8 @@ class DaskData:
 
     def column_stats(self):
         if self._column_stats is None:
-            (self._column_stats,) = _compute(_tree_sum(self._map(_column_stats)))
+            parts = self._map(_column_stats)
+            (self._column_stats,) = _compute(_tree_sum(parts, _combine_moments))
         return self._column_stats
 
     def curvature_sample(self):

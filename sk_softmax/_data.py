@@ -15,7 +15,8 @@ methods on each chunk, where the chunk lives. The interface:
 ``to_fitted(a, copy=True)``
     A vector where the fitted parameters live (a copy by default).
 ``column_stats()``
-    ``(sum_i s_i x_i**2, sum_i s_i)`` over the training rows, with the check
+    The weighted column moments over the training rows
+    (:class:`~sk_softmax._solvers._scaling.ColumnMoments`), with the check
     that X holds no NaN or infinity (scikit-learn's error otherwise).
 ``curvature_sample()``
     Up to 1,000 rows on the host (float64) and their weights.
@@ -48,7 +49,7 @@ from ._backend import (
     to_numpy,
 )
 from ._loss import SoftmaxLoss
-from ._solvers._scaling import column_sq_sums, curvature_sample, sample_rows
+from ._solvers._scaling import column_moments, curvature_sample, sample_rows
 from ._solvers._sgd_pass import BatchGather, runs_sparse_loop, sgd_pass
 from ._split import make_validation_split
 from ._validation import (
@@ -188,25 +189,26 @@ class InMemoryData:
         return np.where(mask, self.sample_weight, 0.0)
 
     def column_stats(self):
-        """Column sums of squares and total weight, checking X is finite.
+        """Column moments (sums, sums of squares, spreads, total weight),
+        checking X is finite.
 
         SGD validates X with ``ensure_all_finite=False`` and checks it here,
         in the pass that computes the column sums (one pass over X fewer);
         where that pass cannot vouch for X, scikit-learn's own check runs and
         raises its usual error.
         """
-        col_sq_sum, total, surely_finite = column_sq_sums(
+        moments, surely_finite = column_moments(
             self.X, self._training_weights(), check_finite=True
         )
         if not surely_finite:
             assert_all_finite(
                 self.X, estimator_name=self.estimator_name, input_name="X"
             )
-            if not np.all(np.isfinite(col_sq_sum)):  # finite, squares overflow
-                col_sq_sum, total = column_sq_sums(
+            if not np.all(np.isfinite(moments.m2)):  # finite, squares overflow
+                moments = column_moments(
                     self.X, self._training_weights(), in_float64=True
                 )
-        return col_sq_sum, total
+        return moments
 
     def curvature_sample(self):
         Xs, sampled = curvature_sample(self.X)

@@ -313,14 +313,14 @@ def test_classifier_partial_fit_rejects_non_finite_X_and_keeps_model(bad):
 def test_classifier_sgd_huge_finite_X_is_not_mistaken_for_non_finite():
     # float32 squares overflow past 1.8e19: the fused check cannot vouch for X,
     # the exact check runs and passes, and the feature keeps a zero step
-    from sk_softmax._solvers._scaling import column_sq_sums
+    from sk_softmax._solvers._scaling import column_moments
 
     X, y = _iris()
     X = X.astype(np.float32)
     X[:, 3] *= np.float32(1e19)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy: "overflow"
-        _, _, surely_finite = column_sq_sums(X, np.ones(len(y)), check_finite=True)
+        *_, surely_finite = column_moments(X, np.ones(len(y)), check_finite=True)
         assert not surely_finite
         clf = SoftmaxRegressionClassifier(random_state=0, max_iter=5)
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -1,12 +1,21 @@
-"""SGD's step scaling, computed from the data: a diagonal preconditioner and
-the initial step size.
+"""SGD's step scaling, computed from the data: a preconditioner and the
+initial step size.
 
 The Hessian of the loss is bounded by ``c * E_s[x x^T] + alpha * I`` with
 ``c = 1/2`` (multinomial) or ``1/4`` (binomial), ``x`` extended by a 1 for the
-intercept. :func:`column_sq_sums` reads the diagonal of that bound from the
+intercept. :func:`column_moments` reads the diagonal of that bound from the
 data (by row blocks, where the data lives; the Dask path adds the sums of its
 chunks), :func:`sgd_scaling` turns it into per-parameter scalings and a step.
+
+With an intercept, SGD can also step as if the features were centered
+(``x - mu``, the intercept ``b + W mu``): the same objective and optimum, but
+the bound's diagonal is then the features' variances, not their second
+moments, so that a feature far from zero (raw pixels, prices, years) no
+longer shares its step with the intercept. :func:`centered_step` maps such a
+step back to the model's own parameters.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,91 +23,140 @@ import scipy.sparse as sp
 from .._backend import device, get_namespace, to_numpy
 
 
-def column_sq_sums(X, sample_weight, check_finite=False, in_float64=False):
-    """Weighted sums of squared feature values, and the total weight.
+class ColumnMoments(NamedTuple):
+    """Weighted column moments of ``X`` (float64 host vectors, sums over rows).
+
+    ``sum``: ``sum_i s_i x_ij``; ``sq_sum``: ``sum_i s_i x_ij^2``; ``m2``:
+    ``sum_i s_i (x_ij - mean_j)^2``, computed without the cancellation of
+    ``sq_sum - sum^2 / total`` (a feature of mean 50 and spread 0.01 keeps its
+    variance in float32); ``total``: ``sum_i s_i``.
+    """
+
+    sum: np.ndarray
+    sq_sum: np.ndarray
+    m2: np.ndarray
+    total: float
+
+    def combine(self, other):
+        """The moments of both parts' rows (Chan et al.'s pairwise update)."""
+        if not other.total:
+            return self
+        if not self.total:
+            return other
+        total = self.total + other.total
+        delta = other.sum / other.total - self.sum / self.total
+        m2 = self.m2 + other.m2 + delta * delta * (self.total * other.total / total)
+        return ColumnMoments(
+            self.sum + other.sum, self.sq_sum + other.sq_sum, m2, total
+        )
+
+
+def column_moments(X, sample_weight, check_finite=False, in_float64=False):
+    """The weighted :class:`ColumnMoments` of ``X``.
 
     Computed by row blocks (dense, sparse or on X's device): never a full copy
-    of ``X``; only the ``(n_features,)`` result crosses to the host.
+    of ``X``; only ``(n_features,)`` results cross to the host. Dense blocks
+    are summed about a reference row (the first): the sums of
+    ``x - x_0`` and of its squares, in X's dtype, give the variances without
+    cancellation; sparse ``X`` is summed as it is, in float64.
 
-    With ``check_finite=True`` a third value says whether every entry of
-    ``X`` is certainly finite. For dense NumPy ``X`` it comes from the same
-    pass (a NaN or infinity makes its column's sum non-finite; rows of zero
-    weight get an unweighted sum too), so SGD reads ``X`` once for both;
-    False can also mean a sum overflowed, so the caller then runs the exact
-    check. ``in_float64=True`` squares in float64 (float32 data whose squares
-    overflow float32).
-
-    Returns
-    -------
-    col_sq_sum : ndarray of shape (n_features,)
-        ``sum_i s_i x_ij^2`` (float64, host).
-    total : float
-        ``sum_i s_i``.
-    surely_finite : bool
-        Only with ``check_finite=True``.
+    With ``check_finite=True`` the result is ``(moments, surely_finite)``:
+    whether every entry of ``X`` is certainly finite. For dense NumPy ``X``
+    it comes from the same pass (a NaN or infinity makes its column's sum
+    non-finite; rows of zero weight get an unweighted sum too), so SGD reads
+    ``X`` once for both; False can also mean a sum overflowed, so the caller
+    then runs the exact check. ``in_float64=True`` squares in float64
+    (float32 data whose squares overflow float32).
     """
     if check_finite:
         # a NaN or infinity in X makes "invalid" products (inf * 0) on its way
         # to the error the caller raises: no RuntimeWarning before it
         with np.errstate(invalid="ignore", over="ignore"):
-            return _column_sq_sums(X, sample_weight, True, in_float64)
-    return _column_sq_sums(X, sample_weight, False, in_float64)[:2]
+            return _column_moments(X, sample_weight, True, in_float64)
+    return _column_moments(X, sample_weight, False, in_float64)[0]
 
 
-def _column_sq_sums(X, sample_weight, check_finite, in_float64):
+def _column_moments(X, sample_weight, check_finite, in_float64):
     n_samples, n_features = X.shape
     sw = np.asarray(sample_weight, dtype=np.float64)
+    total = float(np.sum(sw))
     surely_finite = True
+    shift = np.zeros(n_features)
     if sp.issparse(X):
         X = sp.csr_matrix(X)  # the CSR arrays (for a csr_array too), no copy
         uniform = bool(np.all(sw == sw[0])) if n_samples else True
-        col_sq = np.zeros(n_features)
+        col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
         # blocks of about 2**20 stored values, read in place (views of the CSR
         # arrays): the temporaries stay small whatever the matrix
         step = max(1, int(n_samples * 2**20 // max(X.nnz, 1)))
         for start in range(0, n_samples, step):
             stop = min(start + step, n_samples)
             lo, hi = X.indptr[start], X.indptr[stop]
-            sq = np.square(X.data[lo:hi], dtype=np.float64)
+            values = np.asarray(X.data[lo:hi], dtype=np.float64)
             if not uniform:
-                sq *= np.repeat(sw[start:stop], np.diff(X.indptr[start : stop + 1]))
-            col_sq += np.bincount(X.indices[lo:hi], weights=sq, minlength=n_features)
+                values = values * np.repeat(
+                    sw[start:stop], np.diff(X.indptr[start : stop + 1])
+                )
+            sq = np.multiply(values, X.data[lo:hi], dtype=np.float64)
+            cols = X.indices[lo:hi]
+            col_sum += np.bincount(cols, weights=values, minlength=n_features)
+            col_sq += np.bincount(cols, weights=sq, minlength=n_features)
         if uniform and n_samples:
+            col_sum *= sw[0]
             col_sq *= sw[0]
         if check_finite:
             surely_finite = bool(np.isfinite(X.data).all())
     elif isinstance(X, np.ndarray):
-        col_sq = np.zeros(n_features)
+        col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
         dtype = np.float64 if in_float64 else X.dtype
         # zero weights hide a row from the weighted sums (BLAS may skip them)
         unweighted = np.zeros(n_features) if check_finite and (sw == 0).any() else None
-        rows = min(2048, n_samples)  # the squared block (6 MiB for MNIST) is reused
-        square = np.empty((rows, n_features), dtype=dtype)
+        rows = min(2048, n_samples)  # the shifted block (6 MiB for MNIST) is reused
+        buffer = np.empty((rows, n_features), dtype=dtype)
         ones = np.ones(rows, dtype=dtype)
+        if n_samples:
+            shift = X[0].astype(dtype)
         for start in range(0, n_samples, rows):
             block = X[start : start + rows]
-            sq = np.multiply(block, block, out=square[: block.shape[0]], dtype=dtype)
-            col_sq += sw[start : start + rows].astype(dtype) @ sq
+            weights = sw[start : start + rows].astype(dtype)
+            d = np.subtract(block, shift, out=buffer[: block.shape[0]], dtype=dtype)
+            col_sum += weights @ d
             if unweighted is not None:
-                unweighted += ones[: block.shape[0]] @ sq
+                unweighted += ones[: block.shape[0]] @ d
+            np.multiply(d, d, out=d)
+            col_sq += weights @ d
+            if unweighted is not None:
+                unweighted += ones[: block.shape[0]] @ d
         if check_finite:
             surely_finite = bool(np.isfinite(col_sq).all()) and (
                 unweighted is None or bool(np.isfinite(unweighted).all())
             )
-    else:  # on X's device: only the (n_features,) result crosses
+    else:  # on X's device: only the (n_features,) results cross
         xp = get_namespace(X)
         dtype = xp.float64 if in_float64 else X.dtype
         sw_dev = xp.asarray(sw, dtype=dtype, device=device(X))
         acc = xp.zeros((n_features,), dtype=dtype, device=device(X))
+        acc_sum = xp.zeros((n_features,), dtype=dtype, device=device(X))
+        first = xp.astype(X[0, :], dtype) if n_samples else acc
         for start in range(0, n_samples, 8192):
             stop = min(start + 8192, n_samples)
-            block = xp.astype(X[start:stop, :], dtype)
-            w = xp.reshape(sw_dev[start:stop], (-1, 1))
-            acc = acc + xp.sum(block * block * w, axis=0)
+            d = xp.astype(X[start:stop, :], dtype) - first
+            weighted = d * xp.reshape(sw_dev[start:stop], (-1, 1))
+            acc_sum = acc_sum + xp.sum(weighted, axis=0)
+            acc = acc + xp.sum(d * weighted, axis=0)
+        shift = np.asarray(to_numpy(first), dtype=np.float64)
+        col_sum = np.asarray(to_numpy(acc_sum), dtype=np.float64)
         col_sq = np.asarray(to_numpy(acc), dtype=np.float64)
         if check_finite:
             surely_finite = bool(xp.all(xp.isfinite(X)))
-    return col_sq, float(np.sum(sw)), surely_finite
+    # col_sum and col_sq are about ``shift``: the mean moves, the spread not
+    shift = np.asarray(shift, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        m2 = np.maximum(col_sq - col_sum * col_sum / total, 0.0) if total else col_sq
+        col_sum = col_sum + shift * total
+        mean = col_sum / total if total else np.zeros(n_features)
+        sq_sum = m2 + total * mean * mean
+    return ColumnMoments(col_sum, sq_sum, m2, total), surely_finite
 
 
 def _curvature_constant(n_classes):
@@ -116,12 +174,13 @@ def preconditioner(col_sq_mean, n_classes, fit_intercept, alpha):
     return 1.0 / diag
 
 
-def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha):
+def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha, center=None):
     """``1 / lambda``, ``lambda`` the top eigenvalue of the preconditioned bound.
 
     Power iteration on ``c * D^-1/2 E_s[x x^T] D^-1/2 + alpha * D^-1`` (``x``
-    extended by 1 for the intercept) over a host sample ``Xs`` (dense or
-    sparse) with weights ``ws``.
+    extended by 1 for the intercept, and centered by ``center`` if given)
+    over a host sample ``Xs`` (dense or sparse, never densified) with
+    weights ``ws``.
     """
     c = _curvature_constant(n_classes)
     ws = np.asarray(ws, dtype=np.float64)
@@ -133,22 +192,31 @@ def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha):
         used = np.unique(Xs.indices)
     else:
         used = np.flatnonzero(np.any(Xs != 0, axis=0))
+    if center is not None:  # a centered unused feature is not zero
+        used = np.union1d(used, np.flatnonzero(center))
     unused = np.ones(Xs.shape[1], dtype=bool)
     unused[used] = False
     floor = float(np.max(alpha * precond[: Xs.shape[1]][unused], initial=0.0))
     precond = np.concatenate([precond[used], precond[Xs.shape[1] :]])
     Xs = Xs[:, used]
+    mu = None if center is None else np.asarray(center, dtype=np.float64)[used]
     n_features = Xs.shape[1]
     scale = np.sqrt(precond)
     scale_w = scale[:n_features]
 
     def apply(v):
-        t = Xs @ (scale_w * v[:n_features])
+        v_w = scale_w * v[:n_features]
+        t = np.asarray(Xs @ v_w).ravel()
+        if mu is not None:
+            t = t - mu @ v_w
         if fit_intercept:
             t = t + scale[-1] * v[-1]
-        t = ws * np.asarray(t).ravel()
+        t = ws * t
         u = np.empty_like(v)
-        u[:n_features] = scale_w * np.asarray(Xs.T @ t).ravel()
+        xt = np.asarray(Xs.T @ t).ravel()
+        if mu is not None:
+            xt = xt - mu * np.sum(t)
+        u[:n_features] = scale_w * xt
         if fit_intercept:
             u[-1] = scale[-1] * np.sum(t)
         return c * u + alpha * precond * v
@@ -189,46 +257,86 @@ def curvature_sample(X, max_rows=1000):
     return np.asarray(to_numpy(sample), dtype=np.float64), rows
 
 
-def feature_preconditioner(col_sq_sum, total, loss, alpha):
-    """:func:`preconditioner` from column sums.
+def feature_preconditioner(moments, loss, alpha, centered):
+    """:func:`preconditioner` from column sums, and the centering.
 
     One scaling per feature (the same for every class's weight of that
     feature), then the intercepts' if any: ``n_features + fit_intercept``
     values, never one per parameter (a 1,000-class model would carry a second
-    copy of its weights' size).
+    copy of its weights' size). ``centered``: the steps are taken as if the
+    features were centered (:func:`centered_step`), so the scaling reads the
+    features' variances, and their means are returned as the center (else
+    None). ``moments``: the data's :class:`ColumnMoments`.
     """
-    return preconditioner(col_sq_sum / total, loss.n_classes, loss.fit_intercept, alpha)
+    col_sq_mean = moments.sq_sum / moments.total
+    center = None
+    if centered:
+        center = moments.sum / moments.total
+        col_sq_mean = moments.m2 / moments.total
+    precond = preconditioner(col_sq_mean, loss.n_classes, loss.fit_intercept, alpha)
+    return precond, center
 
 
-def sgd_scaling(col_sq_sum, total, sample, loss, alpha, learning_rate_init):
-    """SGD's per-parameter preconditioner and initial step size, from the data.
+def centered_step(step, raw_b, center, precond_center, n_rows, xp):
+    """Map a step taken in centered coordinates back to ``(W, b)``.
+
+    In coordinates where the features are ``x - mu`` (``mu = center``) and
+    the intercept is ``b' = b + W mu``, the gradient of ``W`` is
+    ``g_W - g_b mu^T`` and that of ``b'`` is ``g_b``. ``step`` is the flat
+    step computed as usual (``P_W * g_W`` and ``p_b * g_b``, times the rate,
+    penalty included), ``raw_b`` the intercepts' gradient times the rate
+    before its scaling (``n_rows``), ``precond_center`` is ``P_W * mu``. The
+    centered step of ``W`` is ``step_W - outer(raw_b, P_W mu)``, and since
+    ``b = b' - W mu`` the intercepts move by ``step_b - step_W mu``: a linear
+    (positive definite) map of the gradient, so the fixed point is the same.
+    Returns the new flat step (NumPy ``step`` is updated in place).
+    """
+    n_features = center.shape[0]
+    n_w = n_rows * n_features
+    if xp is np:
+        step_W = step[:n_w].reshape(n_rows, n_features)
+        step_W -= np.multiply.outer(raw_b, precond_center)
+        step[n_w:] -= step_W @ center
+        return step
+    step_W = xp.reshape(step[:n_w], (n_rows, n_features))
+    step_W = step_W - xp.reshape(raw_b, (n_rows, 1)) * precond_center
+    step_b = step[n_w:] - xp.matmul(step_W, center)
+    return xp.concat([xp.reshape(step_W, (-1,)), step_b])
+
+
+def sgd_scaling(moments, sample, loss, alpha, learning_rate_init, centered):
+    """SGD's per-parameter preconditioner, centering and initial step size.
 
     SGD steps are scaled per feature by ``1 / d_j`` with
     ``d_j = c * E_s[x_j^2] + alpha`` (the diagonal of the curvature bound, from
-    ``col_sq_sum / total`` of :func:`column_sq_sums`), which makes unscaled
-    features and the intercept train at the same speed. With
+    the data's :class:`ColumnMoments`), which makes unscaled
+    features and the intercept train at the same speed; ``centered``: by the
+    features' variances instead, the steps taken as if the features were
+    centered (see :func:`feature_preconditioner`). With
     ``learning_rate_init="auto"``, ``eta0 = 1 / lambda`` with ``lambda`` the
-    largest eigenvalue of the preconditioned bound, estimated by power
-    iteration on a host sample of rows: ``sample()`` returns it with its
-    weights (see :func:`curvature_sample`), and is only called then;
-    otherwise ``eta0 = learning_rate_init``.
+    largest eigenvalue of the preconditioned bound (centered likewise),
+    estimated by power iteration on a host sample of rows: ``sample()``
+    returns it with its weights (see :func:`curvature_sample`), and is only
+    called then; otherwise ``eta0 = learning_rate_init``.
 
     Returns
     -------
     precond : ndarray of shape (n_features + fit_intercept,)
         ``1 / d_j`` per feature, the intercepts' last (float64, host; see
         :func:`feature_preconditioner`).
+    center : ndarray of shape (n_features,) or None
+        The features' means when ``centered`` (float64, host).
     eta0 : float
     """
-    precond = feature_preconditioner(col_sq_sum, total, loss, alpha)
+    precond, center = feature_preconditioner(moments, loss, alpha, centered)
     if learning_rate_init == "auto":
         Xs, ws = sample()
         eta0 = top_curvature_step(
-            Xs, ws, precond, loss.n_classes, loss.fit_intercept, alpha
+            Xs, ws, precond, loss.n_classes, loss.fit_intercept, alpha, center
         )
     else:
         eta0 = float(learning_rate_init)
-    return precond, eta0
+    return precond, center, eta0
 
 
 def _take(X, rows):

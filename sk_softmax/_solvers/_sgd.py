@@ -18,7 +18,7 @@ import numpy as np
 from .._callbacks import EpochReport
 from .._stopping import SGDStopping
 from ._result import SolverResult
-from ._scaling import feature_preconditioner, sgd_scaling
+from ._scaling import ColumnMoments, feature_preconditioner, sgd_scaling
 from ._schedule import Schedule
 from ._sgd_pass import (
     LazyZeros,
@@ -123,12 +123,19 @@ class SGDState:
     precond : array of shape (n_features + fit_intercept,)
         Step scaling per feature, the intercepts' last (see
         :func:`~._scaling.sgd_scaling`).
+    center : array of shape (n_features,) or None
+        The features' means when the steps are taken as if the features were
+        centered (see :func:`~._scaling.centered_step`), else None.
     col_sq_sum : ndarray of shape (n_features,)
         Weighted sums of squared feature values over all data seen so far
         (host, float64): ``partial_fit`` updates the preconditioner from them,
         so a feature absent from the first chunks never gets an unbounded step.
     weight_seen : float
         Total sample weight behind ``col_sq_sum``.
+    col_sum, col_m2 : ndarray of shape (n_features,) or None
+        Weighted sums of the feature values, and of their squared deviations
+        from the mean, over all data seen so far (host, float64): the center
+        and the variances; None when the steps are not centered.
     horizon : int
         Length of the "linear" schedule in epochs (``max_iter``).
     stopping : SGDStopping
@@ -179,6 +186,9 @@ class SGDState:
     pending: object = None
     avg_sum: object = None
     avg_weight: float = 0.0
+    center: object = None
+    col_sum: object = None
+    col_m2: object = None
 
     def sync(self, release=False):
         """Bring ``coef`` up to date (write back what a sparse pass kept aside).
@@ -214,7 +224,12 @@ class SGDState:
             l1_applied=None if self.l1_applied is None else asarray(self.l1_applied),
             avg_sum=None if self.avg_sum is None else asarray(average_sum(self)),
             precond=asarray(self.precond),
+            center=None if self.center is None else asarray(self.center),
             col_sq_sum=np.array(self.col_sq_sum, dtype=np.float64),
+            col_sum=None
+            if self.col_sum is None
+            else np.array(self.col_sum, dtype=np.float64),
+            col_m2=None if self.col_m2 is None else np.array(self.col_m2),
             stopping=None if self.stopping is None else self.stopping.copy(),
             nonzero_columns=None
             if self.nonzero_columns is None
@@ -237,12 +252,16 @@ class SGDState:
         if self.avg_sum is not None:
             values["avg_sum"] = average_sum(self)
             values["iterate"] = self.coef
-        for name in ("velocity", "precond", "l1_applied", "avg_sum", "iterate"):
+        arrays = ("velocity", "precond", "center", "l1_applied", "avg_sum", "iterate")
+        for name in arrays:
             if name not in values:
                 continue
             if values[name] is not None:
                 values[name] = place(values[name])
         values["col_sq_sum"] = np.array(self.col_sq_sum, dtype=np.float64)
+        for name in ("col_sum", "col_m2"):
+            if values[name] is not None:
+                values[name] = np.array(values[name], dtype=np.float64)
         values["stopping"] = None if self.stopping is None else self.stopping.to_dict()
         return values
 
@@ -315,14 +334,15 @@ class SGDSolver:
     def start(self, data, coef0=None):
         """A fresh state: step scaling from ``data``, parameters ``coef0`` or 0."""
         cfg = self.config
-        col_sq_sum, total = data.column_stats()
-        precond, eta0 = sgd_scaling(
-            col_sq_sum,
-            total,
+        moments = data.column_stats()
+        centered = self._centers(data)
+        precond, center, eta0 = sgd_scaling(
+            moments,
             data.curvature_sample,
             data.loss,
             cfg.alpha,
             cfg.learning_rate_init,
+            centered,
         )
         _check_step_scaling(precond, data)
         if coef0 is not None:
@@ -341,8 +361,11 @@ class SGDSolver:
             eta0=eta0,
             eta=eta0,
             precond=data.asarray(precond),
-            col_sq_sum=col_sq_sum,
-            weight_seen=total,
+            center=None if center is None else data.asarray(center),
+            col_sq_sum=moments.sq_sum,
+            col_sum=moments.sum if centered else None,
+            col_m2=moments.m2 if centered else None,
+            weight_seen=moments.total,
             horizon=cfg.max_iter,
             stopping=self._stopping(stream=True),
             nonzero_columns=None if coef0 is not None else np.empty(0, np.intp),
@@ -362,14 +385,27 @@ class SGDSolver:
                 "it back, or call fit to start a new model."
             )
         state = state.copy(data.asarray)
-        col_sq_sum, total = data.column_stats()
-        state.col_sq_sum = state.col_sq_sum + col_sq_sum
-        state.weight_seen = state.weight_seen + total
-        precond = feature_preconditioner(
-            state.col_sq_sum, state.weight_seen, data.loss, cfg.alpha
+        centered = state.col_sum is not None  # as the stream started
+        seen = ColumnMoments(
+            state.col_sum, state.col_sq_sum, state.col_m2, state.weight_seen
+        )
+        moments = data.column_stats()
+        if centered:
+            moments = seen.combine(moments)
+        else:
+            moments = ColumnMoments(
+                None,
+                state.col_sq_sum + moments.sq_sum,
+                None,
+                state.weight_seen + moments.total,
+            )
+        state.col_sum, state.col_sq_sum, state.col_m2, state.weight_seen = moments
+        precond, center = feature_preconditioner(
+            moments, data.loss, cfg.alpha, centered and not cfg.l1
         )
         _check_step_scaling(precond, data)
         state.precond = data.asarray(precond)
+        state.center = None if center is None else data.asarray(center)
         if cfg.learning_rate_init != "auto" and (
             float(cfg.learning_rate_init) != state.eta0
         ):
@@ -385,6 +421,19 @@ class SGDSolver:
             state.decay_start = state.decay_epochs = None
             state.eta = state.eta / 5.0
         return state
+
+    def _centers(self, data):
+        """Whether the steps are taken as if the features were centered: with
+        an intercept to absorb the means, without an L1 penalty (its clipping
+        is per weight) and where SGD does not run its compiled sparse loop
+        (whose steps touch only the batch's columns, which centering would
+        spread to every column)."""
+        cfg = self.config
+        return bool(
+            data.loss.fit_intercept
+            and not cfg.l1
+            and not data.sparse_steps(cfg.batch_size)
+        )
 
     def _model(self, state):
         """The parameters the model is at this point of the run: the average

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._backend import device, get_namespace
+from ._scaling import centered_step
 
 
 @dataclass
@@ -371,6 +372,9 @@ def _pass_generic(
     loss_sum = 0.0
     n_w = loss.n_rows * loss.n_features
     precond = _per_parameter(state.precond, loss, xp)
+    center = _center(state, config)
+    if center is not None:
+        precond_center = state.precond[: loss.n_features] * center
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         idx = order[start:stop]
@@ -386,7 +390,10 @@ def _pass_generic(
         grad = grad * scale
         if alpha:
             grad = grad + alpha * _penalty_mask(state.coef, n_w, xp)
+        raw_b = grad[n_w:]
         grad = grad * precond
+        if center is not None:
+            grad = centered_step(grad, raw_b, center, precond_center, loss.n_rows, xp)
         eta = rate(start)
         if momentum:
             state.velocity = momentum * state.velocity - eta * grad
@@ -478,6 +485,10 @@ def _pass_numpy(
         flat += np.tile(np.arange(batch_size), -(-n_samples // batch_size))[:n_samples]
     precond = np.asarray(state.precond, dtype=dtype)
     precond_W, precond_b = precond[:n_features], precond[n_features:]
+    center = _center(state, config)
+    if center is not None:
+        center = np.asarray(center, dtype=dtype)
+        precond_center = precond_W * center
     if momentum and state.velocity is None:
         state.velocity = np.zeros_like(coef)
     velocity = state.velocity
@@ -536,6 +547,8 @@ def _pass_numpy(
         if alpha:
             np.multiply(W, decay_scale, out=decay_W)
             step_W += decay_W
+        if center is not None:
+            centered_step(step, grad_b * scale, center, precond_center, n_rows, np)
         if momentum:
             velocity *= momentum
             velocity -= step
@@ -829,6 +842,12 @@ def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
         covered = None if sample_weight is None else sample_weight[rows]
     total = float(order.shape[0]) if covered is None else float(np.sum(covered))
     return order, total
+
+
+def _center(state, config):
+    """The features' means if the steps are centered (not with an L1 penalty,
+    whose clipping is per weight), else None."""
+    return None if config.l1 else state.center
 
 
 def _per_parameter(precond, loss, xp):
