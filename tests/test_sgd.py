@@ -840,6 +840,14 @@ def test_sgd_centers_only_where_it_applies():
         wide = sp.random(300, 5000, density=0.002, format="csr", random_state=0)
         clf = SoftmaxRegressionClassifier(max_iter=2).fit(wide, np.arange(300) % 3)
         assert center(clf) is None
+        # features whose means do not dwarf their spreads keep the plain
+        # steps (the centered steps' larger rate would only add noise)
+        scaled = StandardScaler().fit_transform(X) + 1.5
+        clf = SoftmaxRegressionClassifier(max_iter=2).fit(scaled, y)
+        assert center(clf) is None
+        scaled[:, 0] = 2.5  # a constant feature: its mean is all there is
+        clf = SoftmaxRegressionClassifier(max_iter=2).fit(scaled, y)
+        np.testing.assert_allclose(center(clf), scaled.mean(axis=0))
 
 
 def test_sgd_stream_centers_on_all_rows_seen():

@@ -277,6 +277,25 @@ def feature_preconditioner(moments, loss, alpha, centered):
     return precond, center
 
 
+# SGD centers its steps where some feature's squared mean exceeds this many
+# times its variance (its mean is more than twice its spread): there the
+# second-moment scaling would shrink that feature's step more than 5x. Below
+# it the centered steps' larger rate only adds noise: on MNIST (pixels in
+# [0, 1], at most 1.6) centering took 26 epochs to 92.5% test accuracy
+# instead of 7; on raw-scale features (offsets of +-50, spreads down to
+# 1e-2) it is what brings the fit to the optimum
+OFFSET_RATIO = 4.0
+
+
+def offsets_dominate(moments):
+    """Whether some feature's mean dwarfs its spread (``OFFSET_RATIO``); a
+    constant non-zero feature counts."""
+    if not moments.total:
+        return False
+    mean = moments.sum / moments.total
+    return bool(np.any(mean * mean > OFFSET_RATIO * (moments.m2 / moments.total)))
+
+
 def centered_step(step, raw_b, center, precond_center, n_rows, xp):
     """Map a step taken in centered coordinates back to ``(W, b)``.
 

@@ -18,7 +18,12 @@ import numpy as np
 from .._callbacks import EpochReport
 from .._stopping import SGDStopping
 from ._result import SolverResult
-from ._scaling import ColumnMoments, feature_preconditioner, sgd_scaling
+from ._scaling import (
+    ColumnMoments,
+    feature_preconditioner,
+    offsets_dominate,
+    sgd_scaling,
+)
 from ._schedule import Schedule
 from ._sgd_pass import (
     LazyZeros,
@@ -335,7 +340,7 @@ class SGDSolver:
         """A fresh state: step scaling from ``data``, parameters ``coef0`` or 0."""
         cfg = self.config
         moments = data.column_stats()
-        centered = self._centers(data)
+        centered = self._centers(data, moments)
         precond, center, eta0 = sgd_scaling(
             moments,
             data.curvature_sample,
@@ -422,17 +427,21 @@ class SGDSolver:
             state.eta = state.eta / 5.0
         return state
 
-    def _centers(self, data):
-        """Whether the steps are taken as if the features were centered: with
-        an intercept to absorb the means, without an L1 penalty (its clipping
-        is per weight) and where SGD does not run its compiled sparse loop
-        (whose steps touch only the batch's columns, which centering would
-        spread to every column)."""
+    def _centers(self, data, moments):
+        """Whether the steps are taken as if the features were centered.
+
+        Where some feature's mean dwarfs its spread (see
+        :func:`~._scaling.offsets_dominate`), with an intercept to absorb the
+        means, without an L1 penalty (its clipping is per weight) and where
+        SGD does not run its compiled sparse loop (whose steps touch only the
+        batch's columns, which centering would spread to every column).
+        """
         cfg = self.config
         return bool(
             data.loss.fit_intercept
             and not cfg.l1
             and not data.sparse_steps(cfg.batch_size)
+            and offsets_dominate(moments)
         )
 
     def _model(self, state):
