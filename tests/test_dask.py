@@ -439,3 +439,20 @@ def test_dask_y_with_unknown_chunk_sizes_is_accepted(client, digits):
     clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(Xd[mask], yd[mask])
     ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X_train[keep], y_train[keep])
     np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-6)
+
+
+def test_fit_dask_sgd_centers_like_in_memory():
+    # raw pixels (0 to 16) far from zero: the chunks' moments join into the
+    # center and spreads of all rows, and the fit matches the in-memory one
+    X, y = load_digits(return_X_y=True)
+    X = X + 20.0
+    params = dict(random_state=0, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SoftmaxRegressionClassifier(**params).fit(X, y)
+        with dask.config.set(scheduler="threads"):
+            clf = SoftmaxRegressionClassifier(**params).fit(*_dask(X, y, rows=250))
+    state = clf._sgd_state
+    np.testing.assert_allclose(state["center"], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(state["col_m2"], len(y) * X.var(axis=0), atol=1e-8)
+    assert clf.score(X, y) >= ref.score(X, y) - 0.01
