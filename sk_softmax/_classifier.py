@@ -203,9 +203,13 @@ class SoftmaxRegressionClassifier(
     with :math:`\\rho` the ``l1_ratio``.
 
     Log-probabilities are computed with log-sum-exp, so huge logits never
-    overflow. ``learning_rate_init="auto"`` uses ``1 / (c E_s[||x||^2 + 1] +
-    alpha)`` with ``c = 1/2`` (``1/4`` for two classes), a bound on the
-    curvature of ``L``.
+    overflow. SGD scales each feature's step by the inverse of a bound on the
+    curvature of ``L``, ``c E_s[x_j^2] + alpha`` with ``c = 1/2`` (``1/4``
+    for two classes); where some feature's mean dwarfs its spread it steps
+    as if the features were centered, the bound then reading their
+    variances (same objective and optimum; see the user guide).
+    ``learning_rate_init="auto"`` is the inverse of the largest eigenvalue of
+    the scaled bound.
 
     With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
     :mod:`sklearn.callback` for every solver: each SGD epoch or SciPy
