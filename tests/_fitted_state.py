@@ -11,15 +11,22 @@ def fitted_state(clf):
             if isinstance(value, np.random.RandomState):
                 value = value.get_state()[1].copy()
             elif key == "_sgd_state":
-                value = tuple(
-                    np.array(value[name], copy=True)
-                    for name in ("velocity", "precond", "col_sq_sum", "t", "epoch")
-                ) + (
-                    value["eta"],
-                    value["weight_seen"],
-                    repr(value["stopping"]),
-                    value.get("l1_total"),
-                    repr(value.get("l1_applied")),
+                value = (
+                    tuple(
+                        np.array(value[name], copy=True)
+                        for name in ("velocity", "precond", "col_sq_sum", "t", "epoch")
+                    )
+                    + (
+                        value["eta"],
+                        value["weight_seen"],
+                        repr(value["stopping"]),
+                        value.get("l1_total"),
+                        repr(value.get("l1_applied")),
+                    )
+                    + tuple(
+                        np.array(value.get(name), copy=True)
+                        for name in ("center", "col_sum", "col_m2")
+                    )
                 )
             elif hasattr(value, "shape"):
                 value = np.array(value, copy=True)

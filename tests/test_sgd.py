@@ -870,3 +870,18 @@ def test_column_moments_keep_the_spread_of_float32_features_far_from_zero():
     np.testing.assert_allclose(
         moments.m2 / moments.total, X.astype(np.float64).var(axis=0), rtol=1e-3
     )
+
+
+def test_sgd_failed_call_leaves_a_centered_stream_as_it_was():
+    X, y = _offset_features()
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X[:300], y[:300], classes=[0, 1, 2])
+    assert clf._sgd_state["center"] is not None
+    before = fitted_state(clf)
+    bad = X[300:].copy()
+    bad[5, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.partial_fit(bad, y[300:])
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        clf.set_params(learning_rate_init=1e6).partial_fit(X[300:], y[300:])
+    assert_unchanged(before, clf)
