@@ -296,7 +296,7 @@ def offsets_dominate(moments):
     return bool(np.any(mean * mean > OFFSET_RATIO * (moments.m2 / moments.total)))
 
 
-def centered_step(step, raw_b, center, precond_center, n_rows, xp):
+def centered_step(step, raw_b, center, precond_center, n_rows, xp, buffer=None):
     """Map a step taken in centered coordinates back to ``(W, b)``.
 
     In coordinates where the features are ``x - mu`` (``mu = center``) and
@@ -308,13 +308,14 @@ def centered_step(step, raw_b, center, precond_center, n_rows, xp):
     centered step of ``W`` is ``step_W - outer(raw_b, P_W mu)``, and since
     ``b = b' - W mu`` the intercepts move by ``step_b - step_W mu``: a linear
     (positive definite) map of the gradient, so the fixed point is the same.
-    Returns the new flat step (NumPy ``step`` is updated in place).
+    Returns the new flat step (NumPy ``step`` is updated in place, with
+    ``buffer``, shaped like ``W``, for the outer product if given).
     """
     n_features = center.shape[0]
     n_w = n_rows * n_features
     if xp is np:
         step_W = step[:n_w].reshape(n_rows, n_features)
-        step_W -= np.multiply.outer(raw_b, precond_center)
+        step_W -= np.multiply.outer(raw_b, precond_center, out=buffer)
         step[n_w:] -= step_W @ center
         return step
     step_W = xp.reshape(step[:n_w], (n_rows, n_features))

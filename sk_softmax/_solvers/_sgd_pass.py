@@ -489,6 +489,7 @@ def _pass_numpy(
     if center is not None:
         center = np.asarray(center, dtype=dtype)
         precond_center = precond_W * center
+        outer_buffer = np.empty((n_rows, n_features), dtype=dtype)
     if momentum and state.velocity is None:
         state.velocity = np.zeros_like(coef)
     velocity = state.velocity
@@ -548,7 +549,15 @@ def _pass_numpy(
             np.multiply(W, decay_scale, out=decay_W)
             step_W += decay_W
         if center is not None:
-            centered_step(step, grad_b * scale, center, precond_center, n_rows, np)
+            centered_step(
+                step,
+                grad_b * scale,
+                center,
+                precond_center,
+                n_rows,
+                np,
+                outer_buffer,
+            )
         if momentum:
             velocity *= momentum
             velocity -= step
