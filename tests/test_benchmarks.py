@@ -50,3 +50,26 @@ def test_bench_quality_quick_run_reports_every_problem_and_schedule():
         for schedule in ("adaptive", "auto")
     }
     assert "auto: " in result.stdout and "of 3 problems meet every bar" in result.stdout
+
+
+@pytest.mark.slow
+def test_bench_sparse_quick_run_reports_the_defaults_and_the_width_ratio():
+    """The sparse benchmark runs on its small corpora (timings printed, never
+    asserted)."""
+    result = subprocess.run(
+        [
+            str(sys.executable),
+            str(BENCH.with_name("bench_sparse.py")),
+            "--quick",
+            "--only-defaults",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "| ours (defaults) |" in out
+    assert "SGDClassifier's default fit time / ours (target >= 3x):" in out
+    assert "- 2^22 / 2^16:" in out and "3 interleaved rounds" in out
