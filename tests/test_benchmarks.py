@@ -10,6 +10,17 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mnist.py"
 
 
+def _run_bench(script, *args, timeout):
+    """Run ``benchmarks/<script>`` with one BLAS thread; its completed process."""
+    return subprocess.run(
+        [sys.executable, str(BENCH.with_name(script)), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+
+
 @pytest.mark.slow
 def test_bench_mnist_quick_run_reports_every_target():
     from sk_softmax._datasets import default_mnist_dir
@@ -18,13 +29,7 @@ def test_bench_mnist_quick_run_reports_every_target():
         pytest.skip("MNIST not found: set SK_SOFTMAX_MNIST_DIR to the IDX directory")
     # our rows only (the picking of the linear row's rate included); timings
     # are printed, never asserted
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--skip", "lbfgs"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
-    )
+    result = _run_bench("bench_mnist.py", "--quick", "--skip", "lbfgs", timeout=600)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "| our SGD epoch |" in out
@@ -35,13 +40,7 @@ def test_bench_mnist_quick_run_reports_every_target():
 
 def test_bench_quality_quick_run_reports_every_problem_and_schedule():
     """The quality suite runs (no data to download; nothing is timed)."""
-    result = subprocess.run(
-        [str(sys.executable), str(BENCH.with_name("bench_quality.py")), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
-    )
+    result = _run_bench("bench_quality.py", "--quick", timeout=300)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1 : 4 * 2 + 1]]
     assert {(row[0], row[1]) for row in rows if len(row) > 2} >= {
@@ -56,18 +55,7 @@ def test_bench_quality_quick_run_reports_every_problem_and_schedule():
 def test_bench_sparse_quick_run_reports_the_defaults_and_the_width_ratio():
     """The sparse benchmark runs on its small corpora (timings printed, never
     asserted)."""
-    result = subprocess.run(
-        [
-            str(sys.executable),
-            str(BENCH.with_name("bench_sparse.py")),
-            "--quick",
-            "--only-defaults",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
-    )
+    result = _run_bench("bench_sparse.py", "--quick", "--only-defaults", timeout=900)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "| ours (defaults) |" in out
