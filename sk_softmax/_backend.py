@@ -6,7 +6,9 @@ calling NumPy directly, so the same code runs on the host and on a GPU. CuPy is
 imported lazily, and whether a usable CUDA device exists is probed once.
 """
 
+import dataclasses
 import functools
+import itertools
 import warnings
 
 import array_api_compat
@@ -175,29 +177,80 @@ def resolve_backend(backend, X):
     return "numpy"
 
 
+def is_array(x):
+    """True for NumPy arrays and arrays of any array-API namespace (not sparse)."""
+    return isinstance(x, np.ndarray) or (
+        not sp.issparse(x) and array_api_compat.is_array_api_obj(x)
+    )
+
+
+def tree_map(fn, tree, host=False):
+    """A copy of ``tree`` with ``fn(leaf, host)`` in place of each array leaf.
+
+    The one walk over nested values: dataclass instances, dicts, lists,
+    tuples (named tuples included) are rebuilt, array leaves (:func:`is_array`)
+    replaced by ``fn(leaf, host)``, anything else (numbers, strings, None,
+    other objects) kept as it is. ``host`` is True for leaves under a
+    dataclass field marked ``metadata={"host": True}`` (values that always
+    live on the host, whatever the device of the others); a field marked
+    ``metadata={"transient": True}`` is not part of the tree: it becomes
+    None in the copy.
+    """
+    if is_array(tree):
+        return fn(tree, host)
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        changes = {}
+        for f in dataclasses.fields(tree):
+            if f.metadata.get("transient"):
+                changes[f.name] = None
+            else:
+                changes[f.name] = tree_map(
+                    fn, getattr(tree, f.name), host or f.metadata.get("host", False)
+                )
+        return dataclasses.replace(tree, **changes)
+    if isinstance(tree, dict):
+        return {key: tree_map(fn, value, host) for key, value in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a named tuple
+        return type(tree)(*(tree_map(fn, value, host) for value in tree))
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, value, host) for value in tree)
+    return tree
+
+
 def state_to_host(state):
     """An estimator's ``__getstate__`` dict with CuPy arrays moved to NumPy.
 
-    The fitted coefficients and the SGD state (anything with a ``to_numpy``
-    method) are moved; a marker says they came from a GPU.
+    Every CuPy array of the fitted attributes and of the SGD state (walked
+    with :func:`tree_map`, whatever it holds) is moved, and where each was
+    is kept (its attribute and its rank in the walk), so that exactly those
+    go back to the GPU on load.
     """
-    on_gpu = False
-    for key in ("coef_", "intercept_"):
-        if is_cupy_array(state.get(key)):
-            on_gpu = True
-            state[key] = to_numpy(state[key])
-    sgd_state = state.get("_sgd_state")
-    if sgd_state is not None and is_cupy_array(sgd_state["precond"]):
-        on_gpu = True
-        state["_sgd_state"] = _move_arrays(sgd_state, to_numpy)
-    if on_gpu:
-        state["_pickled_from_cupy"] = True
+    moved = {}
+
+    def to_host(name):
+        rank = itertools.count()
+
+        def move(leaf, _):
+            i = next(rank)
+            if is_cupy_array(leaf):
+                moved.setdefault(name, []).append(i)
+                return to_numpy(leaf)
+            return leaf
+
+        return move
+
+    for key in list(state):
+        if key.endswith("_") or key == "_sgd_state":
+            state[key] = tree_map(to_host(key), state[key])
+    if moved:
+        state["_pickled_from_cupy"] = moved
     return state
 
 
 def state_from_host(state):
     """Inverse of :func:`state_to_host`: back on the GPU when one is usable."""
-    if not state.pop("_pickled_from_cupy", False):
+    moved = state.pop("_pickled_from_cupy", None)
+    if not moved:
         return state
     cupy, error = cupy_status()
     if cupy is None or error is not None:
@@ -208,18 +261,18 @@ def state_from_host(state):
             stacklevel=3,
         )
         return state
-    for key in ("coef_", "intercept_"):
-        state[key] = cupy.asarray(state[key])
-    if state.get("_sgd_state") is not None:  # partial_fit goes on where it was
-        state["_sgd_state"] = _move_arrays(state["_sgd_state"], cupy.asarray)
+    if not isinstance(moved, dict):  # pickled before the walk kept the places
+        moved = {"coef_": [0], "intercept_": [0]}
+    for key, ranks in moved.items():  # partial_fit goes on there
+        state[key] = tree_map(_to_device(cupy, set(ranks)), state[key])
     return state
 
 
-def _move_arrays(sgd_state, move):
-    """The SGD state (a dict) with its parameter-sized arrays moved."""
-    return {
-        key: move(value)
-        if key in ("velocity", "precond") and value is not None
-        else value
-        for key, value in sgd_state.items()
-    }
+def _to_device(cupy, wanted):
+    """A :func:`tree_map` function moving the leaves of rank ``wanted``."""
+    rank = itertools.count()
+
+    def move(leaf, _):
+        return cupy.asarray(leaf) if next(rank) in wanted else leaf
+
+    return move

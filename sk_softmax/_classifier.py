@@ -476,7 +476,7 @@ class SoftmaxRegressionClassifier(
             previous = getattr(self, "loss_curve_", []) if incremental else []
             attributes = result.fitted_attributes(data, previous)
             attributes.update(
-                _sgd_state=result.state.to_dict(data.to_fitted), _random_state=rng
+                _sgd_state=result.state.to_plain(data.to_fitted), _random_state=rng
             )
         for name in (*_SGD_ONLY, "best_validation_score_"):
             vars(self).pop(name, None)

@@ -10,9 +10,10 @@ method runs the in-memory method of the same name on every chunk:
 
 - full-batch objective: each chunk's ``(loss_sum, grad_sum, weight_sum)``,
   added with a tree reduction; only those sums come back to the driver;
-- SGD: one task per chunk and epoch, chained: the solver state (parameters,
-  momentum, counters: a few vectors of ``n_coef``) travels from chunk to chunk
-  in a shuffled chunk order and each chunk's minibatches run where it lives;
+- a pass over the rows (SGD's epoch): one task per chunk, chained: the
+  carry (the solver state: parameters, momentum, counters, a few vectors of
+  ``n_coef``) travels from chunk to chunk in a shuffled chunk order, as
+  float64 host arrays, and each chunk's minibatches run where it lives;
 - early stopping: a random part of every chunk is held out and scored where
   it lives.
 
@@ -27,10 +28,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import to_numpy
-from ._data import InMemoryData, sample_loss
+from ._data import InMemoryData, sample_loss, score_from_sums
 from ._exceptions import DaskFitError
 from ._solvers._scaling import ColumnMoments, sample_rows
-from ._solvers._sgd_pass import PassResult
 from ._validation import (
     check_weight_shape,
     check_weight_total,
@@ -191,21 +191,18 @@ def _correct_counts(chunk, coef):
     return chunk.correct_counts(coef)
 
 
-def _chunk_pass(carry, chunk, config, schedule, seed, span):
-    """One pass of minibatch SGD over one chunk's training rows, where it lives.
+def _fold_chunk(carry, chunk, fn, ship, seed, span):
+    """One step of a fold over one chunk's training rows, where it lives.
 
-    ``carry = (state, records)`` travels from chunk to chunk (float64 host
-    vectors); ``span`` is the chunk's share of the epoch (for the "linear"
-    schedule).
+    The carry travels between chunks as float64 host arrays (``ship``
+    places them where the chunk computes, and back); ``span`` is the
+    chunk's share of the pass.
     """
-    state, records = carry
     if chunk.n_samples == 0:
         return carry
-    work = state.copy(chunk.asarray)  # in the chunk's namespace and dtype
-    record = chunk.sgd_pass(work, config, schedule, np.random.RandomState(seed), span)
-    out = work.copy(_host64)
-    out.precond, out.center = state.precond, state.center
-    return out, [*records, record]
+    carry = ship(carry, chunk.asarray)  # in the chunk's namespace and dtype
+    carry = fn(carry, chunk.pass_rows(), np.random.RandomState(seed), span)
+    return ship(carry, _host64)
 
 
 def _host64(a):
@@ -342,10 +339,15 @@ class DaskData:
             (self._column_stats,) = _compute(_tree_sum(parts, _combine_moments))
         return self._column_stats
 
-    def curvature_sample(self):
+    def host_sample(self):
         rows = sample_rows(self.X.shape[0])
         Xs, ws = _compute(self.X[rows], self.weights[rows])
         return np.asarray(to_numpy(Xs), dtype=np.float64), np.asarray(ws)
+
+    def row_nnz(self):
+        """None: a Dask fit picks the dense defaults (each chunk's pass picks
+        its own loop)."""
+        return None
 
     def sample_loss(self, coef):
         rows = sample_rows(self.X.shape[0])
@@ -361,43 +363,32 @@ class DaskData:
         pen, pen_grad = self.loss.penalty_gradient(coef, alpha, np)
         return loss_sum / weight_sum + float(pen), grad_sum / weight_sum + pen_grad
 
-    def sparse_steps(self, batch_size):
-        """False: a Dask fit picks the dense defaults (chunks decide their
-        own update rule)."""
-        return False
-
     def objective(self, coef, l2, l1):
         """The objective at ``coef`` (see :meth:`InMemoryData.objective`)."""
         coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))
         (sums,) = _compute(_tree_sum(self._map(_loss_sum, coef_remote)))
         return sums[0] / sums[1] + self.loss.penalty(np.asarray(coef), l2, l1, np)
 
-    def sgd_pass(self, state, config, schedule, rng):
-        """One epoch: a chain of chunk passes in a shuffled chunk order."""
+    def fold(self, fn, carry, rng, shuffle, ship):
+        """``fn(carry, rows, rng, span)`` over the chunks' training rows, one
+        task per chunk in a shuffled chunk order (each with its own seed
+        from ``rng``), chained; ``ship(carry, place)`` moves the carry's
+        arrays to each chunk and back (float64 host arrays in between)."""
         import dask
 
         n_chunks = len(self.chunks)
-        chunk_pass = dask.delayed(_chunk_pass, pure=False)
-        order = rng.permutation(n_chunks) if config.shuffle else range(n_chunks)
+        step = dask.delayed(_fold_chunk, pure=False)
+        order = rng.permutation(n_chunks) if shuffle else range(n_chunks)
         rows = self.X.chunks[0]
         n_total = self.X.shape[0]
-        node, done = (state, []), 0
+        node, done = ship(carry, _host64), 0
         for i in order:
             span = (done / n_total, (done + rows[i]) / n_total)
             done += rows[i]
             seed = rng.randint(2**31 - 1)
-            node = chunk_pass(node, self.chunks[i], config, schedule, seed, span)
-        ((new, records),) = _compute(node)
-        state.coef, state.velocity, state.t = new.coef, new.velocity, new.t
-        state.nonzero_columns = new.nonzero_columns
-        state.avg_sum, state.avg_weight = new.avg_sum, new.avg_weight
-        weight = sum(r.weight for r in records)
-        return PassResult(
-            loss=sum(r.loss * r.weight for r in records) / weight,
-            weight=weight,
-            progress=[p for r in records for p in r.progress],
-            rates=[eta for r in records for eta in r.rates],
-        )
+            node = step(node, self.chunks[i], fn, ship, seed, span)
+        (result,) = _compute(node)
+        return result
 
     def split(self, fraction, rng):
         """A random ``fraction`` of every chunk held out for validation."""
@@ -421,9 +412,15 @@ class DaskData:
             DaskData._with_mask(*args, "validation", *common),
         )
 
-    def accuracy(self, coef):
-        hit, total = _compute(_tree_sum(self._map(_correct_counts, coef)))[0]
-        return hit / total
+    def score(self, coef, metric):
+        """``metric`` of ``coef`` on these rows (see
+        :meth:`InMemoryData.score`), from the chunks' sums."""
+        if metric == "accuracy":
+            parts = self._map(_correct_counts, coef)
+            correct, weight = _compute(_tree_sum(parts))[0]
+            return score_from_sums(metric, correct, 0.0, weight)
+        loss_sum, weight = _compute(_tree_sum(self._map(_loss_sum, coef)))[0]
+        return score_from_sums(metric, 0.0, loss_sum, weight)
 
 
 # -------------------------------------------------------------- predict

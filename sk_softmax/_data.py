@@ -18,23 +18,28 @@ methods on each chunk, where the chunk lives. The interface:
     The weighted column moments over the training rows
     (:class:`~sk_softmax._solvers._scaling.ColumnMoments`), with the check
     that X holds no NaN or infinity (scikit-learn's error otherwise).
-``curvature_sample()``
-    Up to 1,000 rows on the host (float64) and their weights.
+``host_sample()``
+    Up to 1,000 evenly spaced rows on the host (float64) and their weights.
+``row_nnz()``
+    The mean number of stored values a row (sparse X), or None (dense).
 ``sample_loss(coef)``
     The loss of ``coef`` on up to 1,000 training rows (the final check).
 ``loss_gradient(coef, alpha)``
     The full objective and its gradient at a float64 host vector.
-``sparse_steps(batch_size)``
-    Whether SGD steps of that size run the compiled sparse loop.
 ``objective(coef, l2, l1)``
     The objective at ``coef`` over the training rows (a host float).
-``sgd_pass(state, config, schedule, rng)``
-    One pass of minibatch SGD over the training rows (updates ``state``).
+``fold(fn, carry, rng, shuffle, ship)``
+    A pass over the training rows: ``carry = fn(carry, rows, rng, span)``
+    over the data's :class:`Rows` (in memory: once; on Dask: chunk after
+    chunk, each where it lives, the carry shipped with ``ship``).
 ``split(fraction, rng)``
     ``(train, validation)`` data for early stopping.
-``accuracy(coef)``
-    Weighted accuracy of ``coef`` on these rows.
+``score(coef, metric)``
+    A metric of ``coef`` on these rows: "accuracy" (weighted) or
+    "log_loss" (the weighted mean loss, no penalty).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,7 +55,6 @@ from ._backend import (
 )
 from ._loss import SoftmaxLoss
 from ._solvers._scaling import column_moments, curvature_sample, sample_rows
-from ._solvers._sgd_pass import BatchGather, runs_sparse_loop, sgd_pass
 from ._split import make_validation_split
 from ._validation import (
     check_weight_total,
@@ -82,6 +86,34 @@ def encoded_targets(y_enc, n_rows):
     if n_rows == 1:
         return (y_enc == 1)[:, None].astype(np.float64)
     return (y_enc[:, None] == np.arange(n_rows)[None, :]).astype(np.float64)
+
+
+class Rows(NamedTuple):
+    """The training rows as a pass over them reads them.
+
+    ``X`` and ``Y`` (encoded targets) where the data computes;
+    ``sample_weight`` on the host, None where the rows' weights are equal;
+    ``rows`` the training part's row indices (None: all); ``loss`` the
+    parameter layout; ``cache`` a dict for what a pass derives from the rows
+    once per fit (kept with the data object).
+    """
+
+    X: object
+    Y: object
+    sample_weight: object
+    rows: object
+    loss: object
+    cache: dict
+
+
+def score_from_sums(metric, correct, loss_sum, weight):
+    """A metric from a split's sums: "accuracy" (``correct / weight``) or
+    "log_loss" (``loss_sum / weight``)."""
+    if metric == "accuracy":
+        return correct / weight
+    if metric == "log_loss":
+        return loss_sum / weight
+    raise ValueError(f"unknown metric {metric!r}")
 
 
 class InMemoryData:
@@ -126,8 +158,7 @@ class InMemoryData:
         self.device = device(X)
         self.dtype = X.dtype
         self._Y = None
-        self._gather = None
-        self._pass_weights = None
+        self._rows = None
 
     @classmethod
     def from_input(
@@ -210,9 +241,17 @@ class InMemoryData:
                 )
         return moments
 
-    def curvature_sample(self):
+    def host_sample(self):
+        """Up to 1,000 evenly spaced training rows on the host (float64;
+        sparse stays sparse), and their weights."""
         Xs, sampled = curvature_sample(self.X)
         return Xs, self._training_weights()[sampled]
+
+    def row_nnz(self):
+        """The mean number of stored values a row of sparse X; None (dense)."""
+        if not sp.issparse(self.X):
+            return None
+        return self.X.nnz / max(self.X.shape[0], 1)
 
     def sample_loss(self, coef):
         """:func:`sample_loss` on up to 1,000 evenly spaced training rows."""
@@ -238,11 +277,6 @@ class InMemoryData:
             xp,
         )
         return float(value), np.asarray(to_numpy(grad), dtype=np.float64)
-
-    def sparse_steps(self, batch_size):
-        """Whether SGD steps of ``batch_size`` rows run the compiled sparse
-        loop here (wide sparse X)."""
-        return runs_sparse_loop(self.X, batch_size)
 
     def loss_sum(self, coef):
         """``(sum_i s_i loss_i, sum_i s_i)`` at ``coef`` over the training rows
@@ -292,26 +326,27 @@ class InMemoryData:
             float(weight_sum),
         )
 
-    def sgd_pass(self, state, config, schedule, rng, span=(0.0, 1.0)):
-        """One pass of minibatch SGD over the training rows, updating ``state``."""
-        if self._gather is None:  # once per fit: the batch buffer, the weights
-            self._gather = BatchGather(self.X, config.batch_size, self.xp, self.device)
+    def pass_rows(self):
+        """The training rows as a pass reads them (:class:`Rows`), made once."""
+        if self._rows is None:
             weights = self.sample_weight
             covered = weights if self.rows is None else weights[self.rows]
-            self._pass_weights = None if np.all(covered == covered[0]) else weights
-        return sgd_pass(
-            self.loss,
-            state,
-            self.X,
-            self._targets(),
-            self._pass_weights,
-            config,
-            schedule,
-            rng,
-            gather=self._gather,
-            rows=self.rows,
-            span=span,
-        )
+            uniform = np.all(covered == covered[0])
+            self._rows = Rows(
+                self.X,
+                self._targets(),
+                None if uniform else weights,
+                self.rows,
+                self.loss,
+                {},
+            )
+        return self._rows
+
+    def fold(self, fn, carry, rng, shuffle, ship=None):
+        """``fn(carry, rows, rng, span)`` over the training rows, in one go
+        (``span``: the whole epoch; ``shuffle`` and ``ship`` matter to data
+        in chunks)."""
+        return fn(carry, self.pass_rows(), rng, (0.0, 1.0))
 
     def split(self, fraction, rng):
         """Early stopping's ``(train, validation)`` parts (stratified).
@@ -351,10 +386,14 @@ class InMemoryData:
         correct = (pred == y_enc).astype(np.float64)
         return float(np.sum(correct * weights)), float(np.sum(weights))
 
-    def accuracy(self, coef):
-        """Weighted accuracy of the parameters ``coef`` on these rows."""
-        hit, total = self.correct_counts(coef)
-        return hit / total
+    def score(self, coef, metric):
+        """``metric`` ("accuracy" or "log_loss") of the parameters ``coef``
+        on these rows (weighted)."""
+        if metric == "accuracy":
+            correct, weight = self.correct_counts(coef)
+            return score_from_sums(metric, correct, 0.0, weight)
+        loss_sum, weight = self.loss_sum(coef)
+        return score_from_sums(metric, 0.0, loss_sum, weight)
 
 
 def _take_rows(X, rows):

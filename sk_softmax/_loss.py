@@ -254,3 +254,104 @@ def log_proba_from_logits(Z):
     near_one = log_proba > -0.5
     rounded = xp.log(xp.exp(xp.where(near_one, log_proba, xp.zeros_like(log_proba))))
     return xp.where(near_one, rounded, log_proba)
+
+
+class NumpyBatchLoss:
+    """The loss and gradient of a pass's minibatches, dense NumPy ``X``, in place.
+
+    The same objective as :meth:`SoftmaxLoss.sum_loss_gradient`, computed in
+    buffers allocated once per pass: a batch costs its two matrix products
+    and a few in-place operations in the transposed layout ``(n_rows, m)``,
+    where the reductions over classes run along the long axis. The
+    per-sample loss terms (normaliser and label logit, or the binomial loss)
+    are stored in pass-long arrays and reduced once, by :meth:`total`.
+
+    Parameters
+    ----------
+    loss : SoftmaxLoss
+    Y : ndarray of shape (n_samples, n_rows)
+        Encoded targets (module docstring).
+    sample_weight : ndarray of shape (n_samples,) or None
+    order : ndarray of int
+        The pass's rows, in the order of its batches.
+    batch_size : int
+    dtype : dtype
+        X's.
+    """
+
+    def __init__(self, loss, Y, sample_weight, order, batch_size, dtype):
+        self.loss = loss
+        n_rows, n_samples = loss.n_rows, order.shape[0]
+        if n_rows > 1:  # labels as integers, or a 0/1 vector (binomial)
+            self.labels = np.argmax(Y, axis=1)[order]
+        else:
+            self.labels = np.ascontiguousarray(Y[:, 0])[order]
+        self.sw = None
+        if sample_weight is not None:
+            self.sw = np.asarray(sample_weight, dtype=dtype)[order]
+        self.grad = np.empty(loss.n_coef, dtype=dtype)
+        n_w = n_rows * loss.n_features
+        self.grad_W = self.grad[:n_w].reshape(n_rows, loss.n_features)
+        self.grad_b = self.grad[n_w:]
+        self.Z_buf = np.empty((batch_size, n_rows), dtype=dtype)
+        self.Zt_buf = np.empty((n_rows, batch_size), dtype=dtype)
+        self.Zt_flat = self.Zt_buf.reshape(-1)
+        self.mx_buf = np.empty(batch_size, dtype=dtype)
+        self.norm_all = np.empty(n_samples, dtype=dtype)
+        self.zy_all = np.empty(n_samples, dtype=dtype) if n_rows > 1 else None
+        self.flat = None  # flat positions of (label, column) in Zt_buf
+        if n_rows > 1:
+            self.flat = self.labels * batch_size
+            self.flat += np.tile(np.arange(batch_size), -(-n_samples // batch_size))[
+                :n_samples
+            ]
+
+    def gradient(self, coef, X_batch, start, stop):
+        """The weighted sum of the batch's per-sample gradients (a buffer,
+        overwritten by the next call); rows ``start:stop`` of the pass."""
+        loss, m = self.loss, stop - start
+        n_w = loss.n_rows * loss.n_features
+        W = coef[:n_w].reshape(loss.n_rows, loss.n_features)
+        Z, Zt = self.Z_buf[:m], self.Zt_buf[:, :m]
+        np.matmul(X_batch, W.T, out=Z)
+        if loss.fit_intercept:
+            np.add(Z.T, coef[n_w:, None], out=Zt)
+        else:
+            np.copyto(Zt, Z.T)
+        norm = self.norm_all[start:stop]
+        if loss.n_rows == 1:
+            # binomial: loss = log(1 + exp(z)) - y z; G = sigmoid(z) - y
+            y_batch = self.labels[start:stop]
+            yz = y_batch * Zt[0]
+            np.logaddexp(0, Zt[0], out=norm)
+            Zt -= norm
+            np.exp(Zt, out=Zt)
+            Zt -= y_batch
+            norm -= yz
+        else:
+            # loss = log(sum exp(z - max)) - (z_y - max); G = softmax(z) - onehot
+            mx = self.mx_buf[:m]
+            np.maximum.reduce(Zt, axis=0, out=mx)
+            Zt -= mx
+            pos = self.flat[start:stop]
+            np.take(self.Zt_flat, pos, out=self.zy_all[start:stop])
+            np.exp(Zt, out=Zt)
+            np.add.reduce(Zt, axis=0, out=norm)
+            Zt /= norm
+            self.Zt_flat[pos] -= 1.0
+        if self.sw is not None:
+            Zt *= self.sw[start:stop]
+        np.matmul(Zt, X_batch, out=self.grad_W)
+        if loss.fit_intercept:
+            np.add.reduce(Zt, axis=1, out=self.grad_b)
+        return self.grad
+
+    def total(self):
+        """``sum_i s_i l_i`` over the pass's samples (a host float)."""
+        norm_all = self.norm_all
+        if self.loss.n_rows > 1:
+            np.log(norm_all, out=norm_all)
+            norm_all -= self.zy_all
+        if self.sw is None:
+            return float(np.sum(norm_all, dtype=np.float64))
+        return float(np.dot(norm_all.astype(np.float64), self.sw))

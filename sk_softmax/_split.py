@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._backend import to_numpy
-from ._exceptions import warn_at_caller
+from ._warnings import warn_at_caller
 
 # two fixed odd 64-bit multipliers a feature, from a fixed seed: row keys are
 # exact integer sums, the same in every process and on every machine

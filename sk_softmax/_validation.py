@@ -27,7 +27,7 @@ from ._backend import (
     resolve_backend,
     to_numpy,
 )
-from ._exceptions import warn_at_caller
+from ._warnings import warn_at_caller
 
 
 def validate_fit_data(estimator, X, y, *, reset, ensure_finite=True):
@@ -332,7 +332,7 @@ def warn_if_unbounded(data, coef):
     """
     from sklearn.exceptions import ConvergenceWarning
 
-    if data.accuracy(coef) >= 1.0:
+    if data.score(coef, "accuracy") >= 1.0:
         warn_at_caller(
             "alpha=0 and the model classifies every training sample correctly: "
             "the data is separable, the weights grow without bound as the loss "

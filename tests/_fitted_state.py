@@ -2,36 +2,38 @@
 
 import numpy as np
 
+from sk_softmax._backend import tree_map
+
+
+def _copy(value):
+    """A deep copy of a fitted value: arrays copied wherever they sit in it
+    (the SGD state is a tree of plain values, walked whole)."""
+    if isinstance(value, np.random.RandomState):
+        return value.get_state()[1].copy()
+    if hasattr(value, "shape") and not isinstance(value, np.ndarray):
+        return np.array(value, copy=True)  # a sparse matrix, a device array
+    return tree_map(lambda leaf, host: np.array(leaf, copy=True), value)
+
 
 def fitted_state(clf):
-    """Every fitted attribute, copied (arrays) for a bit-for-bit comparison."""
-    state = {}
-    for key, value in vars(clf).items():
-        if key.endswith("_") or key in ("_sgd_state", "_random_state"):
-            if isinstance(value, np.random.RandomState):
-                value = value.get_state()[1].copy()
-            elif key == "_sgd_state":
-                value = (
-                    tuple(
-                        np.array(value[name], copy=True)
-                        for name in ("velocity", "precond", "col_sq_sum", "t", "epoch")
-                    )
-                    + (
-                        value["eta"],
-                        value["weight_seen"],
-                        repr(value["stopping"]),
-                        value.get("l1_total"),
-                        repr(value.get("l1_applied")),
-                    )
-                    + tuple(
-                        np.array(value.get(name), copy=True)
-                        for name in ("center", "col_sum", "col_m2")
-                    )
-                )
-            elif hasattr(value, "shape"):
-                value = np.array(value, copy=True)
-            state[key] = value
-    return state
+    """Every fitted attribute, copied, for a bit-for-bit comparison."""
+    return {
+        key: _copy(value)
+        for key, value in vars(clf).items()
+        if key.endswith("_") or key in ("_sgd_state", "_random_state")
+    }
+
+
+def _leaves(value, path=()):
+    """``(path, leaf)`` of every value in nested dicts / lists / tuples."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+    else:
+        yield path, value
 
 
 def assert_unchanged(before, clf):
@@ -39,8 +41,9 @@ def assert_unchanged(before, clf):
     after = fitted_state(clf)
     assert after.keys() == before.keys()
     for key, value in before.items():
-        if isinstance(value, tuple):
-            for a, b in zip(value, after[key], strict=True):
-                np.testing.assert_array_equal(a, b, err_msg=key)
-        else:
-            np.testing.assert_array_equal(value, after[key], err_msg=key)
+        old, new = list(_leaves(value)), list(_leaves(after[key]))
+        assert [p for p, _ in old] == [p for p, _ in new], key
+        for (path, a), (_, b) in zip(old, new, strict=True):
+            if hasattr(a, "toarray"):
+                a, b = a.toarray(), b.toarray()
+            np.testing.assert_array_equal(a, b, err_msg=f"{key}{list(path)}")

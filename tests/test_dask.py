@@ -453,6 +453,7 @@ def test_fit_dask_sgd_centers_like_in_memory():
         with dask.config.set(scheduler="threads"):
             clf = SoftmaxRegressionClassifier(**params).fit(*_dask(X, y, rows=250))
     state = clf._sgd_state
-    np.testing.assert_allclose(state["center"], X.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(state["col_m2"], len(y) * X.var(axis=0), atol=1e-8)
+    np.testing.assert_allclose(state["scaling"]["center"], X.mean(axis=0), rtol=1e-12)
+    m2 = state["scaling"]["moments"]["m2"]
+    np.testing.assert_allclose(m2, len(y) * X.var(axis=0), atol=1e-8)
     assert clf.score(X, y) >= ref.score(X, y) - 0.01

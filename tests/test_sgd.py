@@ -78,8 +78,8 @@ def test_sgd_early_stopping_keeps_the_best_epochs_weights(digits):
     # ... and not the last epoch's
     assert full.loss_curve_[-1] != full.loss_curve_[best]
     # partial_fit resumes from coef_ (the state keeps no second copy), at rest
-    assert "coef" not in full._sgd_state
-    assert full._sgd_state["velocity"] is None
+    assert full._sgd_state["params"]["coef"] is None
+    assert full._sgd_state["momentum"] is None
 
 
 def test_sgd_partial_fit_after_early_stopping_resumes_from_kept_weights(digits):
@@ -377,8 +377,8 @@ def test_sgd_float32_trains_in_float32(digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train.astype(np.float32), y_train)
     assert clf.coef_.dtype == np.float32
-    assert clf._sgd_state["precond"].dtype == np.float32
-    assert clf._sgd_state["velocity"].dtype == np.float32
+    assert clf._sgd_state["scaling"]["precond"].dtype == np.float32
+    assert clf._sgd_state["momentum"]["velocity"].dtype == np.float32
     assert clf.predict_proba(X_test.astype(np.float32)).dtype == np.float32
     assert clf.score(X_test.astype(np.float32), y_test) > 0.9
 
@@ -480,7 +480,7 @@ def test_sgd_partial_fit_preconditioner_follows_all_chunks_seen(digits):
     assert clf.score(X_test, y_test) > 0.93
     state = clf._sgd_state
     np.testing.assert_allclose(
-        state["col_sq_sum"], 5 * (X_train**2).sum(axis=0), rtol=1e-10
+        state["scaling"]["moments"]["sq_sum"], 5 * (X_train**2).sum(axis=0), rtol=1e-10
     )
 
 
@@ -652,7 +652,7 @@ def test_sgd_auto_schedule_stream_after_fit_goes_on(digits):
         clf.partial_fit(X_train[:300], y_train[:300])
     assert all(eta > 0 for _, eta, _ in calls)
     # the state round-trips through plain values (skops) with the decay cleared
-    assert clf._sgd_state["decay_start"] is None
+    assert clf._sgd_state["rate"]["decay_start"] is None
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
@@ -691,7 +691,7 @@ def test_sgd_average_stream_goes_on_from_the_iterate(digits, sparse):
     np.testing.assert_allclose(stream.coef_, fitted.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(stream.intercept_, fitted.intercept_, atol=1e-10)
     # the iterate is kept for the next call, and differs from the average
-    iterate = stream._sgd_state["iterate"]
+    iterate = stream._sgd_state["params"]["coef"]
     assert iterate.shape == (stream.coef_.size + stream.intercept_.size,)
     assert not np.allclose(iterate[: stream.coef_.size], stream.coef_.ravel())
 
@@ -826,7 +826,7 @@ def test_sgd_centers_only_where_it_applies():
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
 
     def center(clf):
-        return clf._sgd_state["center"]
+        return clf._sgd_state["scaling"]["center"]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -857,8 +857,9 @@ def test_sgd_stream_centers_on_all_rows_seen():
     for rows in np.array_split(np.arange(len(y)), 3):
         clf.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
     state = clf._sgd_state
-    np.testing.assert_allclose(state["center"], X.mean(axis=0))
-    np.testing.assert_allclose(state["col_m2"] / len(y), X.var(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(state["scaling"]["center"], X.mean(axis=0))
+    moments = state["scaling"]["moments"]
+    np.testing.assert_allclose(moments["m2"] / len(y), X.var(axis=0), rtol=1e-10)
 
 
 def test_column_moments_keep_the_spread_of_float32_features_far_from_zero():
@@ -876,7 +877,7 @@ def test_sgd_failed_call_leaves_a_centered_stream_as_it_was():
     X, y = _offset_features()
     clf = SoftmaxRegressionClassifier(random_state=0)
     clf.partial_fit(X[:300], y[:300], classes=[0, 1, 2])
-    assert clf._sgd_state["center"] is not None
+    assert clf._sgd_state["scaling"]["center"] is not None
     before = fitted_state(clf)
     bad = X[300:].copy()
     bad[5, 2] = np.inf

@@ -219,7 +219,7 @@ def _eager_reference(X, y, clf, epochs, eta, start=None, average=False):
     epoch on, divided by their sum."""
     loss_params = clf._sgd_state  # the preconditioner the fit computed
     n_rows, p = clf.coef_.shape
-    precond = np.asarray(loss_params["precond"], dtype=float)
+    precond = np.asarray(loss_params["scaling"]["precond"], dtype=float)
     p_w, p_b = precond[:p], precond[p:]
     W, b = np.zeros((n_rows, p)), np.zeros(n_rows)
     if start is not None:
@@ -248,21 +248,26 @@ def _eager_reference(X, y, clf, epochs, eta, start=None, average=False):
     return W, b
 
 
-@pytest.mark.parametrize("average", [False, True])
-def test_sparse_lazy_updates_equal_eager_updates(average):
-    X, y = _wide(n_samples=120, n_features=800, nnz=4, n_classes=3)
-    params = dict(
+def _step_by_step(average):
+    """A constant-rate fit whose updates a reference can replay: batches of
+    8 rows in order (32 of 800 columns a batch: the lazy path), 3 epochs."""
+    return dict(
         learning_rate="constant",
         learning_rate_init=0.3,
         alpha=1e-2,
-        batch_size=8,  # 32 of 800 columns a batch: the lazy path
+        batch_size=8,
         shuffle=False,
         max_iter=3,
         n_iter_no_change=100,
         tol=0.0,
         average=average,
     )
-    clf = _fit(X, y, **params)
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_sparse_lazy_updates_equal_eager_updates(average):
+    X, y = _wide(n_samples=120, n_features=800, nnz=4, n_classes=3)
+    clf = _fit(X, y, **_step_by_step(average))
     W, b = _eager_reference(X, y, clf, epochs=3, eta=0.3, average=average)
     np.testing.assert_allclose(clf.coef_, W, rtol=0, atol=1e-10)
     np.testing.assert_allclose(clf.intercept_, b, rtol=0, atol=1e-10)
@@ -385,7 +390,7 @@ def test_sparse_weights_kept_aside_between_passes_change_nothing(early_stopping)
 def test_sparse_plain_fit_writes_its_weights_back_once(monkeypatch):
     """Nobody reads the model between the passes of a plain fit: the pass's
     weights go back into the parameters once, when the fit ends."""
-    import sk_softmax._solvers._sgd_pass as sgd_pass
+    import sk_softmax._solvers._sgd._passes as sgd_pass
 
     flushes = []
     flush = sgd_pass.CompactWeights.flush

@@ -8,8 +8,8 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from .._callbacks import IterationReport
-from .._exceptions import warn_at_caller
 from .._loss import penalty_strengths
+from .._warnings import warn_at_caller
 from ._result import SolverResult
 
 _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}

@@ -3,7 +3,9 @@
 One pass over CSR rows in minibatches, in the CSR arrays and the weights
 themselves: a step costs ``O(nnz(batch) * n_rows)`` whatever ``n_features``,
 with no temporary beyond the batch's ``(batch_size, n_rows)`` gradient. See
-:func:`sk_softmax._solvers._sgd_pass._pass_sparse` for the update rule.
+:func:`sk_softmax._solvers._sgd._passes._pass_sparse` for the update rule
+and :func:`sk_softmax._solvers._sgd._parts.sparse_rule` for the same rule,
+composed from its parts (the tests check the loop against it).
 """
 
 import numpy as np

@@ -1,0 +1,524 @@
+"""Minibatch SGD: its configuration and the epoch loop.
+
+:class:`SGDSolver` runs named steps: :meth:`~SGDSolver.setup` (the split,
+a fresh or resumed state, the stopping rule), :meth:`~SGDSolver.epoch` (one
+pass over the training rows, the criterion, the hooks),
+:meth:`~SGDSolver.check` (the stopping rule's verdict and the schedule's
+answer to it) and :meth:`~SGDSolver.finalize` (the model kept, the checks
+and warnings of the end). It talks to a training-data object only through
+data operations (column moments, a sample of rows, a pass over its rows,
+objective sums, a metric on a split), so ``fit``, ``partial_fit`` and the
+Dask path run this one loop; ``partial_fit`` is the same loop for one
+epoch, resumed from the state the last call returned.
+"""
+
+import dataclasses
+import functools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..._callbacks import EpochReport
+from ..._stopping import BestWeights, StoppingRule
+from .._result import SolverResult
+from .._scaling import (
+    ColumnMoments,
+    feature_preconditioner,
+    offsets_dominate,
+    sgd_scaling,
+)
+from .._schedule import Schedule
+from ._passes import (
+    LazyZeros,
+    PassResult,
+    SparseScratch,
+    restart_average,
+    settle_average,
+    sgd_pass,
+)
+from ._state import Params, Scaling, SGDState
+
+# the minibatch of "auto" where SGD runs its compiled sparse loop: its step
+# costs what the batch touches whatever its size, and averaged small steps
+# reach a model in fewer epochs (benchmarks/bench_sparse.py)
+SPARSE_BATCH = 32
+
+
+@dataclass(frozen=True)
+class SGDConfig:
+    """SGD's hyper-parameters, as the estimator's parameters of the same names."""
+
+    alpha: float = 1e-4
+    l1_ratio: float = 0.0
+    batch_size: object = "auto"
+    learning_rate: str = "adaptive"
+    learning_rate_init: object = "auto"
+    power_t: float = 0.5
+    momentum: float = 0.9
+    nesterov: bool = False
+    shuffle: bool = True
+    tol: float = 1e-4
+    n_iter_no_change: int = 5
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    max_iter: int = 100
+    average: object = "auto"
+
+    def resolved(self, data, previous=None):
+        """This config with ``batch_size`` and ``average`` "auto" decided for
+        ``data`` (and a stream's ``previous`` state, as plain values).
+
+        On data where SGD runs its compiled sparse loop (wide sparse X) and
+        without an L1 penalty (whose exact zeros an average would blur),
+        averaged steps of 32 rows; elsewhere steps of 256 rows, not averaged.
+        A stream keeps averaging if it started so.
+        """
+        sparse = sparse_steps(
+            data, SPARSE_BATCH if self.batch_size == "auto" else self.batch_size
+        )
+        average = self.average
+        if average == "auto" and previous is not None:
+            average = previous.get("average") is not None
+        elif average == "auto":
+            average = sparse and not self.l1
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = SPARSE_BATCH if sparse and average else 256
+        return dataclasses.replace(self, batch_size=batch_size, average=bool(average))
+
+    @property
+    def l2(self):
+        """Strength of ``||W||^2 / 2`` in the objective."""
+        return self.alpha * (1.0 - self.l1_ratio)
+
+    @property
+    def l1(self):
+        """Strength of ``||W||_1`` in the objective."""
+        return self.alpha * self.l1_ratio
+
+    @property
+    def step_momentum(self):
+        """The momentum the updates use: none with an L1 penalty, whose
+        cumulative clipping momentum would keep undoing (measured: the L1
+        norm grew 30x in 8 epochs on a TF-IDF problem)."""
+        return 0.0 if self.l1 else self.momentum
+
+    @classmethod
+    def from_params(cls, params):
+        """The config of an estimator's ``get_params()``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+
+def sparse_steps(data, batch_size):
+    """Whether SGD steps of ``batch_size`` rows run the compiled sparse loop
+    on ``data``: wide sparse rows, a batch touching under half the columns
+    (see :func:`~._passes.runs_sparse_loop`)."""
+    nnz = data.row_nnz()
+    return nnz is not None and nnz * batch_size < 0.5 * data.loss.n_features
+
+
+@dataclass
+class SGDResult(SolverResult):
+    """What :meth:`SGDSolver.run` hands back.
+
+    Attributes
+    ----------
+    coef : array of shape (n_coef,)
+        The parameters kept: the last epoch's, or with early stopping the
+        best validation epoch's.
+    n_iter : int
+        Epochs since the model's first (``partial_fit`` calls included).
+    state : SGDState
+        The state to resume from (its parameters are ``coef``).
+    loss_curve : list of float
+        Training loss of each epoch of this run.
+    validation_scores : list of float or None
+        Validation accuracy of each epoch (early stopping only).
+    best_validation_score : float or None
+    """
+
+    state: SGDState = None
+    loss_curve: list = None
+    validation_scores: list = None
+    best_validation_score: float = None
+
+    def fitted_attributes(self, data, previous_loss_curve=()):
+        """Every fitted attribute of an SGD fit (the loss curve continued)."""
+        attributes = super().fitted_attributes(data)
+        loss_curve = [*previous_loss_curve, *self.loss_curve]
+        attributes.update(
+            loss_curve_=loss_curve,
+            best_loss_=float(np.min(loss_curve)),
+            t_=self.state.params.t,
+        )
+        if self.validation_scores is not None:
+            attributes.update(
+                validation_scores_=self.validation_scores,
+                best_validation_score_=self.best_validation_score,
+            )
+        return attributes
+
+
+@dataclass
+class Run:
+    """One run of the solver: what its steps share.
+
+    ``history`` is the stopping rule's (a stream's is the state's own, carried
+    across calls; a fit's starts fresh); ``best`` keeps early stopping's
+    best weights.
+    """
+
+    config: SGDConfig
+    schedule: Schedule
+    train: object
+    validation: object
+    state: SGDState
+    stopping: StoppingRule
+    history: object
+    best: BestWeights
+    incremental: bool
+    rng: object
+    loss_curve: list = dataclasses.field(default_factory=list)
+    scores: list = dataclasses.field(default_factory=list)
+    converged: bool = False
+    last: tuple = None  # the last epoch's (criterion, score, model, report)
+
+
+class SGDSolver:
+    """Minibatch SGD over a training-data object.
+
+    Parameters
+    ----------
+    config : SGDConfig
+        As the estimator's parameters; never changed by a run, so a solver
+        can run again, on other data.
+    """
+
+    def __init__(self, config):
+        self.config = config
+
+    def run(self, data, hooks, rng, *, previous=None, coef0=None, incremental=False):
+        """Train on ``data``; return an :class:`SGDResult`.
+
+        ``fit``: up to ``max_iter`` epochs from ``coef0`` (or zeros), until
+        the stopping rule fires; with early stopping a validation part of
+        ``data`` is held out and the best epoch's weights are kept.
+        ``partial_fit`` (``incremental=True``): one epoch resumed from the
+        ``previous`` state (as :meth:`SGDState.to_plain` gave it) and the
+        parameters ``coef0`` (the model's), whose stopping rule and schedule
+        carry on; a stream is never stopped, and never warned about.
+
+        ``hooks`` (:class:`~sk_softmax._callbacks.TrainingHooks`) sees every
+        epoch; ``rng`` (a ``RandomState``) draws the split and the batches.
+        Overflow on the way to a divergence is no NumPy warning: the
+        divergence check raises the error that says what to change.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            run = self.setup(data, rng, previous, coef0, incremental)
+            for _ in range(1 if incremental else run.config.max_iter):
+                if self.epoch(run, hooks) or self.check(run, hooks):
+                    break
+            return self.finalize(run)
+
+    # ------------------------------------------------------------ the steps
+    def setup(self, data, rng, previous, coef0, incremental):
+        """The run: the resolved config, early stopping's split, the state
+        (fresh, or a stream's resumed) and the stopping rule."""
+        config = self.config.resolved(data, previous)
+        schedule = Schedule(config.learning_rate, config.power_t)
+        validation = None
+        if config.early_stopping and not incremental:
+            data, validation = data.split(config.validation_fraction, rng)
+        if previous is not None:
+            state = SGDState.from_plain(previous, coef0)
+            state = self.resume(config, schedule, state, data)
+        else:
+            state = self.start(config, schedule, data, coef0)
+        # averaged SGD's objective does not fluctuate from epoch to epoch: one
+        # epoch that misses tol is a stall (a validation score and a stream's
+        # chunks still get their patience)
+        smooth = config.average and validation is None and not incremental
+        stopping = StoppingRule(
+            tol=config.tol,
+            n_iter_no_change=1 if smooth else config.n_iter_no_change,
+            validation=validation is not None,
+            stream=incremental,
+        )
+        history = state.stopping if incremental else stopping.init()
+        best = None if validation is None else BestWeights(data.copy)
+        return Run(
+            config, schedule, data, validation, state, stopping, history, best,
+            incremental, rng,
+        )  # fmt: skip
+
+    def start(self, config, schedule, data, coef0=None):
+        """A fresh state: step scaling from ``data``, parameters ``coef0`` or 0."""
+        moments = data.column_stats()
+        centered = _centers(config, data, moments)
+        precond, center, eta0 = sgd_scaling(
+            moments,
+            data.host_sample,
+            data.loss,
+            config.alpha,
+            config.learning_rate_init,
+            centered,
+        )
+        _check_step_scaling(precond, data)
+        scratch = None
+        if coef0 is not None:
+            coef = data.asarray(coef0)
+        elif sparse_steps(data, config.batch_size):
+            # the sparse loop keeps its columns' weights aside: the parameters
+            # are allocated when written back (see CompactWeights)
+            coef = LazyZeros(data.zeros(0), shape=(data.loss.n_coef,))
+            scratch = SparseScratch(nonzero_columns=np.empty(0, np.intp))
+        else:
+            coef = data.zeros(data.loss.n_coef)
+        if not centered:
+            moments = moments._replace(sum=None, m2=None)
+        return SGDState(
+            params=Params(coef),
+            scaling=Scaling(
+                data.asarray(precond),
+                None if center is None else data.asarray(center),
+                moments,
+            ),
+            rate=schedule.init(eta0, config.max_iter),
+            stopping=StoppingRule(
+                tol=config.tol, n_iter_no_change=config.n_iter_no_change, stream=True
+            ).init(),
+            scratch=scratch,
+        )
+
+    def resume(self, config, schedule, state, data):
+        """A copy of ``state`` that continues on ``data`` (``partial_fit``).
+
+        The new data's feature statistics join the preconditioner; parameters
+        changed since the last call take effect from this call on.
+        """
+        loss = data.loss
+        if state.scaling.precond.shape[0] != loss.n_features + loss.fit_intercept:
+            raise ValueError(
+                "fit_intercept was changed since the first partial_fit call; set "
+                "it back, or call fit to start a new model."
+            )
+        state = state.map_arrays(data.asarray)
+        scaling = state.scaling
+        seen = scaling.moments
+        centered = seen.sum is not None  # as the stream started
+        moments = data.column_stats()
+        if centered:
+            moments = seen.combine(moments)
+        else:
+            moments = ColumnMoments(
+                None, seen.sq_sum + moments.sq_sum, None, seen.total + moments.total
+            )
+        precond, center = feature_preconditioner(
+            moments, loss, config.alpha, centered and not config.l1
+        )
+        _check_step_scaling(precond, data)
+        state.scaling = Scaling(
+            data.asarray(precond),
+            None if center is None else data.asarray(center),
+            moments,
+        )
+        schedule.resume(state.rate, config.learning_rate_init, config.max_iter)
+        if not state.stopping.stream:  # a stream after fit
+            state.stopping = StoppingRule(
+                tol=config.tol, n_iter_no_change=config.n_iter_no_change, stream=True
+            ).init()
+        return state
+
+    def epoch(self, run, hooks):
+        """One epoch: a pass over the training rows, its criterion (the
+        averaged model's objective with averaging), the validation score,
+        the hooks. True when a callback asks to stop."""
+        config, state = run.config, run.state
+        if config.average and state.params.epoch == 1:
+            # the average leaves out the first epoch's path from the start
+            restart_average(state)
+        hooks.epoch_begin(self.model(run) if hooks.reads_parameters else None)
+        tic = time.perf_counter()
+        record = self.one_pass(run)
+        state = run.state  # (a Dask pass hands back a new one)
+        state.params.epoch += 1
+        check_divergence(record.loss, state, run.train.loss.n_classes)
+        criterion = record.loss
+        if config.average:  # the model is the average: its objective
+            if record.average_loss is None:
+                record.average_loss = run.train.objective(
+                    state.averaged(), config.l2, config.l1
+                )
+            criterion = record.average_loss
+        run.loss_curve.append(criterion)
+        score = model = None
+        if run.validation is not None:
+            model = self.model(run)
+            score = run.validation.score(model, "accuracy")
+            run.scores.append(score)
+        seconds = time.perf_counter() - tic
+        if hooks.reads_parameters and model is None:
+            model = self.model(run)  # for the listeners only
+        report = EpochReport(
+            epoch=state.params.epoch,
+            loss=criterion,
+            validation_score=score,
+            progress=record.progress,
+            rates=record.rates,
+            eta0=state.rate.eta0,
+            seconds=seconds,
+        )
+        run.last = (criterion, score, model, report)
+        if hooks.epoch_end(state.params.coef if model is None else model, report):
+            run.converged = True  # a callback asked to stop: no ConvergenceWarning
+            return True
+        return False
+
+    def one_pass(self, run):
+        """One pass of minibatch SGD over the training rows (a Dask chain of
+        chunk passes, each where its chunk lives); returns its
+        :class:`~._passes.PassResult`."""
+        fn = functools.partial(_rows_pass, config=run.config, schedule=run.schedule)
+        run.state, records = run.train.fold(
+            fn, (run.state, []), run.rng, run.config.shuffle, ship=_ship
+        )
+        if run.incremental:  # a shipped state's history is a copy
+            run.state.stopping = run.history
+        if len(records) == 1:
+            return records[0]
+        weight = sum(r.weight for r in records)
+        return PassResult(
+            loss=sum(r.loss * r.weight for r in records) / weight,
+            weight=weight,
+            progress=[p for r in records for p in r.progress],
+            rates=[eta for r in records for eta in r.rates],
+        )
+
+    def check(self, run, hooks):
+        """The stopping rule's verdict on the epoch and the schedule's answer:
+        True when the run is over."""
+        criterion, score, model, report = run.last
+        state, stopping, history = run.state, run.stopping, run.history
+        value = None if score is None else -score
+        verdict = stopping.update(history, criterion, value)
+        if verdict.new_best:
+            run.best.keep(model, score)
+        reaction = None
+        if not run.incremental:
+            reaction = run.schedule.after_epoch(
+                state.rate, history, state.params.epoch, verdict.stalled
+            )
+        if reaction is None and verdict.stalled:
+            lowered = stopping.improved_since_lowering(history) and (
+                run.schedule.on_stall(state.rate, run.incremental)
+            )
+            reaction = "lowered" if lowered else "stop"
+            if lowered:
+                stopping.lowered(history)
+        elif reaction == "lowered":
+            stopping.lowered(history, mark=False)
+        if reaction == "lowered":
+            hooks.rate_lowered(state.rate.eta)
+        if reaction != "stop" or run.incremental:
+            return False
+        run.converged = True
+        if stopping.unsettled(history) is not None:
+            stopping.warn_unsettled(history, report.rates[-1])
+        return True
+
+    def finalize(self, run):
+        """The model kept (the average, or early stopping's best weights), the
+        final checks and warnings; the :class:`SGDResult`."""
+        config, state = run.config, run.state
+        if config.average and not run.incremental:
+            # the model is the average; a stream after this fit goes on from it
+            settle_average(state)
+        state.sync(release=True)
+        coef = self.model(run)
+        # the last update is in no epoch's loss: check where the run ended
+        loss = run.train.sample_loss(coef)
+        check_divergence(loss, state, run.train.loss.n_classes)
+        if not (run.converged or run.incremental):
+            run.stopping.warn_not_converged(config.max_iter)
+        result = SGDResult(
+            coef=coef,
+            n_iter=state.params.epoch,
+            state=state,
+            loss_curve=run.loss_curve,
+        )
+        if run.validation is not None:
+            # partial_fit / warm_start go on from the restored weights, at rest
+            state.params.coef = result.coef = run.train.copy(run.best.coef)
+            state.momentum = state.average = None
+            result.validation_scores = run.scores
+            result.best_validation_score = run.best.score
+        return result
+
+    def model(self, run):
+        """The parameters the model is at this point of the run: the average
+        with averaging (a new array), else the iterate."""
+        if run.config.average:
+            return run.state.averaged()
+        run.state.sync()
+        return run.state.params.coef
+
+
+def _rows_pass(carry, rows, rng, span, *, config, schedule):
+    """One pass over ``rows`` (a fold step: the carry is the state and the
+    records so far)."""
+    state, records = carry
+    record = sgd_pass(rows, state, config, schedule, rng, span)
+    return state, [*records, record]
+
+
+def _ship(carry, place):
+    """The carry with the state's arrays made by ``place`` (a Dask chunk's
+    copy, or its way back)."""
+    state, records = carry
+    return state.map_arrays(place), records
+
+
+def _centers(config, data, moments):
+    """Whether the steps are taken as if the features were centered.
+
+    Where some feature's mean dwarfs its spread (see
+    :func:`~.._scaling.offsets_dominate`), with an intercept to absorb the
+    means, without an L1 penalty (its clipping is per weight) and where SGD
+    does not run its compiled sparse loop (whose steps touch only the
+    batch's columns, which centering would spread to every column).
+    """
+    return bool(
+        data.loss.fit_intercept
+        and not config.l1
+        and not sparse_steps(data, config.batch_size)
+        and offsets_dominate(moments)
+    )
+
+
+def _check_step_scaling(precond, data):
+    """Refuse features so large that their step rounds to zero in X's dtype."""
+    if bool(data.xp.any(data.to_fitted(precond) == 0)):
+        raise ValueError(
+            f"X has values too large to train on in {data.dtype}: the SGD "
+            "step of some features underflows to zero. Scale the data (e.g. "
+            "StandardScaler), or pass it as float64."
+        )
+
+
+def check_divergence(epoch_loss, state, n_classes):
+    """Raise when the training loss shows that the steps overshoot without bound.
+
+    At zero weights the loss is ``log(n_classes)``; a loss 1e4 times larger
+    (or non-finite) only comes from steps that overshoot without bound.
+    """
+    limit = 1e4 * np.log(n_classes)
+    if not np.isfinite(epoch_loss) or epoch_loss > limit:
+        raise ValueError(
+            f"SGD diverged: the training loss reached {epoch_loss:.3g} at epoch "
+            f"{state.params.epoch} with learning rate {state.rate.eta0:.3g}. Lower "
+            "learning_rate_init (or use learning_rate_init='auto'), lower "
+            "momentum, or scale the data (e.g. StandardScaler). The model was "
+            "left as it was before this call."
+        )

@@ -1,0 +1,686 @@
+"""One pass of minibatch SGD over rows held in memory, updating a state.
+
+:func:`sgd_pass` picks the pass for the rows it is given: the compiled
+sparse loop on wide SciPy sparse ``X`` (:func:`runs_sparse_loop`), else the
+dense pass, which runs the composed update rule (:mod:`._parts`) on the
+minibatch gradients of :class:`~sk_softmax._loss.NumpyBatchLoss` (dense
+NumPy ``X``, in buffers) or of
+:meth:`~sk_softmax._loss.SoftmaxLoss.sum_loss_gradient` (any array-API
+namespace, SciPy sparse). Minibatch indices come from the host random
+generator (so a ``random_state`` gives the same batches on every backend),
+the arithmetic runs where ``X`` lives, and the only host synchronisation is
+reading the pass's loss once at its end. The in-memory data runs one pass
+over its rows; the Dask data one per chunk, where the chunk lives.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..._backend import device, get_namespace
+from ..._loss import NumpyBatchLoss
+from ._parts import Context, L1State, dense_rule, start_average
+
+
+@dataclass
+class PassResult:
+    """What one pass hands back.
+
+    Attributes
+    ----------
+    loss : float
+        Mean (weighted) training loss over the pass's minibatches, each taken
+        before its update, plus the penalty at the end of the pass.
+    weight : float
+        Total sample weight the pass covered.
+    progress : list of float
+        Epochs done (fractions included) at each update, in order.
+    rates : list of float
+        The step size of each update.
+    average_loss : float or None
+        With averaging, the objective of the averaged parameters at the end of
+        the pass over its rows, where the pass computes it at little cost (the
+        sparse pass); None: the caller evaluates it.
+    """
+
+    loss: float
+    weight: float
+    progress: list
+    rates: list
+    average_loss: float = None
+
+
+@dataclass
+class SparseScratch:
+    """What the compiled sparse pass keeps between its passes within a run.
+
+    Attributes
+    ----------
+    pending : CompactWeights or None
+        The weights of its columns, not yet written back.
+    nonzero_columns : ndarray of int or None
+        Features whose weights may be non-zero (sorted, host), so that the
+        decay of the weights outside a pass's columns costs what is
+        non-zero; None: not known yet (read from the parameters).
+    """
+
+    pending: object = None
+    nonzero_columns: object = None
+
+    def flush(self):
+        """Write the kept weights back into the parameters."""
+        if self.pending is not None:
+            self.pending.flush()
+
+
+class BatchGather:
+    """Gathers minibatch rows into a reused buffer (NumPy) or with ``xp.take``.
+
+    Made once per fit: it also keeps what the sparse pass reads of ``X``
+    every epoch (:meth:`sparse_layout`).
+    """
+
+    def __init__(self, X, batch_size, xp, device):
+        self.X = X
+        self.xp = xp
+        self.device = device
+        self.numpy_dense = isinstance(X, np.ndarray)
+        if self.numpy_dense:
+            self.buffer = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+        self._sparse_layout = None
+
+    def sparse_layout(self, order, Y):
+        """The :class:`SparseLayout` of the rows in ``order`` (the first call's)."""
+        if self._sparse_layout is None:
+            self._sparse_layout = SparseLayout(self.X, order, Y)
+        return self._sparse_layout
+
+    def __call__(self, idx_host, idx_dev):
+        X = self.X
+        if self.numpy_dense:
+            out = self.buffer[: idx_host.shape[0]]
+            # indices come from a permutation, so bounds checks can be skipped
+            np.take(X, idx_host, axis=0, out=out, mode="clip")
+            return out
+        if sp.issparse(X):
+            return X[idx_host]
+        return self.xp.take(X, idx_dev, axis=0)
+
+
+class SparseLayout:
+    """Wide CSR ``X`` as the sparse pass reads it, every epoch of a fit.
+
+    The pass works on the columns its rows use and nothing else: their
+    weights are gathered side by side (one row of ``n_rows`` weights a
+    column) and the CSR column indices are renumbered into them
+    (``indices``), so that a pass costs ``O(nnz * n_rows)`` plus
+    ``O(n_used * n_rows)``, whatever ``n_features``. The used columns are
+    numbered from the most used down (``columns``), so that the weights of
+    the frequent words, read at every step, share the cache; ``active``
+    holds the same columns sorted. Made in ``O(nnz + n_features)``.
+
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_samples, n_features)
+    order : ndarray of int
+        The rows the passes visit (any order).
+    Y : array of shape (n_samples, n_rows)
+        The encoded targets; read once for the labels.
+    """
+
+    def __init__(self, X, order, Y):
+        X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
+        self.X = X
+        used = X.indices if order.shape[0] == X.shape[0] else X[order].indices
+        counts = np.bincount(used, minlength=X.shape[1])
+        self.active = np.flatnonzero(counts)
+        # most used first; ties in column order (a stable sort)
+        self.columns = self.active[np.argsort(-counts[self.active], kind="stable")]
+        # rows outside ``order`` may name other columns: mapped to 0, never read
+        local = np.zeros(X.shape[1], dtype=X.indices.dtype)
+        local[self.columns] = np.arange(self.columns.shape[0], dtype=local.dtype)
+        self.indices = local[X.indices]
+        n_rows = Y.shape[1]
+        labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self._precond = self._p_active = None
+
+    def active_preconditioner(self, precond):
+        """``precond`` of the used columns in ``columns``' order (float64),
+        kept while it is the same."""
+        if precond is not self._precond:
+            self._precond = precond
+            self._p_active = np.asarray(precond[self.columns], dtype=np.float64)
+        return self._p_active
+
+    def gather(self, W):
+        """The weights of the used columns, ``(n_used, n_rows)``, from ``W``
+        of shape ``(n_rows, n_features)``."""
+        return W.T[self.columns]
+
+    def scatter(self, W_t, W):
+        """Write ``W_t`` (as :meth:`gather` made it) back into ``W``, one
+        class's row at a time (contiguous, unlike a transposed scatter)."""
+        for k in range(W.shape[0]):
+            W[k, self.columns] = W_t[:, k]
+
+
+class CompactWeights:
+    """The weights of a layout's active columns, side by side, between passes.
+
+    The sparse pass leaves them here instead of writing them back into the
+    flat parameters, so that the next pass of the same fit (same layout)
+    starts without a gather and none ends with a scatter: at ``2**22``
+    columns, moving them cost a fifth of an epoch. ``flat`` (views of
+    ``state.coef`` and of the state's other weight-shaped arrays) is stale on
+    the active columns until :meth:`flush`;
+    :meth:`SGDState.sync <sk_softmax._solvers._sgd.SGDState.sync>` calls it
+    before anything reads the parameters. Both copies stay valid after it
+    (nothing but a pass writes the parameters during a fit), so the next
+    pass still starts from these.
+
+    Parameters
+    ----------
+    layout : SparseLayout
+    compact : dict of str to ndarray of shape (n_used, n_rows)
+        ``"W"``: the weights; ``"Q"``: the L1 penalty they took; ``"A"``:
+        the integral of their path (averaging). The last two only when used.
+    flat : dict of str to ndarray of shape (n_rows, n_features) or function
+        Where each is written back (or a function that allocates it).
+    vectors : dict of str to (ndarray, function)
+        Small vectors kept aside alike, each with a function returning where
+        it goes back: ``"b"`` the intercepts, ``"a_b"`` their average sum.
+    """
+
+    def __init__(self, layout, compact, flat, vectors):
+        self.layout = layout
+        self.compact = compact
+        self.flat = flat
+        self.vectors = vectors
+        self.written = False
+
+    def target(self, name):
+        """The flat array ``name`` is written back into (allocated now if it
+        was not yet: ``flat[name]`` may be a function that makes it)."""
+        if callable(self.flat[name]):
+            self.flat[name] = self.flat[name]()
+        return self.flat[name]
+
+    def flush(self):
+        """Write the weights back into the flat parameters (once per pass)."""
+        if not self.written:
+            for name, W_t in self.compact.items():
+                self.layout.scatter(W_t, self.target(name))
+            for values, target in self.vectors.values():
+                target()[...] = values
+            self.written = True
+
+
+class LazyZeros:
+    """Zeros of a given shape, dtype and place, allocated when first needed.
+
+    A sparse fit from zeros starts its parameters so, and averaging its
+    ``avg_sum``: the sparse loop keeps the weights of its columns side by
+    side (:class:`CompactWeights`), and a fit that reads the model only at
+    its end allocates the weight-sized arrays only then.
+    """
+
+    def __init__(self, like, shape=None):
+        self.shape = like.shape if shape is None else shape
+        self.dtype = like.dtype
+        if isinstance(like, LazyZeros):
+            self.xp, self.device = like.xp, like.device
+        else:
+            self.xp, self.device = get_namespace(like), device(like)
+
+    def __getitem__(self, key):
+        raise TypeError("LazyZeros: call materialize() first")
+
+    def materialize(self):
+        return self.xp.zeros(self.shape, dtype=self.dtype, device=self.device)
+
+
+def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
+    """One pass of minibatch SGD over ``rows``, updating ``state`` in place.
+
+    ``rows`` is the training data's view of its rows (``X``, ``Y``,
+    ``sample_weight`` (None: uniform), ``rows`` (the training part's row
+    indices, None: all), ``loss`` and a ``cache`` for what a pass derives
+    once per fit). ``config`` is an :class:`~._loop.SGDConfig`,
+    ``schedule`` gives the rate of each update. ``span`` is the part of an
+    epoch this pass covers (a Dask chunk's share; the whole epoch in
+    memory): it places each update on the "linear" schedule. ``rule`` makes
+    the dense passes' :class:`~._parts.UpdateRule` (default
+    :func:`~._parts.dense_rule`).
+
+    Each minibatch gradient is the weighted sum of per-sample gradients divided
+    by ``batch_size * mean(sample_weight)``, an unbiased estimate of the
+    full objective's gradient, plus the penalty's gradient.
+    """
+    X, sample_weight = rows.X, rows.sample_weight
+    order, weight_total = _epoch_order(
+        X.shape[0], rows.rows, sample_weight, rng, config.shuffle
+    )
+    record = PassResult(0.0, weight_total, [], [])
+    width = (span[1] - span[0]) / order.shape[0]
+    at = state.params.epoch + span[0]
+
+    def rate(start):
+        progress = at + width * start
+        eta = schedule.rate(state.rate, state.params, progress)
+        record.progress.append(progress)
+        record.rates.append(eta)
+        return eta
+
+    gather = rows.cache.get("gather")
+    if gather is None:
+        xp = get_namespace(X)
+        gather = rows.cache["gather"] = BatchGather(X, config.batch_size, xp, device(X))
+    sparse = runs_sparse_loop(X, config.batch_size) and isinstance(
+        state.params.coef, (np.ndarray, LazyZeros)
+    )
+    if config.average and state.average is None:
+        start_average(state)
+    args = (rows.loss, state, X, rows.Y, sample_weight, order, weight_total, config)
+    if sparse:
+        record.loss, record.average_loss = _pass_sparse(*args, rate, gather)
+    else:
+        state.sync()
+        record.loss = _pass_dense(*args, rate, gather, rule or dense_rule)
+    return record
+
+
+def _pass_dense(
+    loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather, rule
+):
+    """:func:`sgd_pass` on dense ``X`` (NumPy or any array-API namespace) or
+    SciPy sparse ``X`` whose batches touch most columns: the composed rule
+    on each minibatch's gradient."""
+    coef = state.params.coef
+    xp = get_namespace(coef)
+    n_samples = order.shape[0]
+    mean_weight = weight_total / n_samples
+    ctx = Context(loss, state.scaling, xp, mean_weight)
+    update = rule(config, ctx, state.scaling.center)
+    update.init(state)
+    batch_size = config.batch_size
+    if isinstance(X, np.ndarray) and isinstance(coef, np.ndarray):
+        batches = NumpyBatchLoss(loss, Y, sample_weight, order, batch_size, X.dtype)
+
+        def gradient(start, stop):
+            X_batch = gather(order[start:stop], None)
+            return batches.gradient(state.params.coef, X_batch, start, stop)
+
+        loss_sum = batches.total
+    else:
+        gradient, loss_sum = _generic_gradient(
+            loss, state, X, Y, sample_weight, order, gather
+        )
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        grad = gradient(start, stop)
+        update.update(state, grad, stop - start, rate(start))
+    w = state.params.coef[: loss.n_rows * loss.n_features]
+    penalty = 0.5 * config.l2 * xp.sum(w * w) if config.l2 else 0.0
+    if config.l1:
+        penalty = penalty + config.l1 * xp.sum(xp.abs(w))
+    if isinstance(w, np.ndarray):
+        return loss_sum() / weight_total + float(penalty)
+    # the loss read once (on a device: the pass's one host sync)
+    return float(loss_sum() + weight_total * penalty) / weight_total
+
+
+def _generic_gradient(loss, state, X, Y, sample_weight, order, gather):
+    """``(gradient(start, stop), loss_sum())`` of the minibatches of
+    ``order`` from :meth:`~sk_softmax._loss.SoftmaxLoss.sum_loss_gradient`,
+    where X lives; the loss is summed there and read once."""
+    xp = get_namespace(state.params.coef)
+    dev = device(state.params.coef)
+    host = isinstance(X, np.ndarray) or sp.issparse(X)
+    order_dev = order if host else xp.asarray(order, device=dev)
+    sw_dev = None
+    if sample_weight is not None:  # in the parameters' dtype, as NumPy's pass
+        dtype = state.params.coef.dtype
+        sw_dev = xp.asarray(sample_weight, dtype=dtype, device=dev)
+    total = [0.0]
+
+    def gradient(start, stop):
+        idx = order[start:stop]
+        idx_dev = idx if host else order_dev[start:stop]
+        X_batch = gather(idx, idx_dev)
+        Y_batch = xp.take(Y, idx_dev, axis=0)
+        sw_batch = None if sw_dev is None else xp.take(sw_dev, idx_dev, axis=0)
+        batch_loss, grad, _ = loss.sum_loss_gradient(
+            state.params.coef, X_batch, Y_batch, sw_batch, xp
+        )
+        total[0] = total[0] + batch_loss
+        return grad
+
+    def loss_sum():
+        return total[0]
+
+    return gradient, loss_sum
+
+
+def runs_sparse_loop(X, batch_size):
+    """Whether SGD on ``X`` runs the compiled sparse loop: wide SciPy sparse
+    ``X``, whose batches of ``batch_size`` rows touch under half of the
+    columns. There the sparse path's steps cost what they touch; on sparse
+    data whose batches touch most columns anyway (a few dozen dense-ish
+    features), the dense pass (with momentum) is as cheap per step and needs
+    fewer epochs."""
+    if not sp.issparse(X):
+        return False
+    return X.nnz / max(X.shape[0], 1) * batch_size < 0.5 * X.shape[1]
+
+
+def _pass_sparse(
+    loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather
+):
+    """:func:`sgd_pass` for wide SciPy sparse ``X``: steps cost what they touch.
+
+    Returns ``(pass loss, averaged model's objective or None)``. The
+    compiled loop (:mod:`._kernel`) reads the CSR arrays in place; a step
+    costs ``O(nnz(batch) * n_rows)`` and a pass
+    ``O((nnz + n_active) * n_rows)``, whatever ``n_features``:
+
+    - the pass works on the weights of the columns its rows use
+      (:class:`SparseLayout`), gathered side by side once per fit and kept
+      so between its passes (:class:`CompactWeights`, in the state's
+      scratch);
+    - the logits and gradient of a batch read and write only its columns;
+    - the L2 decay of the weights a batch does not touch is applied just in
+      time, when their column is next read (and for the pass's columns at
+      its end): with ``S`` the sum of the step sizes so far, a column last
+      brought up to date at ``S_j`` is multiplied by
+      ``exp(-alpha * p_j * (S - S_j))``, ``p_j`` its preconditioner, exactly
+      what the updates in between would have done one by one;
+    - weights of columns the rows never use only decay, by
+      ``exp(-alpha * p_j * S)`` at the end of the pass, and only where they
+      may be non-zero (a fit from zeros never touches them).
+
+    The update of a weight is :func:`~._parts.sparse_rule`: the dense
+    rule's preconditioned step with the L2 decay applied as the exact flow of
+    the penalty over the step, ``w <- exp(-eta * alpha * p) * (w - eta * p * g)``
+    (a decay that lazy updates can apply exactly under any schedule);
+    momentum, which would move every weight at every step, is not used on
+    sparse data. The objective, and so the optimum, is the same.
+
+    With averaging, each weight's path is integrated over the step sizes in
+    closed form when its column pays its decay (kept side by side with the
+    weights, the intercepts' alike), and the pass returns the averaged
+    parameters' objective over its rows too.
+    """
+    from ._kernel import norms, pay_decay, pay_l1, rows_loss, sparse_pass
+
+    n_rows, n_features = loss.n_rows, loss.n_features
+    n_w = n_rows * n_features
+    shape = (n_rows, n_features)
+    n_b = n_rows if loss.fit_intercept else 0
+    params = state.params
+    dtype = params.coef.dtype
+    if state.scratch is None:
+        state.scratch = SparseScratch()
+    scratch = state.scratch
+    # where the weights go back (allocated then, for a fit from zeros)
+    if isinstance(params.coef, LazyZeros):
+        flat = {"W": lambda: _materialized(state)[:n_w].reshape(shape)}
+    else:
+        flat = {"W": params.coef[:n_w].reshape(shape)}
+    vectors = {"b": (None, lambda: _materialized(state)[n_w:])}
+    layout = gather.sparse_layout(order, Y)
+    if scratch.nonzero_columns is None:  # once per run: which may be non-zero
+        W = _materialized(state)[:n_w].reshape(shape)
+        scratch.nonzero_columns = np.flatnonzero(np.any(W, axis=0))
+    p_active = layout.active_preconditioner(state.scaling.precond)
+    p_b = np.repeat(
+        np.asarray(state.scaling.precond[n_features:], dtype=np.float64), n_rows
+    )
+    l1 = float(config.l1)
+    if l1:
+        if state.l1 is None:
+            state.l1 = L1State()
+        if state.l1.applied is None:
+            state.l1.applied = np.zeros(n_w, dtype=dtype)
+        flat["Q"] = state.l1.applied.reshape(shape)
+    average = state.average if config.average else None
+    if average is not None:
+        vectors["a_b"] = (None, lambda: _average_sum(state)[n_w:])
+        if isinstance(average.sum, LazyZeros):  # allocated if written back
+            flat["A"] = lambda: _average_sum(state)[:n_w].reshape(shape)
+        else:
+            flat["A"] = average.sum[:n_w].reshape(shape)
+    l1_total = float(state.l1.total) if l1 else 0.0
+    pending = scratch.pending
+    if pending is not None and pending.layout is layout:
+        compact = pending.compact  # as the last pass left them
+        vectors = pending.vectors
+    else:
+        if pending is not None:  # another layout's: written back first
+            pending.flush()
+        # (n_used, n_rows): a column's weights side by side; a fit from zeros
+        # (no weight, no L1 penalty, nothing averaged yet) reads nothing
+        zero = not (scratch.nonzero_columns.shape[0] or l1_total)
+        compact = {}
+        for name, W in flat.items():
+            if (not average.weight) if name == "A" else zero:
+                compact[name] = np.zeros((layout.columns.shape[0], n_rows), dtype)
+            else:
+                compact[name] = layout.gather(W() if callable(W) else W)
+        for name, (_, target) in list(vectors.items()):
+            if name == "a_b":
+                fresh = not average.weight
+            else:
+                fresh = isinstance(params.coef, LazyZeros)
+            values = np.zeros(n_b, dtype) if fresh else np.array(target())
+            vectors[name] = (values, target)
+    b = vectors["b"][0]
+    a_b = vectors["a_b"][0] if average is not None else b[:0]
+    scratch.pending = None  # the compact weights change now: stale until the end
+    W_t = compact["W"]
+    empty = np.empty((0, n_rows), dtype=W_t.dtype)
+    n_samples = order.shape[0]
+    rates = []
+    for start in range(0, n_samples, config.batch_size):
+        rates.append(rate(start))
+        params.t += 1
+    losses = np.empty(n_samples)
+    up_to_date = np.zeros(layout.columns.shape[0])
+    alpha = float(config.l2)
+    order = np.asarray(order, dtype=np.int64)
+    weights = np.empty(0) if sample_weight is None else np.asarray(sample_weight, float)
+    # the pass's rows, as both compiled loops read them
+    csr_rows = (layout.X.data, layout.indices, layout.X.indptr, order, layout.labels)
+    owed, l1_total = sparse_pass(
+        *csr_rows,
+        weights,
+        W_t,
+        b,
+        p_active,
+        p_b,
+        up_to_date,
+        0.0,
+        np.asarray(rates, dtype=np.float64),
+        int(config.batch_size),
+        alpha,
+        weight_total / n_samples,
+        losses,
+        compact.get("Q", empty),
+        l1,
+        l1_total,
+        compact.get("A", empty),
+        a_b,
+    )
+    if l1:
+        state.l1.total = l1_total
+    A_t = compact.get("A", empty)
+    squared_norm = pay_decay(W_t, p_active, up_to_date, owed, alpha, A_t)
+    abs_norm = pay_l1(W_t, compact["Q"], p_active, l1_total) if l1 else 0.0
+    scratch.pending = CompactWeights(layout, compact, flat, vectors)
+    other_sq, other_abs = _decay_other_columns(state, layout, flat, owed, alpha)
+    if sample_weight is None:
+        loss_total = float(np.sum(losses))
+    else:
+        loss_total = float(np.dot(losses, np.asarray(sample_weight)[order]))
+    penalty = 0.5 * alpha * (squared_norm + other_sq) + l1 * (abs_norm + other_abs)
+    pass_loss = loss_total / weight_total + penalty
+    if average is None:
+        return pass_loss, None
+    # the averaged parameters' objective on the pass's rows, in the layout
+    average.weight += owed
+    scale = 1.0 / average.weight
+    averaged_loss_sum = rows_loss(*csr_rows, weights, A_t, a_b, scale)
+    A_norm, A_abs = norms(A_t)
+    A_norm, A_abs = A_norm * scale**2, A_abs * scale if l1 else 0.0
+    other = _other_columns(state, layout)
+    if other.shape[0] and not isinstance(average.sum, LazyZeros):
+        A_other = scratch.pending.target("A")[:, other] * scale
+        A_norm += float(np.sum(np.square(A_other, dtype=np.float64)))
+        A_abs += float(np.sum(np.abs(A_other), dtype=np.float64)) if l1 else 0.0
+    average_loss = averaged_loss_sum / weight_total + 0.5 * alpha * A_norm + l1 * A_abs
+    return pass_loss, average_loss
+
+
+def _materialized(state):
+    """The parameters as an array (allocated now if they were not yet)."""
+    params = state.params
+    if isinstance(params.coef, LazyZeros):
+        params.coef = params.coef.materialize()
+    return params.coef
+
+
+def _average_sum(state):
+    """The average's sum as an array (allocated now if it was not yet)."""
+    average = state.average
+    if isinstance(average.sum, LazyZeros):
+        average.sum = average.sum.materialize()
+    return average.sum
+
+
+def restart_average(state):
+    """Start the state's averaging window: its sum zero, its weight 0.
+
+    Where a sparse pass keeps the average laid out by its columns, in place
+    (its compact copy and intercepts zeroed, and the columns outside its
+    layout if the average was ever written out); otherwise zeros allocated
+    when first needed (:class:`LazyZeros`).
+    """
+    pending = None if state.scratch is None else state.scratch.pending
+    if pending is not None and "A" in pending.compact:
+        pending.compact["A"][...] = 0
+        pending.vectors["a_b"][0][...] = 0
+        pending.written = False  # the zeros go back at the next write-back
+        if not isinstance(state.average.sum, LazyZeros):
+            other = _other_columns(state, pending.layout)
+            if other.shape[0]:
+                pending.target("A")[:, other] = 0
+        state.average.weight = 0.0
+    else:
+        if pending is not None:
+            pending.flush()
+        start_average(state)
+
+
+def settle_average(state):
+    """Make the state's parameters its average, in place, and drop the
+    averaging (the end of a fit: the iterate is not needed any more).
+
+    Where a sparse pass keeps the weights laid out by its columns, the
+    average takes the iterate's place there, and only the weights are
+    written back: the average never needs a weight-sized array.
+    """
+    average = state.average
+    if average is None or not average.weight:
+        state.average = None
+        return
+    scale = 1.0 / average.weight
+    pending = None if state.scratch is None else state.scratch.pending
+    if pending is not None and "A" in pending.compact:
+        A_t = pending.compact.pop("A")
+        A_t *= scale
+        pending.compact["W"] = A_t
+        a_b, _ = pending.vectors.pop("a_b")
+        pending.vectors["b"][0][...] = a_b * scale
+        pending.written = False
+        other = _other_columns(state, pending.layout)
+        if other.shape[0]:  # columns outside the layout: their average
+            W = pending.target("W")
+            if isinstance(average.sum, LazyZeros):
+                W[:, other] = 0
+            else:
+                W[:, other] = pending.target("A")[:, other] * scale
+        pending.flat.pop("A")
+        state.average = None
+        state.sync(release=True)
+    else:
+        state.sync(release=True)
+        state.params.coef = _average_sum(state) * scale
+        state.average = None
+
+
+def _other_columns(state, layout):
+    """The columns outside the layout's whose weights may be non-zero (sorted)."""
+    nonzero = state.scratch.nonzero_columns
+    if nonzero is layout.active:
+        return layout.active[:0]
+    return np.setdiff1d(nonzero, layout.active, assume_unique=True)
+
+
+def _decay_other_columns(state, layout, flat, owed, alpha):
+    """Decay the non-zero weights outside the pass's columns over the pass's
+    step sizes ``owed``, by ``exp(-alpha * owed * p_j)`` (with ``flat["Q"]``
+    also giving them the L1 penalty they owe; with ``flat["A"]`` adding their
+    path's integral to the average's).
+
+    The scratch's ``nonzero_columns`` (sorted feature indices) says where
+    weights may be non-zero; after a pass it holds the pass's columns too.
+    Within a fit it soon *is* the pass's columns, and then nothing is left
+    to do. Returns the squared norm and the L1 norm of those weights.
+    """
+    from ._parts import l1_clip
+
+    scratch = state.scratch
+    active = layout.active
+    nonzero = scratch.nonzero_columns
+    if nonzero is active:
+        return 0.0, 0.0
+    stale = _other_columns(state, layout)
+    squared_norm = abs_norm = 0.0
+    if stale.shape[0]:
+        W, Q = flat["W"], flat.get("Q")
+        A = scratch.pending.target("A") if "A" in flat else None
+        W_stale = W[:, stale]
+        p_stale = np.asarray(state.scaling.precond[stale], dtype=np.float64)
+        rate = alpha * p_stale
+        factor = np.exp(-rate * owed)
+        if A is not None:  # integral of w exp(-rate s) over the pass
+            held = np.divide(
+                -np.expm1(-rate * owed),
+                rate,
+                out=np.full_like(rate, owed),
+                where=rate > 0,
+            )
+            A[:, stale] += (W_stale * held).astype(A.dtype)
+        W_stale *= factor.astype(W.dtype)
+        if Q is not None:
+            u = (p_stale * state.l1.total).astype(W.dtype)
+            W_stale, Q[:, stale] = l1_clip(W_stale, Q[:, stale], u, np)
+            abs_norm = float(np.sum(np.abs(W_stale), dtype=np.float64))
+        W[:, stale] = W_stale
+        squared_norm = float(np.sum(np.square(W_stale, dtype=np.float64)))
+    merged = np.union1d(nonzero, active) if nonzero.shape[0] else active
+    scratch.nonzero_columns = active if merged.shape == active.shape else merged
+    return squared_norm, abs_norm
+
+
+def _epoch_order(n_total, rows, sample_weight, rng, shuffle):
+    """The epoch's row order (global indices) and the total weight it covers."""
+    if rows is None:
+        order = rng.permutation(n_total) if shuffle else np.arange(n_total)
+        covered = sample_weight
+    else:
+        order = rows[rng.permutation(rows.shape[0])] if shuffle else rows
+        covered = None if sample_weight is None else sample_weight[rows]
+    total = float(order.shape[0]) if covered is None else float(np.sum(covered))
+    return order, total

@@ -1,0 +1,209 @@
+"""SGD's state: a tree of small states, and the one walk over its arrays.
+
+Each concern owns a small dataclass: the parameters and counters
+(:class:`Params`), the step scaling (:class:`Scaling`), the learning rate
+(:class:`~sk_softmax._solvers._schedule.RateState`), the stopping rule's
+history (:class:`~sk_softmax._stopping.StoppingState`), and the state of each
+part of the update rule that runs (momentum, cumulative L1, averaging: see
+:mod:`._parts`). :class:`SGDState` holds them; nothing lists their arrays:
+copies, the plain values ``partial_fit`` keeps, a Dask chunk's copy and
+device moves all walk the tree with
+:func:`~sk_softmax._backend.tree_map`.
+"""
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..._backend import tree_map
+from ..._stopping import StoppingState
+from .._scaling import ColumnMoments
+from .._schedule import RateState
+from ._parts import AverageState, L1State, MomentumState
+from ._passes import LazyZeros, SparseScratch
+
+
+@dataclass
+class Params:
+    """The parameters and the counters.
+
+    Attributes
+    ----------
+    coef : array of shape (n_coef,) or LazyZeros
+        Flat parameters (layout in :mod:`sk_softmax._loss`), where the
+        data's computation runs; a sparse fit from zeros allocates them when
+        it writes them back (:class:`~._passes.LazyZeros`).
+    t : int
+        Minibatch updates done so far.
+    epoch : int
+        Epochs (``partial_fit`` calls) done so far.
+    """
+
+    coef: object
+    t: int = 0
+    epoch: int = 0
+
+
+@dataclass
+class Scaling:
+    """The step scaling, computed from the data (:mod:`.._scaling`).
+
+    Attributes
+    ----------
+    precond : array of shape (n_features + fit_intercept,)
+        Step scaling per feature, the intercepts' last.
+    center : array of shape (n_features,) or None
+        The features' means when the steps are taken as if the features were
+        centered (:func:`~.._scaling.centered_step`), else None.
+    moments : ColumnMoments
+        The column moments of every row seen so far (host, float64):
+        ``partial_fit`` updates the scaling from them, so a feature absent
+        from the first chunks never gets an unbounded step. ``sum`` and
+        ``m2`` are None when the steps are not centered.
+    """
+
+    precond: object
+    center: object = None
+    moments: ColumnMoments = field(default=None, metadata={"host": True})
+
+
+@dataclass
+class SGDState:
+    """Everything SGD needs to resume: what ``partial_fit`` keeps between calls.
+
+    Attributes
+    ----------
+    params : Params
+    scaling : Scaling
+    rate : RateState
+        The schedule's.
+    stopping : StoppingState
+        The stopping rule's history, carried across ``partial_fit`` calls.
+    momentum, l1, average : MomentumState, L1State, AverageState or None
+        The parts' states (:mod:`._parts`); None until a pass runs the part.
+    scratch : SparseScratch or None
+        What the compiled sparse pass keeps between its passes within one
+        run (not part of the state: never copied, kept or shipped).
+    """
+
+    params: Params
+    scaling: Scaling
+    rate: RateState
+    stopping: StoppingState
+    momentum: MomentumState = None
+    l1: L1State = None
+    average: AverageState = None
+    scratch: SparseScratch = field(default=None, metadata={"transient": True})
+
+    @property
+    def coef(self):
+        return self.params.coef
+
+    def sync(self, release=False):
+        """Bring the arrays up to date: what a sparse pass kept aside is
+        written back, and lazily allocated zeros are allocated.
+
+        ``release``: drop what the sparse pass kept (the run is over).
+        """
+        if self.scratch is not None:
+            self.scratch.flush()
+            if release:
+                self.scratch = None
+        params = self.params
+        if isinstance(params.coef, LazyZeros):
+            params.coef = params.coef.materialize()
+        if self.average is not None and isinstance(self.average.sum, LazyZeros):
+            self.average.sum = self.average.sum.materialize()
+
+    def map_arrays(self, fn, host=None):
+        """A copy whose arrays are ``fn(array)`` (host values: ``host(array)``,
+        a float64 NumPy copy by default); the scratch is left out."""
+        self.sync()
+
+        def move(leaf, on_host):
+            if on_host:
+                return (host or _host64)(leaf)
+            return fn(leaf)
+
+        return tree_map(move, self)
+
+    def averaged(self):
+        """The averaged parameters (a new array), or the parameters themselves
+        when nothing has been averaged yet."""
+        self.sync()
+        average = self.average
+        if average is None or not average.weight:
+            return self.params.coef
+        return average.sum * (1.0 / average.weight)
+
+    def to_plain(self, place):
+        """The state as plain values: nested dicts of arrays (placed by
+        ``place``; host values as float64 NumPy), numbers and lists.
+
+        What the estimator keeps between ``partial_fit`` calls: no class of
+        this package in it, so ``skops.io`` loads it without trusting one.
+        The parameters are left out: the model's ``coef_`` and
+        ``intercept_`` are the parameters (one copy), unless the model is an
+        average, whose stream goes on from the iterate, kept then.
+        """
+        self.sync()
+        coef = self.params.coef
+        if self.average is None:  # not even copied: it may be large
+            self.params.coef = None
+        try:
+            return _plain(self.map_arrays(place))
+        finally:
+            self.params.coef = coef
+
+    @classmethod
+    def from_plain(cls, values, coef):
+        """Inverse of :meth:`to_plain`, with the parameters ``coef`` unless
+        the iterate was kept (not copied)."""
+        state = _from_plain(cls, values)
+        if state.params.coef is None:
+            state.params.coef = coef
+        return state
+
+
+def _host64(a):
+    return np.array(a, dtype=np.float64)
+
+
+def _plain(value):
+    """Dataclasses and named tuples as dicts, recursively (transient fields
+    left out)."""
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.metadata.get("transient")
+        }
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {name: _plain(v) for name, v in zip(value._fields, value, strict=True)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_plain(cls, values):
+    """The ``cls`` instance of :func:`_plain`'s ``values`` (the types of the
+    nested states read from ``cls``'s annotations)."""
+    if values is None:
+        return None
+    hints = typing.get_type_hints(cls)
+    if dataclasses.is_dataclass(cls):
+        names = {f.name for f in dataclasses.fields(cls)}
+    else:  # a named tuple
+        names = set(cls._fields)
+    kwargs = {}
+    for name, value in values.items():
+        if name not in names:
+            continue
+        kind = hints.get(name)
+        nested = isinstance(kind, type) and (
+            dataclasses.is_dataclass(kind) or hasattr(kind, "_fields")
+        )
+        kwargs[name] = _from_plain(kind, value) if nested else value
+    return cls(**kwargs)
