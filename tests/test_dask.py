@@ -457,3 +457,44 @@ def test_fit_dask_sgd_centers_like_in_memory():
     m2 = state["scaling"]["moments"]["m2"]
     np.testing.assert_allclose(m2, len(y) * X.var(axis=0), atol=1e-8)
     assert clf.score(X, y) >= ref.score(X, y) - 0.01
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
+def test_fit_dask_sgd_equals_in_memory_for_every_penalty(digits, l1_ratio):
+    """The whole SGD state travels from chunk to chunk: a Dask fit is the
+    in-memory fit (L1's cumulative penalty included), to rounding."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    X_train, _, y_train, _ = digits
+    params = dict(
+        l1_ratio=l1_ratio,
+        alpha=1e-3,
+        learning_rate="constant",
+        learning_rate_init=0.05,
+        shuffle=False,
+        max_iter=4,
+        tol=0.0,
+        random_state=0,
+    )
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+        one = SoftmaxRegressionClassifier(**params).fit(
+            *_dask(X_train, y_train, rows=len(y_train))
+        )
+        # chunks of whole batches: the same batches in the same order
+        several = SoftmaxRegressionClassifier(**params).fit(
+            *_dask(X_train, y_train, rows=512)
+        )
+    np.testing.assert_allclose(one.coef_, ref.coef_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(one.intercept_, ref.intercept_, rtol=0, atol=1e-12)
+    assert np.array_equal(one.coef_ == 0, ref.coef_ == 0)
+    loss = SoftmaxLoss(10, X_train.shape[1])
+    Y = np.eye(10)[y_train]
+
+    def objective(clf):
+        coef = loss.pack(clf.coef_, clf.intercept_, np)
+        value = loss.loss(coef, X_train, Y, alpha=clf.alpha * (1 - l1_ratio), xp=np)
+        return float(value) + clf.alpha * l1_ratio * np.abs(clf.coef_).sum()
+
+    assert objective(several) == pytest.approx(objective(ref), rel=0, abs=1e-6)

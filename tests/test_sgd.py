@@ -886,3 +886,159 @@ def test_sgd_failed_call_leaves_a_centered_stream_as_it_was():
     with pytest.raises(ValueError, match="learning_rate_init"):
         clf.set_params(learning_rate_init=1e6).partial_fit(X[300:], y[300:])
     assert_unchanged(before, clf)
+
+
+# ------------------------------------------------------- the state and the loop
+def _state_arrays(cls, path=()):
+    """The array fields of the SGD state tree, read off its dataclasses."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if f.metadata.get("transient"):
+            continue
+        if dataclasses.is_dataclass(kind):
+            yield from _state_arrays(kind, (*path, f.name))
+        elif hasattr(kind, "_fields"):  # column moments: sums over rows
+            yield from (
+                (*path, f.name, name)
+                for name in kind._fields
+                if typing.get_type_hints(kind)[name] is np.ndarray
+            )
+        elif kind is object:  # an array (or None until used)
+            yield (*path, f.name)
+
+
+def _arrays_of(tree):
+    """The array leaves of ``tree``, walked as the package walks it."""
+    from sk_softmax._backend import tree_map
+
+    leaves = []
+    tree_map(lambda leaf, host: leaves.append(leaf) or leaf, tree)
+    return leaves
+
+
+def _walk(plain, path):
+    for key in path:
+        plain = None if plain is None else plain[key]
+    return plain
+
+
+def test_sgd_state_arrays_are_listed_once():
+    """Every array of a fitted stream's state (a run using every part) is a
+    field of the state tree's dataclasses, and those are all its arrays."""
+    from sk_softmax._backend import is_array
+    from sk_softmax._solvers._sgd import SGDState
+
+    X, y = _offset_features()
+    arrays = sorted(_state_arrays(SGDState))
+    for params in ({"average": True}, {"l1_ratio": 0.5}):
+        clf = SoftmaxRegressionClassifier(random_state=0, **params)
+        for rows in np.array_split(np.arange(len(y)), 2):
+            clf.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+        state = clf._sgd_state
+        found = [p for p in arrays if is_array(_walk(state, p))]
+        assert len(found) == len(_arrays_of(state))  # none outside the definition
+    expected = {
+        ("params", "coef"),
+        ("scaling", "precond"),
+        ("scaling", "center"),
+        ("scaling", "moments", "sum"),
+        ("scaling", "moments", "sq_sum"),
+        ("scaling", "moments", "m2"),
+        ("momentum", "velocity"),
+        ("l1", "applied"),
+        ("average", "sum"),
+    }
+    assert set(arrays) == expected
+
+
+class _StandInDevice:
+    """Stands in for a device array (CuPy's module name, no CuPy)."""
+
+    __module__ = "cupy._core.core"
+
+    def __init__(self, values):
+        self.values = np.array(values)
+        self.shape, self.dtype = self.values.shape, self.values.dtype
+
+    def __array_namespace__(self, api_version=None):
+        return np
+
+    def get(self):
+        return self.values.copy()
+
+
+def test_sgd_state_moves_to_a_device_and_back_whole(monkeypatch):
+    """Pickling a model whose state lives on a device moves every device
+    array of it (found by walking the state, not by a list of names) to the
+    host, leaves the host ones alone, and a model so pickled loads without
+    the device library."""
+    import pickle
+
+    import sk_softmax._backend as backend
+
+    X, y = _offset_features()
+    clf = SoftmaxRegressionClassifier(average=True, random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    on_host = clf._sgd_state
+    device = []
+
+    def to_device(leaf, host):
+        if host:
+            return leaf
+        device.append(leaf)
+        return _StandInDevice(leaf)
+
+    clf._sgd_state = backend.tree_map(to_device, on_host)
+    to_numpy = backend.to_numpy
+    monkeypatch.setattr(
+        backend, "to_numpy", lambda x: x.get() if hasattr(x, "get") else to_numpy(x)
+    )
+    state = clf.__getstate__()
+    assert all(isinstance(a, np.ndarray) for a in _arrays_of(state["_sgd_state"]))
+    assert len(state["_pickled_from_cupy"]["_sgd_state"]) == len(device) > 5
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    backend.cupy_status.cache_clear()
+    try:
+        restored = SoftmaxRegressionClassifier.__new__(SoftmaxRegressionClassifier)
+        with pytest.warns(UserWarning, match="fitted on a GPU"):
+            restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    finally:
+        backend.cupy_status.cache_clear()
+    before, after = _arrays_of(on_host), _arrays_of(restored._sgd_state)
+    assert len(before) == len(after)
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    restored.partial_fit(X, y)  # the stream goes on, on the host
+
+
+def test_sgd_solver_runs_twice_on_other_data(digits):
+    """A solver is its configuration: a second run, on other data, is the
+    run a fresh solver makes."""
+    from sk_softmax._callbacks import TrainingHooks
+    from sk_softmax._data import InMemoryData
+    from sk_softmax._solvers import SGDConfig, SGDSolver
+
+    X_train, X_test, y_train, y_test = digits
+
+    def data(X, y):
+        return InMemoryData.from_input(
+            X, y, None, classes=None, class_weight=None, fit_intercept=True, name="x"
+        )
+
+    config = SGDConfig(max_iter=5, early_stopping=True, tol=1.0)
+
+    def run(solver, X, y):
+        d = data(X, y)
+        hooks = TrainingHooks(d.loss)
+        return solver.run(d, hooks, np.random.RandomState(0)).coef
+
+    solver = SGDSolver(config)
+    run(solver, X_train, y_train)
+    again = run(solver, X_test, y_test)
+    fresh = run(SGDSolver(config), X_test, y_test)
+    assert solver.config == config
+    np.testing.assert_array_equal(again, fresh)

@@ -449,3 +449,20 @@ def test_sparse_and_dense_fits_reach_the_optimum():
     # measured: 1.5% (the average's tail converges slowly on 47 steps an epoch)
     default = SoftmaxRegressionClassifier(alpha=alpha, random_state=0).fit(X, y)
     assert objective(default) < 1.02 * best
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_sparse_loop_equals_the_composed_rule_step_for_step(monkeypatch, average):
+    """The compiled loop fuses the update rule's parts; the same parts,
+    composed (:func:`sparse_rule`) and run update by update on the dense
+    copy of the data, give the same model."""
+    import sk_softmax._solvers._sgd._passes as passes
+    from sk_softmax._solvers._sgd._parts import sparse_rule
+
+    X, y = _wide(n_samples=120, n_features=800, nnz=4, n_classes=3)
+    params = _step_by_step(average)
+    fused = _fit(X, y, **params)
+    monkeypatch.setattr(passes, "dense_rule", lambda cfg, ctx, _: sparse_rule(cfg, ctx))
+    composed = _fit(X.toarray(), y, **params)
+    np.testing.assert_allclose(fused.coef_, composed.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fused.intercept_, composed.intercept_, atol=1e-10)
