@@ -271,6 +271,8 @@ def _plot(results, args, sizes):
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    from ._display import _below_xlabel
+
     names = list(results)
     colors = {name: f"C{i}" for i, name in enumerate(names)}
 
@@ -323,7 +325,9 @@ def _plot(results, args, sizes):
     ax.grid(alpha=0.3, which="both")
     ax.legend(
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.13),
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=_below_xlabel(ax),
+        borderaxespad=0.0,
         ncols=1,
         fontsize="small",
         frameon=False,
