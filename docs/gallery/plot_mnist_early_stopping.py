@@ -28,15 +28,19 @@ from sklearn.model_selection import train_test_split
 from sk_softmax import SoftmaxRegressionClassifier, TrainingCurveDisplay
 from sk_softmax._datasets import default_mnist_dir, load_mnist
 
-mnist_dir = default_mnist_dir()
-if mnist_dir is not None:
+try:
+    mnist_dir = default_mnist_dir()
+    if mnist_dir is None:
+        raise FileNotFoundError(
+            "no SK_SOFTMAX_MNIST_DIR, no ../shared/data/mnist"
+        )
     X, y, X_test, y_test = load_mnist(mnist_dir)
     name = "MNIST"
-else:
+except FileNotFoundError as exc:
     print(
         "MNIST NOT FOUND: set SK_SOFTMAX_MNIST_DIR or put the four IDX .gz\n"
         "files in ../shared/data/mnist beside the checkout. This run shows\n"
-        "scikit-learn's digits instead."
+        f"scikit-learn's digits instead.\n({exc})"
     )
     X, y = load_digits(return_X_y=True)
     X, X_test, y, y_test = train_test_split(
@@ -62,7 +66,10 @@ print(f"test accuracy: {test_accuracy:.4f}")
 # The curves
 # ----------
 # The training loss (left axis) and the validation accuracy (right axis) per
-# epoch; the dashed line marks the epoch whose weights the model kept.
+# epoch; the dashed line marks the epoch whose weights the model kept. The loss
+# drops in steps where the default ``learning_rate="adaptive"`` divides the
+# rate by 5, after ``n_iter_no_change`` epochs without a better validation
+# score.
 fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 TrainingCurveDisplay.from_estimator(clf, ax=ax)
 title = f"{name}: early stopping keeps the best epoch"
