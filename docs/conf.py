@@ -30,6 +30,9 @@ extensions = [
 ]
 
 numpydoc_show_class_members = False
+# The page index ("On this page") and the object headings read ``fit()``, not
+# ``SoftmaxRegressionClassifier.fit()`` sixteen times, cut at the column's edge
+toc_object_entries_show_parents = "hide"
 numpydoc_xref_param_type = False
 # scikit-learn's names link to its documentation through a small inventory
 # kept here (docs/sklearn-objects.inv, from docs/make_sklearn_inventory.py):
@@ -45,11 +48,30 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "plot_gallery": True,
     "download_all_examples": False,
+    # an example's printed lines and figures come after the code that made
+    # them (the scripts are split into cells with ``# %%``); the value of a
+    # cell's last expression is not echoed, only what it prints
+    "capture_repr": (),
+    "remove_config_comments": True,
 }
-html_sidebars = {"**": ["globaltoc.html"]}  # every page's sidebar: the site
+# The theme's own navigation: the site's sections in the header bar, a
+# section's pages in the left sidebar (none on a page without sub-pages), the
+# page's own headings and API objects on the right
 html_theme = "pydata_sphinx_theme"
+# pages without sub-pages: no empty "Section Navigation" column
+_LEAF_PAGES = ("index", "getting_started", "user_guide", "gpu", "sparse", "dask", "api")
+html_sidebars = {page: [] for page in _LEAF_PAGES}
 html_title = "sk_softmax"
-html_theme_options = {"navigation_with_keys": False}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "header_links_before_dropdown": 7,  # every section in the header bar
+    "navbar_persistent": [],
+    "navbar_end": ["search-button", "theme-switcher", "navbar-icon-links"],
+    "show_toc_level": 2,  # the API page's methods under their class
+    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+}
 plot_include_source = True
 plot_html_show_source_link = False
 plot_html_show_formats = False

@@ -18,7 +18,13 @@ MNIST_ENV = "SK_SOFTMAX_MNIST_DIR"
 
 
 def default_mnist_dir():
-    """``$SK_SOFTMAX_MNIST_DIR``, else ``../shared/data/mnist`` if there, or None."""
+    """Where MNIST is looked for when no directory is given.
+
+    ``$SK_SOFTMAX_MNIST_DIR``, else ``../shared/data/mnist`` beside the checkout
+    (relative to the directory holding the ``sk_softmax`` package) if it exists,
+    else None. The demo, the benchmarks, the slow tests and the documentation's
+    MNIST example all use it (after ``--data-dir``, where they take one).
+    """
     env = os.environ.get(MNIST_ENV)
     if env:
         return Path(env)

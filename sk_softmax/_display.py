@@ -6,6 +6,10 @@ import numpy as np
 class TrainingCurveDisplay:
     """Training loss per epoch and, with early stopping, the validation score.
 
+    The loss is on the left axis (blue), the validation accuracy on the right
+    one (orange), the epoch whose weights were kept is marked; the legend sits
+    under the axes, out of the curves' way.
+
     Build it with :meth:`from_estimator`; matplotlib is needed (``pip install
     matplotlib`` or ``pip install "sk_softmax[plot]"``) and imported only here.
 
@@ -35,8 +39,6 @@ class TrainingCurveDisplay:
     Usually built from a fitted model with :meth:`from_estimator`; the
     constructor takes the curves themselves:
 
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from sk_softmax import TrainingCurveDisplay
     >>> disp = TrainingCurveDisplay([0.9, 0.5, 0.4], [0.8, 0.9, 0.85]).plot()
     >>> disp.best_epoch_
@@ -72,8 +74,6 @@ class TrainingCurveDisplay:
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> import numpy as np
         >>> from sklearn.datasets import load_iris
         >>> from sklearn.preprocessing import scale
@@ -117,8 +117,6 @@ class TrainingCurveDisplay:
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> from sk_softmax import TrainingCurveDisplay
         >>> TrainingCurveDisplay([1.0, 0.6, 0.5]).plot().best_epoch_ is None
         True
@@ -134,10 +132,11 @@ class TrainingCurveDisplay:
             _, ax = plt.subplots()
         epochs = np.arange(1, self.loss_curve.shape[0] + 1)
         (loss_line,) = ax.plot(
-            epochs, self.loss_curve, "-o", ms=3, label="training loss"
+            epochs, self.loss_curve, "-o", ms=3, color="tab:blue", label="training loss"
         )
         ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss", color="tab:blue")
+        ax.tick_params(axis="y", labelcolor="tab:blue")
         lines = [loss_line]
         self.ax_validation_ = None
         self.best_epoch_ = None
@@ -151,7 +150,8 @@ class TrainingCurveDisplay:
                 color="tab:orange",
                 label="validation accuracy",
             )
-            ax_val.set_ylabel("validation accuracy")
+            ax_val.set_ylabel("validation accuracy", color="tab:orange")
+            ax_val.tick_params(axis="y", labelcolor="tab:orange")
             self.best_epoch_ = int(np.argmax(self.validation_scores)) + 1
             best = ax_val.axvline(
                 self.best_epoch_,
@@ -161,9 +161,40 @@ class TrainingCurveDisplay:
             )
             lines += [val_line, best]
             self.ax_validation_ = ax_val
-        ax.legend(lines, [ln.get_label() for ln in lines], loc="center right")
+        # under the x-axis label, out of the curves' way
+        ax.legend(
+            lines,
+            [ln.get_label() for ln in lines],
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            bbox_transform=_below_xlabel(ax),
+            borderaxespad=0.0,
+            ncols=len(lines),
+            frameon=False,
+            fontsize="small",
+        )
         if self.estimator_name:
             ax.set_title(self.estimator_name)
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+
+def _below_xlabel(ax):
+    """Axes coordinates shifted down past the x tick labels and the x label."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.transforms import offset_copy
+
+    def height(size):  # a line of text of this font size, in points
+        return 1.2 * FontProperties(size=size).get_size_in_points()
+
+    points = (
+        rcParams["xtick.major.size"]
+        + rcParams["xtick.major.pad"]
+        + height(rcParams["xtick.labelsize"])
+        + rcParams["axes.labelpad"]
+        + height(rcParams["axes.labelsize"])
+        + 2
+    )
+    return offset_copy(ax.transAxes, fig=ax.figure, y=-points, units="points")

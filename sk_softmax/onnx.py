@@ -1,13 +1,8 @@
-"""ONNX export: a converter for skl2onnx (``pip install "sk_softmax[onnx]"``).
+"""ONNX export: a converter for skl2onnx (``pip install -e ".[onnx]"``).
 
 Importing this module registers :class:`~sk_softmax.SoftmaxRegressionClassifier`
 with skl2onnx, alone or inside a Pipeline, with the options scikit-learn's
-classifiers take (``zipmap``: True, False or "columns"; ``nocl``)::
-
-    import sk_softmax.onnx  # registers the converter
-    from skl2onnx import to_onnx
-
-    onx = to_onnx(model, X[:1].astype(np.float32), options={"zipmap": False})
+classifiers take (``zipmap``: True, False or "columns"; ``nocl``).
 
 The graph computes what ``predict`` and ``predict_proba`` do: the logits
 ``X @ coef_.T + intercept_``, then a softmax (multinomial model) or, for two
@@ -16,6 +11,25 @@ which a converter for ``LogisticRegression`` would get wrong: it applies a
 softmax over ``[-z, z]``), and the label of the largest probability. float32
 and float64 inputs are supported; the coefficients are stored in the input's
 type.
+
+Export a fitted model, then predict with ONNX Runtime:
+
+>>> import numpy as np
+>>> import onnxruntime as ort
+>>> from skl2onnx import to_onnx
+>>> from sklearn.datasets import load_iris
+>>> from sk_softmax import SoftmaxRegressionClassifier
+>>> import sk_softmax.onnx  # registers the converter
+>>> X, y = load_iris(return_X_y=True)
+>>> X = X.astype(np.float32)
+>>> model = SoftmaxRegressionClassifier(solver="lbfgs", max_iter=500).fit(X, y)
+>>> onx = to_onnx(model, X[:1], options={"zipmap": False})
+>>> session = ort.InferenceSession(onx.SerializeToString())
+>>> labels, proba = session.run(None, {session.get_inputs()[0].name: X})
+>>> bool((labels == model.predict(X)).all())
+True
+>>> bool(np.allclose(proba, model.predict_proba(X), atol=1e-5))
+True
 """
 
 import numpy as np

@@ -1,9 +1,12 @@
 """The README's first command: ``python -m sk_softmax``."""
 
+import io
 import subprocess
 import sys
 
 import pytest
+
+from sk_softmax.__main__ import _parser, run
 
 
 def _run(*args):
@@ -65,9 +68,28 @@ def test_demo_on_mnist():
 
     if default_mnist_dir() is None:
         pytest.skip("MNIST not found: set SK_SOFTMAX_MNIST_DIR to the IDX directory")
-    result = _run("--dataset", "mnist", "--solver", "sgd", "--max-iter", "3")
+    result = _run(
+        "--dataset", "mnist", "--solver", "sgd", "--max-iter", "3", "--verbose"
+    )
     assert result.returncode == 0, result.stderr
     assert "Epoch 1" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_on_mnist_prints_at_most_40_lines(tmp_path):
+    from sk_softmax._datasets import default_mnist_dir
+
+    if default_mnist_dir() is None:
+        pytest.skip("MNIST not found: set SK_SOFTMAX_MNIST_DIR to the IDX directory")
+    png = tmp_path / "mnist.png"
+    result = _run("--dataset", "mnist", "--plot", str(png))
+    assert result.returncode == 0, result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) <= 40, "\n".join(lines)
+    assert "Epoch" not in result.stdout
+    for name in ("sgd", "sgd-early-stopping", "cg", "lbfgs", "LogisticRegression"):
+        assert any(ln.split()[:1] == [name] for ln in lines), name
+    assert png.stat().st_size > 10_000
 
 
 def test_demo_plot_without_matplotlib_says_which_extra_before_fitting():
@@ -79,5 +101,107 @@ def test_demo_plot_without_matplotlib_says_which_extra_before_fitting():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
-    assert 'pip install "sk_softmax[plot]"' in result.stderr
+    assert 'pip install -e ".[plot]"' in result.stderr
     assert "solver" not in result.stdout  # nothing was trained
+
+
+def test_demo_help_shows_a_help_text_and_default_for_every_option():
+    result = _run("--help")
+    assert result.returncode == 0, result.stderr
+    actions = [a for a in _parser()._actions if a.dest != "help"]
+    assert {a.option_strings[0] for a in actions} >= {
+        "--dataset",
+        "--data-dir",
+        "--solver",
+        "--max-iter",
+        "--alpha",
+        "--random-state",
+        "--blas-threads",
+        "--plot",
+        "--verbose",
+    }
+    for action in actions:
+        assert action.help and "(default: " in action.help, action.option_strings
+        assert action.option_strings[0] in result.stdout
+    assert result.stdout.count("(default: ") >= len(actions)
+
+
+def _demo_args(*argv):
+    return _parser().parse_args(list(argv))
+
+
+def test_demo_is_quiet_by_default_and_verbose_prints_the_epochs():
+    quiet = _run("--solver", "sgd", "--max-iter", "5")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Epoch" not in quiet.stdout
+    assert len(quiet.stdout.splitlines()) <= 10, quiet.stdout
+    verbose = _run("--solver", "sgd", "--max-iter", "5", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "Epoch 1" in verbose.stdout and "Epoch 5" in verbose.stdout
+
+
+def test_demo_keeps_each_estimators_own_max_iter():
+    from sklearn.linear_model import LogisticRegression
+
+    from sk_softmax import SoftmaxRegressionClassifier
+
+    results = run(_demo_args(), out=io.StringIO())
+    assert list(results) == [
+        "sgd",
+        "sgd-early-stopping",
+        "cg",
+        "lbfgs",
+        "LogisticRegression",
+    ]
+    default = SoftmaxRegressionClassifier().max_iter
+    for name in ("sgd", "sgd-early-stopping", "cg", "lbfgs"):
+        assert results[name]["estimator"].max_iter == default, name
+    reference = results["LogisticRegression"]["estimator"]
+    assert reference.max_iter == LogisticRegression().max_iter
+
+
+def test_demo_prints_what_a_fit_warned_under_the_table():
+    out = io.StringIO()
+    results = run(_demo_args("--solver", "lbfgs", "--max-iter", "3"), out=out)
+    text = out.getvalue()
+    row = next(ln for ln in text.splitlines() if ln.split()[:1] == ["lbfgs"])
+    assert row.split()[1] == "3*"
+    assert "lbfgs: ConvergenceWarning: " in text
+    assert results["lbfgs"]["warnings"][0][0] == "ConvergenceWarning"
+
+
+def test_demo_output_fits_88_columns():
+    out = io.StringIO()
+    run(_demo_args("--solver", "cg", "--max-iter", "2"), out=out)
+    assert "ConvergenceWarning" in out.getvalue()
+    for line in out.getvalue().splitlines():
+        assert len(line) <= 88, line
+
+
+def test_demo_figure_names_the_dataset_and_keeps_legends_outside(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    png = tmp_path / "demo.png"
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure
+    run(_demo_args("--plot", str(png)), out=io.StringIO())
+    monkeypatch.undo()
+    (fig,) = figures
+    assert fig.get_suptitle().startswith("digits (1347 training / 450 test samples")
+    curves, *panels = fig.axes
+    assert [ax.get_title() for ax in panels] == [
+        "fit time (s)",
+        "test accuracy",
+        "test log-loss",
+    ]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = curves.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(curves.get_window_extent(renderer))
+    assert "full-batch" in fig.get_supxlabel()
+    plt.close(fig)
+    assert png.stat().st_size > 10_000

@@ -69,3 +69,19 @@ def test_display_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         TrainingCurveDisplay([1.0, 0.5]).plot()
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_display_legend_sits_under_the_axis_label(layout):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(layout=layout)
+    disp = TrainingCurveDisplay([0.9, 0.5, 0.4], [0.8, 0.9, 0.85]).plot(ax=ax)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    label = ax.xaxis.label.get_window_extent(renderer)
+    assert legend.y1 <= label.y0  # below the x label: the curves stay clear
+    assert legend.y1 <= disp.ax_validation_.get_window_extent(renderer).y0
+    assert ax.yaxis.label.get_color() != disp.ax_validation_.yaxis.label.get_color()
+    plt.close(fig)
