@@ -124,12 +124,12 @@ def require_cupy():
     if cupy is None and error.startswith(_BROKEN_CUPY):
         raise ImportError(
             f'backend="cupy": {error}. Reinstall the CuPy wheel matching your '
-            'CUDA (pip install "sk_softmax[gpu]" installs cupy-cuda12x).'
+            'CUDA (pip install -e ".[gpu]" from a checkout installs cupy-cuda12x).'
         )
     if cupy is None:
         raise ImportError(
-            'backend="cupy" needs CuPy: pip install "sk_softmax[gpu]" (or the '
-            f"cupy-cuda12x wheel matching your CUDA). ({error})"
+            'backend="cupy" needs CuPy: pip install -e ".[gpu]" from a checkout '
+            f"(or the cupy-cuda12x wheel matching your CUDA). ({error})"
         )
     if error is not None:
         raise RuntimeError(

@@ -46,7 +46,9 @@ class EpochReport:
     loss : float
         Training loss of the epoch (mean over its minibatches, plus penalty).
     validation_score : float or None
-        Validation accuracy after the epoch (early stopping only).
+        Validation score after the epoch (early stopping only; higher is
+        better): minus the validation log-loss, or the accuracy (see
+        ``validation_metric``).
     progress : list of float
         Epochs done (fractions included) at each of the epoch's updates.
     rates : list of float
@@ -55,6 +57,8 @@ class EpochReport:
         The schedule's initial step size.
     seconds : float
         Wall time of the epoch's pass.
+    validation_metric : {"log_loss", "accuracy"} or None
+        What ``validation_score`` measures.
     """
 
     epoch: int
@@ -64,6 +68,7 @@ class EpochReport:
     rates: list
     eta0: float
     seconds: float
+    validation_metric: str = None
 
 
 @dataclass
@@ -184,7 +189,9 @@ class TrainingHooks:
 def _epoch_line(report, verbose):
     """``verbose=1``: loss, validation score, last rate, time; 2: the updates."""
     line = f"Epoch {report.epoch}: loss {report.loss:.6f}"
-    if report.validation_score is not None:
+    if report.validation_metric == "log_loss":
+        line += f", validation log-loss {-report.validation_score:.6f}"
+    elif report.validation_score is not None:
         line += f", validation score {report.validation_score:.6f}"
     eta = report.rates[-1] if report.rates else float("nan")
     line += f", lr {eta:.3g}, {report.seconds:.3f} s"
@@ -208,6 +215,21 @@ def _iteration_line(report, verbose):
             f"{report.evaluations} evaluations"
         )
     return line
+
+
+def training_hooks(estimator, call_data, data, incremental):
+    """The :class:`TrainingHooks` of one ``fit`` / ``partial_fit`` call:
+    the verbose lines, scikit-learn's callbacks of ``estimator`` and the
+    observers. ``call_data``: ``(X, y, sample_weight)`` as passed."""
+    root = None
+    sgd = estimator.solver == "sgd"
+    if hasattr(estimator, "_init_callback_context"):
+        # SciPy: one more (empty) subtask begins after the last iteration
+        n_tasks = 1 if incremental else estimator.max_iter + (not sgd)
+        root = estimator._init_callback_context(max_subtasks=n_tasks)
+    task = "epoch" if sgd else f"{estimator.solver} iteration"
+    callbacks = SklearnCallbacks(root, estimator, call_data, data, task)
+    return TrainingHooks(data.loss, verbose=estimator.verbose, callbacks=callbacks)
 
 
 class SklearnCallbacks:

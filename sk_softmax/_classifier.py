@@ -10,12 +10,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._backend import (
     BACKENDS,
     device,
-    dispatch_enabled,
     get_namespace,
     is_numpy_array,
     move_to,
@@ -23,24 +22,14 @@ from ._backend import (
     state_to_host,
     to_numpy,
 )
-from ._callbacks import (
-    CallbackSupportMixin,
-    SklearnCallbacks,
-    TrainingHooks,
-    with_callbacks,
-)
-from ._dask import DaskData, lazy_on_dask
-from ._data import InMemoryData
+from ._callbacks import CallbackSupportMixin, training_hooks, with_callbacks
+from ._dask import lazy_on_dask, training_data
 from ._doc_link import DocLinkMixin
 from ._loss import log_proba_from_logits, logits
 from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._sparse_coef import SparseCoefMixin, coef_for, dense_coef
 from ._validation import (
-    check_partial_fit_classes,
-    check_same_namespace,
-    is_dask_collection,
     unchanged_on_error,
-    validate_fit_data,
     validate_predict_data,
     warn_if_unbounded,
 )
@@ -64,8 +53,9 @@ class SoftmaxRegressionClassifier(
     Parameters
     ----------
     solver : {"sgd", "cg", "lbfgs"}, default="sgd"
-        ``"sgd"``: minibatch stochastic gradient descent with momentum, optional
-        early stopping and ``partial_fit``; the fast path on large data.
+        ``"sgd"``: minibatch stochastic gradient descent, which stops about
+        where held-out quality stops improving, with ``partial_fit``; the
+        fast path on large data.
         ``"cg"``: SciPy's nonlinear conjugate gradient; ``"lbfgs"``: SciPy's
         L-BFGS-B. The full-batch solvers reach the exact optimum (the same
         model as ``LogisticRegression``) and suit small and medium data.
@@ -79,11 +69,12 @@ class SoftmaxRegressionClassifier(
         ``"sgd"`` with a cumulative L1 penalty (and no momentum); not ``"cg"``.
     fit_intercept : bool, default=True
         Whether to fit the intercept ``b``.
-    tol : float, default=1e-4
-        Full-batch solvers: stop when the gradient's max-norm is below ``tol``.
-        SGD: the minimum improvement of the training loss (or, with early
-        stopping, of the validation score) that counts as progress.
-    max_iter : int, default=100
+    tol : float or "auto", default="auto"
+        Full-batch solvers: stop when the gradient's max-norm is below ``tol``
+        ("auto": 1e-4). SGD: the relative improvement of the stopping
+        criterion that counts as progress ("auto": 1e-4 on up to 10,000
+        rows, where epochs are cheap, 1e-3 above, as ``SGDClassifier``).
+    max_iter : int, default=1000
         Maximum number of iterations (full-batch solvers) or epochs (SGD).
     class_weight : dict or "balanced", default=None
         Weights ``{label: weight}`` multiplying the sample weights of each
@@ -94,26 +85,30 @@ class SoftmaxRegressionClassifier(
         Minibatch size (SGD). ``"auto"``: 32 where SGD averages on wide
         sparse data (see ``average``), 256 elsewhere (chosen on MNIST,
         ``benchmarks/bench_batch_size.py``).
-    learning_rate : {"adaptive", "auto", "constant", "invscaling", "decay", \
-            "linear"}, default="adaptive"
-        Step-size schedule of SGD. ``"constant"``: ``learning_rate_init``.
+    learning_rate : {"auto", "adaptive", "constant", "invscaling", "decay", \
+            "linear"}, default="auto"
+        Step-size schedule of SGD. ``"auto"``: constant while the stopping
+        criterion improves; at a stall divided by 5 while the criterion's
+        best fell by more than 1% since the last lowering, else it falls
+        linearly to zero over the patience and the fit ends (see the user
+        guide). ``"adaptive"``: divided by 5 at each stall until a lowering
+        brings no improvement. A stream (``partial_fit``) divides the rate by
+        2 at a stall with either. ``"constant"``: ``learning_rate_init``.
         ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
-        ``t``-th update. ``"adaptive"``: constant while the stopping criterion
-        improves; divided by 5 (a stream: 2) each time it stalls;
-        training stops when a lowered rate brings no improvement, or below
-        1e-6 times the initial rate. ``"decay"``: ``learning_rate_init /
-        (epoch + 1) ** power_t``. ``"linear"``: falls linearly, update by
-        update, to zero at the end of ``max_iter`` epochs (or ``partial_fit``
-        calls; then it stays at 1e-3 times its start), for a known budget.
-        ``"auto"``: "adaptive" on a 1% relative plateau, then a decay to zero.
+        ``t``-th update; ``"decay"``: ``learning_rate_init / (epoch + 1) **
+        power_t``. ``"linear"``: falls linearly, update by update, to zero at
+        the end of ``max_iter`` epochs, for a known budget.
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is
         stable on unscaled data as well.
     power_t : float, default=0.5
         Exponent of the "invscaling" and "decay" schedules.
-    momentum : float, default=0.9
-        Momentum of the SGD updates, in ``[0, 1)``.
+    momentum : float or "auto", default="auto"
+        Momentum of the SGD updates, in ``[0, 1)``. ``"auto"``: Polyak's
+        heavy-ball value for the condition number that ``alpha`` bounds,
+        capped at 0.9: 0.9 at small ``alpha``, near 0 where the penalty
+        dominates the curvature (where 0.9 would make the steps ring).
     nesterov : bool, default=False
         Whether to use Nesterov's momentum.
     average : bool or "auto", default="auto"
@@ -125,17 +120,23 @@ class SoftmaxRegressionClassifier(
         smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
         not elsewhere. See the user guide.
     early_stopping : bool, default=False
-        Hold out a stratified ``validation_fraction`` of the training data,
-        score it (accuracy) after every epoch, stop after ``n_iter_no_change``
-        epochs without an improvement of ``tol``, and restore the weights of
-        the best epoch. SGD only.
+        SGD: hold out a stratified ``validation_fraction`` of the training
+        data and make its score the stopping criterion (the schedule reacts
+        to its stalls as to the training objective's); the weights of the
+        best epoch are kept. Without it the criterion is the training
+        objective (on up to 10,000 rows the model's exact one, and the best
+        model seen is kept).
+    scoring : {"loss", "accuracy"}, default="loss"
+        What early stopping scores on its split: the log-loss (reported
+        negated in ``validation_scores_``, higher is better, as scikit-learn's
+        ``HistGradientBoostingClassifier``) or the accuracy.
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
-    n_iter_no_change : int, default=5
-        Patience of the SGD stopping criterion, in epochs (the training loss
-        must improve by ``tol``); for ``partial_fit``, in calls, on the mean
-        loss of the last ``n_iter_no_change`` calls. Averaged SGD's training
-        objective has a patience of one epoch.
+    n_iter_no_change : int, default=1
+        Patience of the SGD stopping criterion: epochs without an improvement
+        of ``tol``, and at least 50 updates (tiny data has few an epoch);
+        for ``partial_fit``, calls (at least 5), on the mean loss of the
+        last ones.
     shuffle : bool, default=True
         Whether SGD shuffles the samples every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -151,8 +152,8 @@ class SoftmaxRegressionClassifier(
         Where to compute. ``"auto"`` follows scikit-learn: with
         ``sklearn.set_config(array_api_dispatch=True)`` in the namespace and
         on the device of ``X`` (CuPy, PyTorch, ...), otherwise with NumPy.
-        ``"cupy"``: on the current CUDA device (``pip install
-        "sk_softmax[gpu]"``). ``"numpy"``: on the host. ``coef_`` lives where
+        ``"cupy"``: on the current CUDA device (``pip install -e ".[gpu]"``
+        from a checkout). ``"numpy"``: on the host. ``coef_`` lives where
         the fit ran; predictions follow the input. See :doc:`/gpu`.
 
     Attributes
@@ -174,9 +175,10 @@ class SoftmaxRegressionClassifier(
     best_loss_ : float
         SGD: lowest training loss reached.
     validation_scores_ : list of float
-        SGD with early stopping: validation accuracy per epoch.
+        SGD with early stopping: validation score per epoch (minus the
+        log-loss, or the accuracy: see ``scoring``).
     best_validation_score_ : float
-        SGD with early stopping: best validation accuracy (its weights are the
+        SGD with early stopping: best validation score (its weights are the
         ones kept).
     t_ : int
         SGD: number of minibatch updates.
@@ -204,12 +206,7 @@ class SoftmaxRegressionClassifier(
 
     Log-probabilities are computed with log-sum-exp, so huge logits never
     overflow. SGD scales each feature's step by the inverse of a bound on the
-    curvature of ``L``, ``c E_s[x_j^2] + alpha`` with ``c = 1/2`` (``1/4``
-    for two classes); where some feature's mean dwarfs its spread it steps
-    as if the features were centered, the bound then reading their
-    variances (same objective and optimum; see the user guide).
-    ``learning_rate_init="auto"`` is the inverse of the largest eigenvalue of
-    the scaled bound.
+    curvature of ``L`` and takes ``1 / L`` as its rate: see the user guide.
 
     With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
     :mod:`sklearn.callback` for every solver: each SGD epoch or SciPy
@@ -236,7 +233,7 @@ class SoftmaxRegressionClassifier(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
@@ -250,10 +247,11 @@ class SoftmaxRegressionClassifier(
             StrOptions({"auto"}),
         ],
         "power_t": [Interval(Real, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "nesterov": ["boolean"],
         "average": ["boolean", StrOptions({"auto"})],
         "early_stopping": ["boolean"],
+        "scoring": [StrOptions({"loss", "accuracy"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
@@ -269,20 +267,21 @@ class SoftmaxRegressionClassifier(
         alpha=1e-4,
         l1_ratio=0.0,
         fit_intercept=True,
-        tol=1e-4,
-        max_iter=100,
+        tol="auto",
+        max_iter=1000,
         class_weight=None,
         warm_start=False,
         batch_size="auto",
-        learning_rate="adaptive",
+        learning_rate="auto",
         learning_rate_init="auto",
         power_t=0.5,
-        momentum=0.9,
+        momentum="auto",
         nesterov=False,
         average="auto",
         early_stopping=False,
+        scoring="loss",
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=1,
         shuffle=True,
         random_state=None,
         verbose=0,
@@ -304,6 +303,7 @@ class SoftmaxRegressionClassifier(
         self.nesterov = nesterov
         self.average = average
         self.early_stopping = early_stopping
+        self.scoring = scoring
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.shuffle = shuffle
@@ -392,8 +392,8 @@ class SoftmaxRegressionClassifier(
         # no NumPy warnings on the way to an error (inf - inf in validation, a
         # diverging step): the error says it, and results are checked finite
         with unchanged_on_error(self, _PRIVATE_STATE), np.errstate(all="ignore"):
-            data = self._training_data(X, y, sample_weight, classes, incremental)
-            hooks = self._hooks(X, y, sample_weight, data, incremental)
+            data = training_data(self, X, y, sample_weight, classes, incremental)
+            hooks = training_hooks(self, (X, y, sample_weight), data, incremental)
             if self.solver == "sgd":
                 result, rng = self._fit_sgd(data, hooks, incremental)
             else:
@@ -404,43 +404,6 @@ class SoftmaxRegressionClassifier(
             warn_if_unbounded(data, result.coef)
         hooks.fit_end()
         return self
-
-    def _training_data(self, X, y, sample_weight, classes, incremental):
-        """Validated input as training data: in memory, or on Dask."""
-        first = not (incremental and hasattr(self, "classes_"))
-        known = None
-        if incremental:
-            known = check_partial_fit_classes(classes, getattr(self, "classes_", None))
-            if not first and dispatch_enabled() and self.backend == "auto":
-                # the state lives where the first call's X did (scikit-learn's rule)
-                check_same_namespace(self, X, "partial_fit")
-        name = type(self).__name__
-        options = dict(
-            classes=known,
-            class_weight=self.class_weight,
-            fit_intercept=self.fit_intercept,
-            name=name,
-        )
-        if is_dask_collection(X):
-            data = DaskData.from_input(X, y, sample_weight, **options)
-            validate_data(self, data.X, skip_check_array=True, reset=first)
-            return data
-        # SGD checks X's finiteness with its column statistics (one pass fewer)
-        X, y = validate_fit_data(
-            self, X, y, reset=first, ensure_finite=self.solver != "sgd"
-        )
-        return InMemoryData.from_input(X, y, sample_weight, **options)
-
-    def _hooks(self, X, y, sample_weight, data, incremental):
-        """Verbose lines and scikit-learn's callbacks for this call."""
-        root = None
-        if hasattr(self, "_init_callback_context"):
-            # SciPy: one more (empty) subtask begins after the last iteration
-            n_tasks = 1 if incremental else self.max_iter + (self.solver != "sgd")
-            root = self._init_callback_context(max_subtasks=n_tasks)
-        task = "epoch" if self.solver == "sgd" else f"{self.solver} iteration"
-        callbacks = SklearnCallbacks(root, self, (X, y, sample_weight), data, task)
-        return TrainingHooks(data.loss, verbose=self.verbose, callbacks=callbacks)
 
     def _coef0(self, data, incremental=False):
         """The current model as a flat host vector, if training starts from it:

@@ -1,4 +1,5 @@
-"""Training and predicting on Dask arrays (``pip install sk_softmax[dask]``).
+"""Training and predicting on Dask arrays (from a checkout: ``pip install -e
+".[dask]"``).
 
 Only this module imports Dask, and only when ``fit``, ``partial_fit`` or a
 ``predict*`` method meets a Dask collection.
@@ -32,16 +33,65 @@ from ._data import InMemoryData, sample_loss, score_from_sums
 from ._exceptions import DaskFitError
 from ._solvers._scaling import ColumnMoments, sample_rows
 from ._validation import (
+    check_partial_fit_classes,
+    check_same_namespace,
     check_weight_shape,
     check_weight_total,
     class_weight_vector,
     encode_labels,
     is_dask_collection,
     sample_weights,
+    validate_fit_data,
     weight_scale,
 )
 
-__all__ = ["DaskData", "DaskFitError", "as_dask_X", "lazy_on_dask", "predict_dask"]
+__all__ = [
+    "DaskData",
+    "DaskFitError",
+    "as_dask_X",
+    "lazy_on_dask",
+    "predict_dask",
+    "training_data",
+]
+
+
+def training_data(estimator, X, y, sample_weight, classes, incremental):
+    """Validated input of a ``fit`` / ``partial_fit`` call as training data:
+    :class:`DaskData` for a Dask collection, else
+    :class:`~sk_softmax._data.InMemoryData`.
+
+    ``classes``: the call's (``partial_fit``); ``incremental``: a
+    ``partial_fit`` call, which sets ``n_features_in_`` on its first call
+    only and keeps its data where the first call's lived.
+    """
+    from sklearn.utils.validation import validate_data
+
+    from ._backend import dispatch_enabled
+
+    first = not (incremental and hasattr(estimator, "classes_"))
+    known = None
+    if incremental:
+        known = check_partial_fit_classes(
+            classes, getattr(estimator, "classes_", None), estimator.class_weight
+        )
+        if not first and dispatch_enabled() and estimator.backend == "auto":
+            # the state lives where the first call's X did (scikit-learn's rule)
+            check_same_namespace(estimator, X, "partial_fit")
+    options = dict(
+        classes=known,
+        class_weight=estimator.class_weight,
+        fit_intercept=estimator.fit_intercept,
+        name=type(estimator).__name__,
+    )
+    if is_dask_collection(X):
+        data = DaskData.from_input(X, y, sample_weight, **options)
+        validate_data(estimator, data.X, skip_check_array=True, reset=first)
+        return data
+    # SGD checks X's finiteness with its column statistics (one pass fewer)
+    X, y = validate_fit_data(
+        estimator, X, y, reset=first, ensure_finite=estimator.solver != "sgd"
+    )
+    return InMemoryData.from_input(X, y, sample_weight, **options)
 
 
 # --------------------------------------------------------------- helpers
@@ -310,6 +360,10 @@ class DaskData:
             held_out = mask if part == "train" else ~mask
             weights = da.where(held_out, 0.0, sw)
         return cls(X, y_enc, sw, weights, chunks, loss, classes=classes, name=name)
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
 
     def asarray(self, a):
         """A float64 host copy of ``a``: the state travels between chunks so."""

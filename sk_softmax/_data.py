@@ -281,6 +281,11 @@ class InMemoryData:
     def loss_sum(self, coef):
         """``(sum_i s_i loss_i, sum_i s_i)`` at ``coef`` over the training rows
         (host floats), 8,192 rows at a time."""
+        total, weight = self._loss_total(coef)
+        return float(total), weight
+
+    def _loss_total(self, coef):
+        """:meth:`loss_sum` with the sum left where the data computes."""
         xp = self.xp
         coef = xp.asarray(coef, dtype=self.dtype, device=self.device)
         rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
@@ -300,15 +305,26 @@ class InMemoryData:
                 xp.asarray(sw, dtype=self.dtype, device=self.device),
                 xp=xp,
             )
-            total += float(mean) * float(np.sum(sw))
+            if host:
+                mean = float(mean)
+            total = total + mean * float(np.sum(sw))
             weight += float(np.sum(sw))
         return total, weight
 
     def objective(self, coef, l2, l1):
         """The objective at ``coef`` over the training rows: the mean weighted
-        loss plus ``l2 * ||W||^2 / 2 + l1 * ||W||_1`` (a host float)."""
-        total, weight = self.loss_sum(coef)
-        return total / weight + self.loss.penalty(coef, l2, l1)
+        loss plus ``l2 * ||W||^2 / 2 + l1 * ||W||_1`` (a host float, read once
+        from where the data computes)."""
+        total, weight = self._loss_total(coef)
+        xp = self.xp
+        w = xp.asarray(coef, dtype=self.dtype, device=self.device)
+        w = w[: self.loss.n_rows * self.loss.n_features]
+        penalty = 0.5 * l2 * xp.sum(w * w) if l2 else 0.0
+        if l1:
+            penalty = penalty + l1 * xp.sum(xp.abs(w))
+        if isinstance(w, np.ndarray):
+            return total / weight + float(penalty)
+        return float(total / weight + penalty)
 
     def loss_gradient_sums(self, coef):
         """Unnormalised ``(loss_sum, grad_sum, weight_sum)`` (host float64)."""

@@ -6,21 +6,26 @@ import numpy as np
 class TrainingCurveDisplay:
     """Training loss per epoch and, with early stopping, the validation score.
 
-    The loss is on the left axis (blue), the validation accuracy on the right
-    one (orange), the epoch whose weights were kept is marked; the legend sits
-    under the axes, out of the curves' way.
+    The loss is on the left axis (blue), the validation log-loss or accuracy
+    on the right one (orange), the epoch whose weights were kept is marked;
+    the legend sits under the axes, out of the curves' way.
 
     Build it with :meth:`from_estimator`; matplotlib is needed (``pip install
-    matplotlib`` or ``pip install "sk_softmax[plot]"``) and imported only here.
+    matplotlib``, or from a checkout ``pip install -e ".[plot]"``) and
+    imported only here.
 
     Parameters
     ----------
     loss_curve : array-like of shape (n_epochs,)
         Training loss after each epoch (``loss_curve_``).
     validation_scores : array-like of shape (n_epochs,) or None, default=None
-        Validation accuracy after each epoch (``validation_scores_``).
+        Validation score after each epoch (``validation_scores_``: higher is
+        better).
     estimator_name : str, default=None
         Used in the legend.
+    validation_metric : {"accuracy", "log_loss"}, default="accuracy"
+        What the scores are: accuracies, or minus the log-loss (plotted as
+        the log-loss itself).
 
     Attributes
     ----------
@@ -47,7 +52,14 @@ class TrainingCurveDisplay:
     'validation accuracy'
     """
 
-    def __init__(self, loss_curve, validation_scores=None, *, estimator_name=None):
+    def __init__(
+        self,
+        loss_curve,
+        validation_scores=None,
+        *,
+        estimator_name=None,
+        validation_metric="accuracy",
+    ):
         self.loss_curve = np.asarray(loss_curve, dtype=float)
         self.validation_scores = (
             None
@@ -55,6 +67,7 @@ class TrainingCurveDisplay:
             else np.asarray(validation_scores, dtype=float)
         )
         self.estimator_name = estimator_name
+        self.validation_metric = validation_metric
 
     @classmethod
     def from_estimator(cls, estimator, *, ax=None):
@@ -99,6 +112,9 @@ class TrainingCurveDisplay:
             estimator.loss_curve_,
             getattr(estimator, "validation_scores_", None),
             estimator_name=type(estimator).__name__,
+            validation_metric="log_loss"
+            if getattr(estimator, "scoring", "accuracy") == "loss"
+            else "accuracy",
         )
         return display.plot(ax=ax)
 
@@ -126,7 +142,7 @@ class TrainingCurveDisplay:
         except ImportError as exc:
             raise ImportError(
                 "TrainingCurveDisplay needs matplotlib: pip install matplotlib "
-                '(or pip install "sk_softmax[plot]").'
+                '(or pip install -e ".[plot]" from a checkout).'
             ) from exc
         if ax is None:
             _, ax = plt.subplots()
@@ -142,15 +158,17 @@ class TrainingCurveDisplay:
         self.best_epoch_ = None
         if self.validation_scores is not None and self.validation_scores.size:
             ax_val = ax.twinx()
+            log_loss = self.validation_metric == "log_loss"
+            label = "validation log-loss" if log_loss else "validation accuracy"
             (val_line,) = ax_val.plot(
                 epochs,
-                self.validation_scores,
+                -self.validation_scores if log_loss else self.validation_scores,
                 "-s",
                 ms=3,
                 color="tab:orange",
-                label="validation accuracy",
+                label=label,
             )
-            ax_val.set_ylabel("validation accuracy", color="tab:orange")
+            ax_val.set_ylabel(label, color="tab:orange")
             ax_val.tick_params(axis="y", labelcolor="tab:orange")
             self.best_epoch_ = int(np.argmax(self.validation_scores)) + 1
             best = ax_val.axvline(

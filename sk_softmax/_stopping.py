@@ -127,7 +127,12 @@ class StoppingRule:
         return Verdict(new_best, "validation" if state.value_stalls >= n else None)
 
     def _stalls(self, value, best, stalls):
-        return stalls + 1 if value > best - self.tol else 0
+        """The stall count after ``value``: reset where it improves on the
+        best by ``tol``, relative (any finite value improves on none)."""
+        return 0 if self._improves(value, best) else stalls + 1
+
+    def _improves(self, value, best):
+        return not np.isfinite(best) or value < best - self.tol * abs(best)
 
     def criterion(self, state):
         """The best value of the criterion so far."""
@@ -136,7 +141,7 @@ class StoppingRule:
     def improved_since_lowering(self, state):
         """Whether the criterion improved by ``tol`` since the rate was last
         lowered (or ever, before the first lowering)."""
-        return self.criterion(state) < state.best_at_lowering - self.tol
+        return self._improves(self.criterion(state), state.best_at_lowering)
 
     def lowered(self, state, mark=True):
         """The rate was lowered: the patience starts again (and, with
@@ -150,13 +155,12 @@ class StoppingRule:
 
         A fixed rate that is too large makes the loss oscillate (or creep up)
         instead of settling: patience runs out, but that is no convergence.
-        Unsettled: the loss more than doubled within the window, by more than
-        ``100 * tol``.
+        Unsettled: the loss more than doubled within the window.
         """
         if self.validation or not state.losses:
             return None
         low, high = min(state.losses), max(state.losses)
-        return (low, high) if high - low > max(low, 100 * self.tol) else None
+        return (low, high) if high > 2 * low else None
 
     def warn_unsettled(self, state, eta):
         """The ConvergenceWarning of a loss that stopped improving but swings."""

@@ -136,11 +136,21 @@ def is_dask_collection(X):
     )
 
 
-def check_partial_fit_classes(classes, previous):
+def check_partial_fit_classes(classes, previous, class_weight=None):
     """The classes of a ``partial_fit`` stream, from its first call on.
 
     ``previous`` is ``classes_`` after the first call (None before it).
+    ``class_weight="balanced"`` is refused, as scikit-learn's SGD models do:
+    one chunk's class counts are not the stream's.
     """
+    if isinstance(class_weight, str):
+        raise ValueError(
+            "class_weight='balanced' cannot be used with partial_fit: one "
+            "chunk's class counts are not the stream's. Compute the weights "
+            "once over all the data, e.g. dict(zip(classes, compute_class_weight("
+            "'balanced', classes=classes, y=y_all))) with "
+            "sklearn.utils.class_weight.compute_class_weight, and pass that dict."
+        )
     if previous is None:
         if classes is None:
             raise ValueError(

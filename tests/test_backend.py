@@ -21,7 +21,7 @@ def fresh_probe():
 def test_backend_cupy_missing_raises_import_error(monkeypatch, fresh_probe):
     monkeypatch.setitem(sys.modules, "cupy", None)
     X, y = load_iris(return_X_y=True)
-    with pytest.raises(ImportError, match=r'pip install "sk_softmax\[gpu\]"'):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[gpu\]"'):
         SoftmaxRegressionClassifier(backend="cupy").fit(X, y)
 
 

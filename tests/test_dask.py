@@ -394,7 +394,7 @@ def test_fit_dask_verbose_lines_match_in_memory(digits, capsys):
 
     assert len(memory) == len(on_dask) == 3
     assert [shape(ln) for ln in memory] == [shape(ln) for ln in on_dask]
-    assert shape(memory[0]) == "Epoch #: loss #, validation score #, lr #, # s"
+    assert shape(memory[0]) == "Epoch #: loss #, validation log-loss #, lr #, # s"
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")

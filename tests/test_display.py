@@ -85,3 +85,27 @@ def test_display_legend_sits_under_the_axis_label(layout):
     assert legend.y1 <= disp.ax_validation_.get_window_extent(renderer).y0
     assert ax.yaxis.label.get_color() != disp.ax_validation_.yaxis.label.get_color()
     plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "scoring, label",
+    [("loss", "validation log-loss"), ("accuracy", "validation accuracy")],
+)
+def test_display_shows_what_early_stopping_scored(digits, scoring, label):
+    import matplotlib.pyplot as plt
+
+    X, y = digits
+    clf = SoftmaxRegressionClassifier(
+        early_stopping=True, scoring=scoring, max_iter=5, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    disp = TrainingCurveDisplay.from_estimator(clf)
+    plt.close(disp.figure_)
+    assert disp.ax_validation_.get_ylabel() == label
+    shown = disp.ax_validation_.lines[0].get_ydata()
+    sign = -1 if scoring == "loss" else 1  # the log-loss itself, positive
+    np.testing.assert_allclose(shown, sign * np.asarray(clf.validation_scores_))
+    assert np.all(shown > 0)
+    assert disp.best_epoch_ == int(np.argmax(clf.validation_scores_)) + 1

@@ -25,9 +25,9 @@ ADAPTIVE_FLOOR = 1e-6
 LOWERING = 5.0
 STREAM_LOWERING = 2.0
 
-# "auto": an epoch that improves the training loss by less than this fraction
-# of the previous epoch's is a plateau (the rate is lowered, or decays)
-AUTO_PLATEAU = 1e-2
+# "auto": a stall lowers the rate while the criterion's best fell by more
+# than this fraction since the last lowering; then the rate decays to zero
+AUTO_GAIN = 1e-2
 
 
 @dataclass
@@ -45,10 +45,8 @@ class RateState:
     decay_start, decay_epochs : float or None
         The "auto" schedule's final decay: the epoch it started at and its
         length (None before it starts).
-    loss_at_lowering : float
-        "auto": the best training loss when the rate was last lowered.
-    epoch_at_lowering : int
-        "auto": the epoch of that lowering.
+    best_at_lowering : float
+        "auto": the criterion's best when the rate was last lowered.
     """
 
     eta0: float
@@ -56,8 +54,7 @@ class RateState:
     horizon: int
     decay_start: float = None
     decay_epochs: float = None
-    loss_at_lowering: float = np.inf
-    epoch_at_lowering: int = 0
+    best_at_lowering: float = np.inf
 
 
 class Schedule:
@@ -73,10 +70,9 @@ class Schedule:
         ``eta0 * (1 - progress / horizon)``, never below
         ``LINEAR_FLOOR * eta0``, with ``progress`` the epochs done (fractions
         included) and ``horizon`` the ``max_iter`` budget. ``"auto"``:
-        ``eta``, divided by 5 when the training loss gets worse or reaches a
-        plateau that the previous lowering moved (:meth:`after_epoch`), then
-        linearly to zero over the epochs since the last lowering (at least
-        2, within ``max_iter``); the fit ends when the rate reaches zero. A
+        ``eta``, divided by 5 at each stall of the stopping criterion while
+        that still pays, then linearly to zero over a few epochs
+        (:meth:`after_epoch`); the fit ends when the rate reaches zero. A
         stream (``partial_fit``) has no end to decay to: there "auto"
         lowers the rate like "adaptive".
     power_t : float
@@ -130,21 +126,18 @@ class Schedule:
         rate.eta /= STREAM_LOWERING if stream else LOWERING
         return True
 
-    def after_epoch(self, rate, history, epoch, stalled):
-        """ "auto" in ``fit``: its own reaction to the training loss, before
-        the stopping rule's. Returns None (no reaction: the stopping rule
-        decides), "continue", "lowered" or "stop".
+    def after_epoch(self, rate, best, epoch, stalled, decay_epochs):
+        """ "auto" in ``fit``: its answer to the stopping rule's verdict on an
+        epoch. Returns None (not "auto": the stopping rule's default answer
+        applies), "continue", "lowered" or "stop".
 
-        Before the decay, the rate is divided by 5 when an epoch's training
-        loss is worse than the previous epoch's (a rate too large for the
-        gradient noise; not in the epoch right after a lowering), and when
-        the loss reaches a plateau (an epoch improves on the previous one by
-        less than ``AUTO_PLATEAU``, relative, or the patience ran out:
-        ``stalled``) that is lower than the loss at the previous lowering by
-        more than ``AUTO_PLATEAU``. A plateau that is not (the last lowering
-        bought little) starts the final decay, over the epochs since that
-        lowering; it runs to its end unless early stopping's patience runs
-        out again (``stalled == "validation"``).
+        The rate stays at ``eta`` while the criterion improves. When its
+        patience runs out (``stalled``), the rate is divided by 5 if the
+        criterion's ``best`` fell by more than ``AUTO_GAIN`` since the last
+        lowering (the first stall always lowers it); otherwise it falls
+        linearly to zero over ``decay_epochs`` epochs, and the fit ends
+        there (or earlier, when a validation score stops improving again:
+        ``stalled == "validation"``).
         """
         if self.name != "auto":
             return None
@@ -152,19 +145,16 @@ class Schedule:
             return "stop"
         if rate.decay_start is not None:
             return "stop" if stalled == "validation" else "continue"
-        loss, previous = history.last_loss, history.previous_loss
-        plateau = loss > previous * (1.0 - AUTO_PLATEAU)
-        if not (stalled or plateau):
+        if not stalled:
             return "continue"
-        gained = history.best_loss < rate.loss_at_lowering * (1.0 - AUTO_PLATEAU)
-        if loss > previous and epoch - rate.epoch_at_lowering < 2:
-            return "continue"  # the epoch after a lowering still carries momentum
-        if (loss > previous or gained) and self.on_stall(rate):
-            rate.loss_at_lowering = history.best_loss
-            rate.epoch_at_lowering = epoch
-        elif not self._start_decay(rate, epoch, epoch - rate.epoch_at_lowering):
-            return "stop"
-        return "lowered"
+        at = rate.best_at_lowering
+        gained = not np.isfinite(at) or best < at - AUTO_GAIN * abs(at)
+        if gained and self.on_stall(rate):
+            rate.best_at_lowering = best
+            return "lowered"
+        if self._start_decay(rate, epoch, decay_epochs):
+            return "lowered"
+        return "stop"
 
     def _start_decay(self, rate, epoch, epochs):
         """Start "auto"'s final decay, over ``epochs`` (at least 2, within

@@ -14,6 +14,9 @@ from ._result import SolverResult
 
 _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
 
+# tol="auto": the gradient's max-norm at which the full-batch solvers stop
+GRADIENT_TOL = 1e-4
+
 
 class ScipySolver:
     """A full-batch solver: SciPy's CG or L-BFGS-B on a training-data object.
@@ -49,8 +52,9 @@ class ScipySolver:
                 f"solver={params['solver']!r} does not support l1_ratio > 0 (got "
                 f"{params['l1_ratio']}): use solver='lbfgs' or 'sgd', or l1_ratio=0."
             )
-        names = ("alpha", "l1_ratio", "tol", "max_iter", "verbose")
-        return cls(params["solver"], **{k: params[k] for k in names})
+        names = ("alpha", "l1_ratio", "max_iter", "verbose")
+        tol = GRADIENT_TOL if params["tol"] == "auto" else params["tol"]
+        return cls(params["solver"], tol=tol, **{k: params[k] for k in names})
 
     def run(self, data, hooks, coef0=None):
         """Minimise the objective on ``data`` from ``coef0`` (zeros by default).

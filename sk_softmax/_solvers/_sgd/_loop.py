@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._backend import to_numpy, tree_map
 from ..._callbacks import EpochReport
 from ..._stopping import BestWeights, StoppingRule
+from ..._warnings import warn_at_caller
 from .._result import SolverResult
 from .._scaling import (
     ColumnMoments,
@@ -44,6 +46,24 @@ from ._state import Params, Scaling, SGDState
 # reach a model in fewer epochs (benchmarks/bench_sparse.py)
 SPARSE_BATCH = 32
 
+# without a validation split, on data of at most this many rows, the
+# criterion is the model's exact training objective, and the best model
+# seen is the one kept
+EXACT_ROWS = 10_000
+
+# a fit's patience is at least this many updates (tiny data has few an epoch)
+PATIENCE_UPDATES = 50
+
+# a stream's patience is at least this many calls (on their mean loss)
+STREAM_PATIENCE = 5
+
+# tol="auto": the relative improvement an epoch must bring, on small data
+# (where epochs are cheap and the fit goes closer to the optimum) and large
+SMALL_TOL, LARGE_TOL = 1e-4, 1e-3
+
+# momentum="auto" never goes above this
+MAX_MOMENTUM = 0.9
+
 
 @dataclass(frozen=True)
 class SGDConfig:
@@ -52,17 +72,18 @@ class SGDConfig:
     alpha: float = 1e-4
     l1_ratio: float = 0.0
     batch_size: object = "auto"
-    learning_rate: str = "adaptive"
+    learning_rate: str = "auto"
     learning_rate_init: object = "auto"
     power_t: float = 0.5
-    momentum: float = 0.9
+    momentum: object = "auto"
     nesterov: bool = False
     shuffle: bool = True
-    tol: float = 1e-4
-    n_iter_no_change: int = 5
+    tol: object = "auto"
+    n_iter_no_change: int = 1
     early_stopping: bool = False
+    scoring: str = "loss"
     validation_fraction: float = 0.1
-    max_iter: int = 100
+    max_iter: int = 1000
     average: object = "auto"
 
     def resolved(self, data, previous=None):
@@ -85,7 +106,12 @@ class SGDConfig:
         batch_size = self.batch_size
         if batch_size == "auto":
             batch_size = SPARSE_BATCH if sparse and average else 256
-        return dataclasses.replace(self, batch_size=batch_size, average=bool(average))
+        tol = self.tol
+        if tol == "auto":
+            tol = SMALL_TOL if data.n_samples <= EXACT_ROWS else LARGE_TOL
+        return dataclasses.replace(
+            self, batch_size=batch_size, average=bool(average), tol=tol
+        )
 
     @property
     def l2(self):
@@ -104,11 +130,37 @@ class SGDConfig:
         norm grew 30x in 8 epochs on a TF-IDF problem)."""
         return 0.0 if self.l1 else self.momentum
 
+    def with_momentum(self, state):
+        """This config with ``momentum="auto"`` decided from the state's step
+        scaling (see :func:`auto_momentum`)."""
+        if self.momentum != "auto":
+            return self
+        return dataclasses.replace(self, momentum=auto_momentum(state, self.alpha))
+
     @classmethod
     def from_params(cls, params):
         """The config of an estimator's ``get_params()``."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in params.items() if k in names})
+
+
+def auto_momentum(state, alpha):
+    """Heavy-ball momentum for the problem's conditioning: 0.9 where the
+    penalty leaves the curvature spread wide, less where it dominates.
+
+    With ``eta0 = 1 / L`` the automatic rate, the penalty bounds the
+    preconditioned curvature of the weights from below by
+    ``mu = alpha * min_j precond_j``; Polyak's momentum for a condition
+    number ``kappa = L / mu`` is ``((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2``,
+    here capped at 0.9. At ``alpha = 1`` on standardised data ``kappa`` is
+    about 2 and the momentum about 0.03: 0.9 would make the steps ring
+    (the loss swinging from epoch to epoch) where plain steps converge.
+    """
+    precond = np.asarray(to_numpy(state.scaling.precond), dtype=np.float64)
+    n_features = state.scaling.moments.sq_sum.shape[0]
+    q = state.rate.eta0 * alpha * float(np.min(precond[:n_features], initial=np.inf))
+    q = min(max(q, 0.0), 1.0)
+    return min(MAX_MOMENTUM, ((1.0 - np.sqrt(q)) / (1.0 + np.sqrt(q))) ** 2)
 
 
 def sparse_steps(data, batch_size):
@@ -184,6 +236,7 @@ class Run:
     scores: list = dataclasses.field(default_factory=list)
     converged: bool = False
     last: tuple = None  # the last epoch's (criterion, score, model, report)
+    start_loss: float = None  # the starting model's loss on a sample of rows
 
 
 class SGDSolver:
@@ -236,22 +289,35 @@ class SGDSolver:
             state = self.resume(config, schedule, state, data)
         else:
             state = self.start(config, schedule, data, coef0)
-        # averaged SGD's objective does not fluctuate from epoch to epoch: one
-        # epoch that misses tol is a stall (a validation score and a stream's
-        # chunks still get their patience)
-        smooth = config.average and validation is None and not incremental
+        config = config.with_momentum(state)
+        patience = config.n_iter_no_change
+        if incremental:  # a chunk's loss is noisier than an epoch's
+            patience = max(patience, STREAM_PATIENCE)
+        else:  # at least PATIENCE_UPDATES updates
+            updates = -(-data.n_samples // config.batch_size)
+            patience = max(patience, -(-PATIENCE_UPDATES // updates))
         stopping = StoppingRule(
             tol=config.tol,
-            n_iter_no_change=1 if smooth else config.n_iter_no_change,
+            n_iter_no_change=patience,
             validation=validation is not None,
             stream=incremental,
         )
         history = state.stopping if incremental else stopping.init()
-        best = None if validation is None else BestWeights(data.copy)
-        return Run(
+        # the best model seen is kept (not on the compiled sparse loop, whose
+        # averaged objective settles, and whose weights may be very many)
+        keep = validation is not None or not (
+            incremental or sparse_steps(data, config.batch_size)
+        )
+        best = BestWeights(data.copy) if keep else None
+        run = Run(
             config, schedule, data, validation, state, stopping, history, best,
             incremental, rng,
         )  # fmt: skip
+        run.start_loss = np.log(data.loss.n_classes)  # zeros' loss
+        if previous is not None or coef0 is not None:
+            state.sync()
+            run.start_loss = data.sample_loss(state.params.coef)
+        return run
 
     def start(self, config, schedule, data, coef0=None):
         """A fresh state: step scaling from ``data``, parameters ``coef0`` or 0."""
@@ -344,19 +410,15 @@ class SGDSolver:
         record = self.one_pass(run)
         state = run.state  # (a Dask pass hands back a new one)
         state.params.epoch += 1
-        check_divergence(record.loss, state, run.train.loss.n_classes)
-        criterion = record.loss
-        if config.average:  # the model is the average: its objective
-            if record.average_loss is None:
-                record.average_loss = run.train.objective(
-                    state.averaged(), config.l2, config.l1
-                )
-            criterion = record.average_loss
+        if isinstance(record.loss, float):  # on the host already: free
+            check_divergence(record.loss, state, run.train.loss.n_classes)
+        criterion, model = self.criterion(run, record)
+        check_divergence(criterion, state, run.train.loss.n_classes)
         run.loss_curve.append(criterion)
-        score = model = None
+        score = None
         if run.validation is not None:
             model = self.model(run)
-            score = run.validation.score(model, "accuracy")
+            score = _validation_score(run.validation, model, config.scoring)
             run.scores.append(score)
         seconds = time.perf_counter() - tic
         if hooks.reads_parameters and model is None:
@@ -369,12 +431,33 @@ class SGDSolver:
             rates=record.rates,
             eta0=state.rate.eta0,
             seconds=seconds,
+            validation_metric=None
+            if score is None
+            else ("log_loss" if config.scoring == "loss" else "accuracy"),
         )
         run.last = (criterion, score, model, report)
         if hooks.epoch_end(state.params.coef if model is None else model, report):
             run.converged = True  # a callback asked to stop: no ConvergenceWarning
             return True
         return False
+
+    def criterion(self, run, record):
+        """The epoch's training criterion, and the model it was read at (or
+        None): with averaging, the averaged model's objective; on small data
+        without a validation split, the model's exact objective (a host
+        read); else the pass's loss, its minibatches' mean taken before each
+        update (read from where the pass ran, once)."""
+        config, state, train = run.config, run.state, run.train
+        if config.average:  # the model is the average: its objective
+            if record.average_loss is None:
+                average = state.averaged()
+                record.average_loss = train.objective(average, config.l2, config.l1)
+            return record.average_loss, None
+        exact = run.validation is None and run.best is not None
+        if exact and train.n_samples <= EXACT_ROWS:
+            model = self.model(run)
+            return train.objective(model, config.l2, config.l1), model
+        return float(record.loss), None
 
     def one_pass(self, run):
         """One pass of minibatch SGD over the training rows (a Dask chain of
@@ -405,10 +488,17 @@ class SGDSolver:
         verdict = stopping.update(history, criterion, value)
         if verdict.new_best:
             run.best.keep(model, score)
+        elif run.best is not None and score is None:  # the training objective
+            if run.best.score is None or criterion < run.best.score:
+                run.best.keep(self.model(run) if model is None else model, criterion)
         reaction = None
         if not run.incremental:
             reaction = run.schedule.after_epoch(
-                state.rate, history, state.params.epoch, verdict.stalled
+                state.rate,
+                stopping.criterion(history),
+                state.params.epoch,
+                verdict.stalled,
+                max(2, stopping.n_iter_no_change),
             )
         if reaction is None and verdict.stalled:
             lowered = stopping.improved_since_lowering(history) and (
@@ -440,6 +530,8 @@ class SGDSolver:
         # the last update is in no epoch's loss: check where the run ended
         loss = run.train.sample_loss(coef)
         check_divergence(loss, state, run.train.loss.n_classes)
+        if loss > 2 * run.start_loss + 0.1:
+            warn_worse(run.start_loss, loss, state, run.incremental)
         if not (run.converged or run.incremental):
             run.stopping.warn_not_converged(config.max_iter)
         result = SGDResult(
@@ -448,10 +540,12 @@ class SGDSolver:
             state=state,
             loss_curve=run.loss_curve,
         )
+        if run.best is not None and run.best.coef is not None:
+            if run.validation is not None or run.best.score < run.loss_curve[-1]:
+                # partial_fit / warm_start go on from the kept weights, at rest
+                state.params.coef = result.coef = run.train.copy(run.best.coef)
+                state.momentum = state.average = None
         if run.validation is not None:
-            # partial_fit / warm_start go on from the restored weights, at rest
-            state.params.coef = result.coef = run.train.copy(run.best.coef)
-            state.momentum = state.average = None
             result.validation_scores = run.scores
             result.best_validation_score = run.best.score
         return result
@@ -465,6 +559,14 @@ class SGDSolver:
         return run.state.params.coef
 
 
+def _validation_score(validation, model, scoring):
+    """The validation score (higher is better): minus the log-loss, or the
+    accuracy."""
+    if scoring == "loss":
+        return -validation.score(model, "log_loss")
+    return validation.score(model, "accuracy")
+
+
 def _rows_pass(carry, rows, rng, span, *, config, schedule):
     """One pass over ``rows`` (a fold step: the carry is the state and the
     records so far)."""
@@ -474,10 +576,10 @@ def _rows_pass(carry, rows, rng, span, *, config, schedule):
 
 
 def _ship(carry, place):
-    """The carry with the state's arrays made by ``place`` (a Dask chunk's
-    copy, or its way back)."""
+    """The carry with its arrays made by ``place`` (a Dask chunk's copy, or
+    its way back): the state's, and the records' losses."""
     state, records = carry
-    return state.map_arrays(place), records
+    return state.map_arrays(place), tree_map(lambda a, _: place(a), records)
 
 
 def _centers(config, data, moments):
@@ -505,6 +607,23 @@ def _check_step_scaling(precond, data):
             "step of some features underflows to zero. Scale the data (e.g. "
             "StandardScaler), or pass it as float64."
         )
+
+
+def warn_worse(before, after, state, incremental):
+    """The ConvergenceWarning of a call that left the model much worse than
+    it found it (its loss on a sample of the call's rows more than doubled):
+    steps too large for the data, short of a divergence."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    call = "partial_fit call" if incremental else "fit"
+    warn_at_caller(
+        f"This {call} left the model worse than it started: its loss on a "
+        f"sample of the training rows went from {before:.3g} to {after:.3g} "
+        f"(learning rate {state.rate.eta0:.3g}). Lower learning_rate_init (or "
+        "use learning_rate_init='auto'), lower momentum, or scale the data "
+        "(e.g. StandardScaler).",
+        ConvergenceWarning,
+    )
 
 
 def check_divergence(epoch_loss, state, n_classes):

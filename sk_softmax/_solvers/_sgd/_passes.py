@@ -29,9 +29,11 @@ class PassResult:
 
     Attributes
     ----------
-    loss : float
+    loss : float or 0-d array
         Mean (weighted) training loss over the pass's minibatches, each taken
-        before its update, plus the penalty at the end of the pass.
+        before its update, plus the penalty at the end of the pass; where the
+        pass ran on a device, left there (read only if the criterion needs
+        it).
     weight : float
         Total sample weight the pass covered.
     progress : list of float
@@ -255,8 +257,11 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
     :func:`~._parts.dense_rule`).
 
     Each minibatch gradient is the weighted sum of per-sample gradients divided
-    by ``batch_size * mean(sample_weight)``, an unbiased estimate of the
-    full objective's gradient, plus the penalty's gradient.
+    by ``m * mean(sample_weight)`` (``m`` its rows), an unbiased estimate of
+    the full objective's gradient, plus the penalty's gradient. A short last
+    batch (``m`` below the pass's full batch) takes a step ``m / batch_size``
+    as long: its few rows make its gradient noisier (a Dask chunk's pass
+    ends with one).
     """
     X, sample_weight = rows.X, rows.sample_weight
     order, weight_total = _epoch_order(
@@ -317,18 +322,21 @@ def _pass_dense(
         gradient, loss_sum = _generic_gradient(
             loss, state, X, Y, sample_weight, order, gather
         )
+    full = min(batch_size, n_samples)
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         grad = gradient(start, stop)
-        update.update(state, grad, stop - start, rate(start))
+        m = stop - start
+        # a short last batch steps in proportion to its rows (its gradient
+        # is as noisy as its few rows make it)
+        update.update(state, grad, m, rate(start) * (m / full))
     w = state.params.coef[: loss.n_rows * loss.n_features]
     penalty = 0.5 * config.l2 * xp.sum(w * w) if config.l2 else 0.0
     if config.l1:
         penalty = penalty + config.l1 * xp.sum(xp.abs(w))
     if isinstance(w, np.ndarray):
-        return loss_sum() / weight_total + float(penalty)
-    # the loss read once (on a device: the pass's one host sync)
-    return float(loss_sum() + weight_total * penalty) / weight_total
+        return float(loss_sum()) / weight_total + float(penalty)
+    return (loss_sum() + weight_total * penalty) / weight_total  # not read yet
 
 
 def _generic_gradient(loss, state, X, Y, sample_weight, order, gather):
@@ -482,8 +490,10 @@ def _pass_sparse(
     empty = np.empty((0, n_rows), dtype=W_t.dtype)
     n_samples = order.shape[0]
     rates = []
+    full = min(config.batch_size, n_samples)
     for start in range(0, n_samples, config.batch_size):
-        rates.append(rate(start))
+        m = min(config.batch_size, n_samples - start)
+        rates.append(rate(start) * (m / full))  # a short batch: a shorter step
         params.t += 1
     losses = np.empty(n_samples)
     up_to_date = np.zeros(layout.columns.shape[0])
