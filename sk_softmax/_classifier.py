@@ -119,6 +119,14 @@ class SoftmaxRegressionClassifier(
         (text, hashed or one-hot features), whose steps have no momentum to
         smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
         not elsewhere. See the user guide.
+    preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
+        How SGD scales its steps (the objective and optimum do not change).
+        ``"diagonal"``: per feature, by a curvature bound. ``"covariance"``:
+        also by the inverse of the features' correlations in their leading
+        directions, estimated on a sample of rows, so that correlated
+        features (pixels) train in fewer epochs. ``"auto"``: ``"covariance"``
+        on dense data with at most 1,024 features, else ``"diagonal"``. With
+        ``l1_ratio > 0`` and on wide sparse data, always diagonal.
     early_stopping : bool, default=False
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (the schedule reacts
@@ -250,6 +258,7 @@ class SoftmaxRegressionClassifier(
         "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "nesterov": ["boolean"],
         "average": ["boolean", StrOptions({"auto"})],
+        "preconditioner": [StrOptions({"auto", "diagonal", "covariance"})],
         "early_stopping": ["boolean"],
         "scoring": [StrOptions({"loss", "accuracy"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -278,6 +287,7 @@ class SoftmaxRegressionClassifier(
         momentum="auto",
         nesterov=False,
         average="auto",
+        preconditioner="auto",
         early_stopping=False,
         scoring="loss",
         validation_fraction=0.1,
@@ -302,6 +312,7 @@ class SoftmaxRegressionClassifier(
         self.momentum = momentum
         self.nesterov = nesterov
         self.average = average
+        self.preconditioner = preconditioner
         self.early_stopping = early_stopping
         self.scoring = scoring
         self.validation_fraction = validation_fraction
