@@ -27,11 +27,19 @@ def test_bench_mnist_quick_run_reports_every_target():
 
     if default_mnist_dir() is None:
         pytest.skip("MNIST not found: set SK_SOFTMAX_MNIST_DIR to the IDX directory")
-    # our rows only (the picking of the linear row's rate included); timings
-    # are printed, never asserted
+    # the defaults table on a subsample, then our rows of the secondary
+    # sections (the picking of the linear row's rate included); timings are
+    # printed, never asserted
     result = _run_bench("bench_mnist.py", "--quick", "--skip", "lbfgs", timeout=600)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert "- held-out parity: test accuracy >= acc* - 0.003" in out
+    assert "## Every estimator with its defaults, run to its own stop" in out
+    for row in ("ours (defaults)", "ours (early_stopping=True)", "ours (solver="):
+        assert f"| {row}" in out
+    assert "| LogisticRegression() |" in out
+    assert "- LogisticRegression()'s default fit / ours (defaults)" in out
+    assert "- ours (defaults) epochs vs the oracle:" in out
     assert "| our SGD epoch |" in out
     assert "- ours, linear: picked" in out
     assert 'sk_softmax SGD (ours, "linear"' in out
