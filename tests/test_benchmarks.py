@@ -67,6 +67,7 @@ def test_bench_sparse_quick_run_reports_the_defaults_and_the_width_ratio():
     result = _run_bench("bench_sparse.py", "--quick", "--only-defaults", timeout=900)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "| ours (defaults) |" in out
+    assert "| ours (defaults) |" in out and "| optimum (lbfgs, tol=1e-8) |" in out
     assert "SGDClassifier's default fit time / ours (target >= 3x):" in out
+    assert "epochs vs the oracle:" in out
     assert "- 2^22 / 2^16:" in out and "3 interleaved rounds" in out
