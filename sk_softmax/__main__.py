@@ -364,8 +364,8 @@ def _plot(results, args, sizes):
         else:
             panel.tick_params(axis="y", labelleft=False)
     notes = [
-        "Steps in an SGD curve: the 'adaptive' rate is divided by 5 where the "
-        "loss stalls.",
+        "Steps in an SGD curve: the rate is divided by 5 where the loss "
+        "stalls, then decays to zero (the default rule).",
     ]
     if full_batch:
         notes.append(

@@ -2,10 +2,10 @@
 Early stopping on MNIST
 =======================
 
-SGD with ``early_stopping=True`` holds out 10% of the training set, scores it
-after every epoch, stops once it no longer improves and keeps the weights of
-the best epoch. The figure shows the training loss and the validation
-accuracy per epoch.
+SGD with ``early_stopping=True`` holds out 10% of the training set, scores
+its log-loss after every epoch, lowers the rate and then decays it to zero as
+that score stops improving, and keeps the weights of the best epoch. The
+figure shows the training loss and the validation log-loss per epoch.
 
 MNIST (the four standard IDX ``.gz`` files) is never downloaded. It is found
 as by the demo and the benchmarks: in ``$SK_SOFTMAX_MNIST_DIR``, else in
@@ -59,17 +59,17 @@ clf.fit(X, y)
 best = int(np.argmax(clf.validation_scores_)) + 1
 test_accuracy = clf.score(X_test, y_test)
 print(f"epochs run: {clf.n_iter_}, weights kept: epoch {best}")
-print(f"best validation accuracy: {clf.best_validation_score_:.4f}")
+print(f"best validation log-loss: {-clf.best_validation_score_:.4f}")
 print(f"test accuracy: {test_accuracy:.4f}")
 
 # %%
 # The curves
 # ----------
-# The training loss (left axis) and the validation accuracy (right axis) per
-# epoch; the dashed line marks the epoch whose weights the model kept. The loss
-# drops in steps where the default ``learning_rate="adaptive"`` divides the
-# rate by 5, after ``n_iter_no_change`` epochs without a better validation
-# score.
+# The training loss (left axis) and the validation log-loss (right axis) per
+# epoch; the dashed line marks the epoch whose weights the model kept. The
+# loss drops in steps where the default ``learning_rate="auto"`` divides the
+# rate by 5 after an epoch without a better validation score; it ends with a
+# short linear decay to zero.
 fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 TrainingCurveDisplay.from_estimator(clf, ax=ax)
 title = f"{name}: early stopping keeps the best epoch"
