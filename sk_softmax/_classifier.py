@@ -123,11 +123,13 @@ class SoftmaxRegressionClassifier(
     preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
         How SGD scales its steps (the objective and optimum do not change).
         ``"diagonal"``: per feature, by a curvature bound. ``"covariance"``:
-        also by the inverse of the features' correlations in their leading
-        directions, estimated on a sample of rows, so that correlated
-        features (pixels) train in fewer epochs. ``"auto"``: ``"covariance"``
-        on dense data with at most 1,024 features, else ``"diagonal"``. With
-        ``l1_ratio > 0`` and on wide sparse data, always diagonal.
+        also by the inverse of the features' correlations in their 32
+        leading directions, estimated on a sample of rows (correlated
+        features, such as pixels, then end each epoch nearer the optimum);
+        with ``batch_size="auto"``, batches of 1,024 rows. Not with
+        ``l1_ratio > 0`` nor on wide sparse data (diagonal there).
+        ``"auto"``: ``"diagonal"``; see the user guide for when
+        ``"covariance"`` pays.
     early_stopping : bool, default=False
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (the schedule reacts

@@ -26,7 +26,6 @@ import functools
 
 import array_api_compat.numpy as np_compat
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import to_numpy
@@ -403,10 +402,6 @@ class DaskData:
         """None: a Dask fit picks the dense defaults (each chunk's pass picks
         its own loop)."""
         return None
-
-    def dense(self):
-        """Whether the chunks are dense arrays (not SciPy sparse)."""
-        return not sp.issparse(getattr(self.X, "_meta", None))
 
     def sample_loss(self, coef):
         rows = sample_rows(self.X.shape[0])

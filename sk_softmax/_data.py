@@ -22,8 +22,6 @@ methods on each chunk, where the chunk lives. The interface:
     Up to 1,000 evenly spaced rows on the host (float64) and their weights.
 ``row_nnz()``
     The mean number of stored values a row (sparse X), or None (dense).
-``dense()``
-    Whether X is a dense array.
 ``sample_loss(coef)``
     The loss of ``coef`` on up to 1,000 training rows (the final check).
 ``loss_gradient(coef, alpha)``
@@ -248,10 +246,6 @@ class InMemoryData:
         sparse stays sparse), and their weights."""
         Xs, sampled = curvature_sample(self.X)
         return Xs, self._training_weights()[sampled]
-
-    def dense(self):
-        """Whether X is a dense array (not SciPy sparse)."""
-        return not sp.issparse(self.X)
 
     def row_nnz(self):
         """The mean number of stored values a row of sparse X; None (dense)."""

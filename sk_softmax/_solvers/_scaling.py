@@ -550,13 +550,6 @@ def centered_step(step, raw_b, center, precond_center, n_rows, xp, buffer=None):
     return xp.concat([xp.reshape(step_W, (-1,)), step_b])
 
 
-# covariance="auto": the covariance preconditioner where the diagonal
-# scaling's step is at least this many times smaller than the largest a
-# feature alone allows (about 1, up to 2 with the intercept): correlated
-# features set it (MNIST: 131; bench_quality's synthetic problems: 3 at most)
-CORRELATED = 10.0
-
-
 class StepScaling(NamedTuple):
     """What :func:`sgd_scaling` computes (host, float64).
 
@@ -593,21 +586,17 @@ def sgd_scaling(
 
     ``covariance``: True for the covariance preconditioner
     (:func:`covariance_preconditioner`, its sketch from the same sample),
-    "auto" for it where the diagonal scaling's ``lambda`` is at least
-    ``CORRELATED`` (correlated features), False for the diagonal.
+    False for the diagonal.
 
     Returns a :class:`StepScaling`.
     """
     precond, center = feature_preconditioner(moments, loss, alpha, centered)
     args = (loss.n_classes, loss.fit_intercept, alpha)
-    eta0 = None
-    if learning_rate_init == "auto" or covariance == "auto":
-        Xs, ws = sample()
-        eta0 = top_curvature_step(Xs, ws, precond, *args, center)
-    if covariance == "auto":
-        covariance = 1.0 / eta0 >= CORRELATED
     if not covariance:
-        if learning_rate_init != "auto":
+        if learning_rate_init == "auto":
+            Xs, ws = sample()
+            eta0 = top_curvature_step(Xs, ws, precond, *args, center)
+        else:
             eta0 = float(learning_rate_init)
         return StepScaling(precond, center, eta0)
     Xs, ws = sample()

@@ -69,10 +69,6 @@ SMALL_VALUES = 2**20
 # momentum="auto" never goes above this
 MAX_MOMENTUM = 0.9
 
-# preconditioner="auto": the covariance preconditioner on dense data with at
-# most this many features (its sketch keeps n_features**2 values)
-COVARIANCE_FEATURES = 1024
-
 # batch_size="auto" with the covariance preconditioner: its steps are no
 # longer held back by correlated features, so the minibatch noise is what
 # limits them; on MNIST, steps of 1,024 rows reached held-out parity in 6
@@ -410,7 +406,7 @@ class SGDSolver:
                 None, seen.sq_sum + chunk.sq_sum, None, seen.total + chunk.total
             )
         sketch = lowrank = None
-        if _covariance(config, data, scaling.sketch) is True:  # as it started
+        if _covariance(config, data, scaling.sketch):  # as the stream started
             sketch = input_sketch(*data.host_sample(), chunk.total)
             if scaling.sketch is not None:
                 sketch = scaling.sketch.combine(sketch)
@@ -640,28 +636,19 @@ def _centers(config, data, moments):
 
 def _covariance(config, data, sketch=None):
     """Whether the steps take the covariance preconditioner
-    (:func:`~.._scaling.covariance_preconditioner`): True, False, or "auto"
-    (:func:`~.._scaling.sgd_scaling` decides from the data's correlations).
+    (:func:`~.._scaling.covariance_preconditioner`).
 
-    ``preconditioner="covariance"``: True. "auto": on dense data with 2 to
-    ``COVARIANCE_FEATURES`` features and more than ``EXACT_ROWS`` rows (on
-    fewer, epochs are cheap and the fit goes to a tight ``tol`` anyway; on
-    scikit-learn's digits the whitened steps fitted the optimum's
-    near-separating weights sooner, and reached its test accuracy later); a
-    stream: as it started (``sketch``, its sketch so far). Never with an L1
-    penalty (its clipping is per weight) nor where SGD runs its compiled
-    sparse loop (whose steps touch only the batch's columns).
+    Only where asked for (``preconditioner="covariance"``; a stream: as it
+    started, ``sketch`` its sketch so far): ``"auto"`` is the diagonal (on
+    MNIST the default fit stopped after as many epochs either way, 19, and
+    the covariance preconditioner's epochs cost more; see the user guide).
+    Never with an L1 penalty (its clipping is per weight) nor where SGD
+    runs its compiled sparse loop (whose steps touch only the batch's
+    columns).
     """
-    if config.preconditioner == "diagonal" or config.l1:
+    if config.preconditioner != "covariance" and sketch is None:
         return False
-    if sparse_steps(data, config.batch_size):
-        return False
-    if config.preconditioner == "covariance" or sketch is not None:
-        return True
-    n_features = data.loss.n_features
-    large = data.n_samples > EXACT_ROWS
-    dense = data.dense() and 2 <= n_features <= COVARIANCE_FEATURES
-    return "auto" if dense and large else False
+    return not config.l1 and not sparse_steps(data, config.batch_size)
 
 
 def _placed(lowrank, data):
