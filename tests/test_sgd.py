@@ -1164,6 +1164,21 @@ def test_sgd_partial_fit_warns_when_a_call_makes_the_model_much_worse():
         clf.partial_fit(X, y)
 
 
+def test_sgd_worse_check_reads_the_weighted_loss():
+    """The check reads the loss the fit lowers: weights that sacrifice some
+    classes raise their rows' unweighted loss, which is no reason to warn."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    weights = {0: 1000.0, 1: 1e-4, 2: 1e-4}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "This fit left", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(class_weight=weights, random_state=0)
+        clf.fit(X, y)
+        sample_weight = np.where(y == 0, 1.0, 0.0)
+        SoftmaxRegressionClassifier(random_state=0).fit(X, y, sample_weight)
+    assert np.all(clf.predict(X) == 0)
+
+
 def test_sgd_partial_fit_refuses_balanced_class_weight():
     X, y = load_iris(return_X_y=True)
     clf = SoftmaxRegressionClassifier(class_weight="balanced")
