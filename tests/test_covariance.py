@@ -244,3 +244,56 @@ def test_covariance_reaches_the_optimum_in_fewer_epochs():
             ).fit(X, y)
         gaps[preconditioner] = objective(clf) - best
     assert gaps["covariance"] < 0.5 * gaps["diagonal"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"average": True},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.0},
+        {"learning_rate": "linear"},
+    ],
+    ids=["average", "nesterov", "no-momentum", "linear"],
+)
+def test_covariance_composes_with_the_other_parts(params):
+    """With averaging, (Nesterov) momentum or none, the linear schedule,
+    centering (features far from zero) and float32, the covariance
+    preconditioner composes: float32 kept, centered, and 20 epochs end about
+    as near the optimum as the diagonal's (measured, gap over the optimum's
+    objective: 1% to 7% both; without momentum 52% against 23%, the one
+    case where it is worse)."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _correlated(n=3000, d=20, seed=4, offset=20.0)
+    X = X.astype(np.float32)
+    loss = SoftmaxLoss(3, 20)
+    Y = np.eye(3)[y]
+    alpha = 1e-2
+
+    def objective(clf):
+        coef = loss.pack(clf.coef_, clf.intercept_, np)
+        return float(loss.loss(coef, X.astype(np.float64), Y, alpha=alpha, xp=np))
+
+    best = objective(
+        SoftmaxRegressionClassifier(solver="lbfgs", alpha=alpha, tol=1e-8).fit(
+            X.astype(np.float64), y
+        )
+    )
+    gaps = {}
+    for preconditioner in ("diagonal", "covariance"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = SoftmaxRegressionClassifier(
+                alpha=alpha,
+                max_iter=20,
+                preconditioner=preconditioner,
+                random_state=0,
+                **params,
+            ).fit(X, y)
+        assert clf.coef_.dtype == np.float32
+        state = clf._sgd_state["scaling"]
+        assert (state["lowrank"] is not None) == (preconditioner == "covariance")
+        assert state["center"] is not None
+        gaps[preconditioner] = objective(clf) - best
+    assert gaps["covariance"] <= 3 * gaps["diagonal"] + 1e-3 * best
