@@ -125,9 +125,9 @@ class SoftmaxRegressionClassifier(
         ``"diagonal"``: per feature, by a curvature bound. ``"covariance"``:
         also by the inverse of the features' correlations in their 32
         leading directions, estimated on a sample of rows (correlated
-        features, such as pixels, then end each epoch nearer the optimum);
-        with ``batch_size="auto"``, batches of 1,024 rows. Not with
-        ``l1_ratio > 0`` nor on wide sparse data (diagonal there).
+        features, such as pixels, train faster); ``batch_size="auto"`` is
+        then 1,024 on 20,000 rows or more. Not with ``l1_ratio > 0`` nor on
+        wide sparse data (diagonal there).
         ``"auto"``: ``"diagonal"``; see the user guide for when
         ``"covariance"`` pays.
     early_stopping : bool, default=False

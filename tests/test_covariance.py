@@ -189,9 +189,9 @@ def test_covariance_preconditioner_takes_back_the_correlations():
 def test_covariance_only_where_asked_for():
     """``"auto"`` is the diagonal, even on correlated features. Asked for,
     the covariance preconditioner applies (with steps of 1,024 rows where
-    ``batch_size="auto"``), on small data too, but never with L1 nor on wide
-    sparse data (the compiled sparse loop)."""
-    X, y = _correlated(n=12_000, d=40)
+    ``batch_size="auto"`` on 20,000 rows or more), on small data too, but
+    never with L1 nor on wide sparse data (the compiled sparse loop)."""
+    X, y = _correlated(n=20_000, d=40)
 
     def lowrank(X, y, **params):
         with warnings.catch_warnings():
@@ -205,8 +205,9 @@ def test_covariance_only_where_asked_for():
     assert low is not None and clf.t_ == -(-len(y) // 1024)
     clf, low = lowrank(X, y, preconditioner="covariance", batch_size=256)
     assert low is not None and clf.t_ == -(-len(y) // 256)
-    assert lowrank(X[:500], y[:500], preconditioner="covariance")[1] is not None
-    wide = sp.random(12_000, 5000, density=0.002, format="csr", random_state=0)
+    clf, low = lowrank(X[:5000], y[:5000], preconditioner="covariance")
+    assert low is not None and clf.t_ == -(-5000 // 256)
+    wide = sp.random(20_000, 5000, density=0.002, format="csr", random_state=0)
     for X_, params in [(X, {"l1_ratio": 0.5}), (wide, {})]:
         assert lowrank(X_, y, preconditioner="covariance", **params)[1] is None
 
