@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._backend import device, get_namespace
 from .._scaling import centered_step
 
 
@@ -301,11 +302,33 @@ class CumulativeL1:
         coef[:n_w], l1.applied = l1_clip(coef[:n_w], l1.applied, u, ctx.xp)
 
 
+class LazyZeros:
+    """Zeros of a given shape, dtype and place, allocated when first needed.
+
+    A sparse fit from zeros starts its parameters so, and averaging its
+    ``avg_sum``: the sparse loop keeps the weights of its columns side by
+    side (:class:`CompactWeights`), and a fit that reads the model only at
+    its end allocates the weight-sized arrays only then.
+    """
+
+    def __init__(self, like, shape=None):
+        self.shape = like.shape if shape is None else shape
+        self.dtype = like.dtype
+        if isinstance(like, LazyZeros):
+            self.xp, self.device = like.xp, like.device
+        else:
+            self.xp, self.device = get_namespace(like), device(like)
+
+    def __getitem__(self, key):
+        raise TypeError("LazyZeros: call materialize() first")
+
+    def materialize(self):
+        return self.xp.zeros(self.shape, dtype=self.dtype, device=self.device)
+
+
 def start_average(state):
     """Start the average's window: nothing averaged yet (zeros allocated
     when first needed)."""
-    from ._passes import LazyZeros
-
     state.average = AverageState(LazyZeros(state.params.coef), 0.0)
 
 

@@ -21,8 +21,8 @@ from ..._backend import tree_map
 from ..._stopping import StoppingState
 from .._scaling import ColumnMoments, InputSketch, LowRank
 from .._schedule import RateState
-from ._parts import AverageState, L1State, MomentumState
-from ._passes import LazyZeros, SparseScratch
+from ._parts import AverageState, L1State, LazyZeros, MomentumState
+from ._passes import SparseScratch
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Params:
     coef : array of shape (n_coef,) or LazyZeros
         Flat parameters (layout in :mod:`sk_softmax._loss`), where the
         data's computation runs; a sparse fit from zeros allocates them when
-        it writes them back (:class:`~._passes.LazyZeros`).
+        it writes them back (:class:`~._parts.LazyZeros`).
     t : int
         Minibatch updates done so far.
     epoch : int
