@@ -57,14 +57,14 @@ export -f versions
 export PY
 step env 30 bash -c versions
 # every test of the two files, GPU ones included; no -x: every failure shows
-step pytest 120 "$PY" -m pytest -m "gpu or not gpu" -q -p no:cacheprovider \
+step pytest 110 "$PY" -m pytest -m "gpu or not gpu" -q -p no:cacheprovider \
     -o addopts="" -ra tests/test_gpu.py tests/test_array_api.py
 # the GPU tests alone, for their summary line (and the timing table)
 step pytest_gpu 60 "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py
 # MNIST on the device: defaults with X resident, time to parity, the floor,
 # the time to 92.5% (host-only comparisons skipped: they are not the GPU's)
-step bench_mnist 130 "$PY" benchmarks/bench_mnist.py --backend cupy \
+step bench_mnist 120 "$PY" benchmarks/bench_mnist.py --backend cupy \
     --data-dir "$DATA" --repeats 3 --skip sgdclassifier mlp torch lbfgs
 # 1,000,000 x 1,000, 100 classes on the GPU; the CPU on 100,000 rows
-step large 130 "$PY" benchmarks/bench_gpu_large.py
+step large 150 "$PY" benchmarks/bench_gpu_large.py
 echo "=== done in $((SECONDS - START)) s" | tee -a "$OUT/env.log"
