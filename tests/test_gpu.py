@@ -52,10 +52,14 @@ def test_gpu_cupy_backend_matches_numpy(data, dtype, solver):
     assert gpu.coef_.dtype == dtype
     rtol = 1e-6 if dtype == np.float64 else 1e-3
     np.testing.assert_allclose(gpu.coef_.get(), ref.coef_, rtol=rtol, atol=rtol)
-    # NumPy input: the coefficients move, the output is NumPy
+    # NumPy input: the coefficients move, the output is NumPy, and it is the
+    # GPU model's own (the two fits agree to rtol only: in float32, 20 CG
+    # iterations on both sides differed by 2e-3 in probability on an H200)
     proba = gpu.predict_proba(X)
     assert isinstance(proba, np.ndarray)
-    np.testing.assert_allclose(proba, ref.predict_proba(X), atol=rtol)
+    Z = X.astype(np.float64) @ gpu.coef_.get().T + gpu.intercept_.get()
+    Z = np.exp(Z - Z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(proba, Z / Z.sum(axis=1, keepdims=True), atol=rtol)
     assert isinstance(gpu.predict(X), np.ndarray)
 
 
