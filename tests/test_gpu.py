@@ -105,6 +105,10 @@ def test_gpu_cupy_input_with_dispatch_off(data):
         with pytest.raises(TypeError, match=r"array_api_dispatch=True.*backend="):
             SoftmaxRegressionClassifier().fit(X_gpu, y)
         clf = _fit(X_gpu, y, solver="lbfgs", backend="cupy")
+        # CuPy predictions, NumPy labels: scored on the host (scikit-learn's
+        # metrics refuse CuPy with dispatch off)
+        assert clf.score(X_gpu, y) == clf.score(X, y) > 0.5
+        assert clf.score(X_gpu, cupy.asarray(y)) == clf.score(X, y)
     assert _is_cupy(clf.coef_)
 
 
