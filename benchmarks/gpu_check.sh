@@ -5,6 +5,7 @@
 # 8 minutes. Where no GPU is, the GPU parts skip and the rest still runs.
 #
 #   benchmarks/gpu_check.sh [MNIST_DIR]        # from the project root
+#   STEPS="pytest bench_mnist" MNIST_SKIP="defaults floor" benchmarks/gpu_check.sh
 #
 # Logs go to stdout and to $OUT (default ./gpu_check_out): env.log,
 # pytest.log, pytest_gpu.log, bench_mnist.log, large.log.
@@ -16,10 +17,16 @@ PY=${PYTHON:-python3}
 export SCIPY_ARRAY_API=1 PYTHONUNBUFFERED=1
 START=$SECONDS
 
+# STEPS: the steps to run (a rerun of what failed); MNIST_SKIP: more
+# entries for bench_mnist.py's --skip (e.g. "defaults floor")
+STEPS=" ${STEPS:-env pytest pytest_gpu bench_mnist large} "
+MNIST_SKIP=${MNIST_SKIP:-}
+
 # step NAME LIMIT_S COMMAND...: run COMMAND under `timeout`, log to $OUT/NAME.log
 step() {
     local name=$1 limit=$2
     shift 2
+    [[ $STEPS == *" $name "* ]] || return 0
     echo "=== $name (limit ${limit} s, at $((SECONDS - START)) s): $*" | tee -a "$OUT/$name.log"
     timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
@@ -64,7 +71,7 @@ step pytest_gpu 60 "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.
 # MNIST on the device: defaults with X resident, time to parity, the floor,
 # the time to 92.5% (host-only comparisons skipped: they are not the GPU's)
 step bench_mnist 120 "$PY" benchmarks/bench_mnist.py --backend cupy \
-    --data-dir "$DATA" --repeats 3 --skip sgdclassifier mlp torch lbfgs
+    --data-dir "$DATA" --repeats 3 --skip sgdclassifier mlp torch lbfgs $MNIST_SKIP
 # 1,000,000 x 1,000, 100 classes on the GPU; the CPU on 100,000 rows
 step large 150 "$PY" benchmarks/bench_gpu_large.py
 echo "=== done in $((SECONDS - START)) s" | tee -a "$OUT/env.log"
