@@ -145,7 +145,7 @@ def test_gpu_timing_table(capsys):
             rows.append((batch_size, backend, min(seconds)))
     with capsys.disabled():
         print("\nSGD epoch, 60000 x 784 float32, 10 classes (partial_fit, best of 3,")
-        print("input validation included; estimate in docs/gpu.rst)")
+        print("input validation included; measured in docs/gpu.rst)")
         print("batch_size  backend  ms/epoch")
         for batch_size, backend, seconds in rows:
             print(f"{batch_size:>10}  {backend:<7}  {seconds * 1e3:8.1f}")
