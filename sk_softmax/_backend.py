@@ -124,12 +124,14 @@ def require_cupy():
     if cupy is None and error.startswith(_BROKEN_CUPY):
         raise ImportError(
             f'backend="cupy": {error}. Reinstall the CuPy wheel matching your '
-            'CUDA (pip install -e ".[gpu]" from a checkout installs cupy-cuda12x).'
+            'CUDA (pip install -e ".[gpu]" from a checkout installs cupy-cuda12x, '
+            '".[gpu-cuda13]" cupy-cuda13x).'
         )
     if cupy is None:
         raise ImportError(
             'backend="cupy" needs CuPy: pip install -e ".[gpu]" from a checkout '
-            f"(or the cupy-cuda12x wheel matching your CUDA). ({error})"
+            '(CUDA 12; ".[gpu-cuda13]" for CUDA 13), or the cupy-cudaXXx wheel '
+            f"matching your CUDA. ({error})"
         )
     if error is not None:
         raise RuntimeError(

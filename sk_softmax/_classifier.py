@@ -15,7 +15,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import (
     BACKENDS,
     device,
+    dispatch_enabled,
     get_namespace,
+    is_cupy_array,
     is_numpy_array,
     move_to,
     state_from_host,
@@ -567,6 +569,47 @@ class SoftmaxRegressionClassifier(
             return self.classes_[to_numpy(indices)]
         classes = move_to(self.classes_, xp, device(Z))
         return xp.take(classes, indices, axis=0)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``.
+
+        scikit-learn's ``ClassifierMixin.score``, except that with array API
+        dispatch off, labels predicted on the GPU (``backend="cupy"`` and
+        CuPy ``X``) are compared on the host: ``clf.score(X_gpu, y)`` works
+        where scikit-learn's metrics refuse CuPy arrays.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_softmax import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+        >>> round(clf.score(X, y), 2)
+        0.98
+        """
+        from sklearn.metrics import accuracy_score
+
+        y_pred = self.predict(X)
+        if is_cupy_array(y_pred) and not dispatch_enabled():
+            y_pred = to_numpy(y_pred)
+            y = to_numpy(y) if is_cupy_array(y) else y
+            if is_cupy_array(sample_weight):
+                sample_weight = to_numpy(sample_weight)
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
