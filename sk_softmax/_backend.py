@@ -147,6 +147,15 @@ def dispatch_enabled():
     return bool(sklearn.get_config().get("array_api_dispatch", False))
 
 
+def for_metrics(*arrays):
+    """``arrays`` as scikit-learn's metrics take them: on the host where one
+    is a CuPy array and array API dispatch is off (the metrics refuse CuPy
+    then), else as they are (None stays None)."""
+    if dispatch_enabled() or not any(is_cupy_array(a) for a in arrays):
+        return arrays
+    return tuple(to_numpy(a) if is_cupy_array(a) else a for a in arrays)
+
+
 def resolve_backend(backend, X):
     """Decide where a computation on ``X`` runs.
 

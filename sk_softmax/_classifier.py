@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -15,9 +16,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import (
     BACKENDS,
     device,
-    dispatch_enabled,
+    for_metrics,
     get_namespace,
-    is_cupy_array,
     is_numpy_array,
     move_to,
     state_from_host,
@@ -39,6 +39,9 @@ from ._validation import (
 # fitted state that is not a public attribute: rolled back with the others
 _PRIVATE_STATE = ("_sgd_state", "_random_state")
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
+
+
+AUTO = StrOptions({"auto"})  # a parameter's "auto" value
 
 
 class SoftmaxRegressionClassifier(
@@ -221,8 +224,7 @@ class SoftmaxRegressionClassifier(
     >>> from sklearn.datasets import load_iris
     >>> from sk_softmax import SoftmaxRegressionClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3, max_iter=1000)
-    >>> clf = clf.fit(X, y)
+    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(X, y)
     >>> clf.coef_.shape
     (3, 4)
     >>> clf.predict(X[:3])
@@ -236,23 +238,17 @@ class SoftmaxRegressionClassifier(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "tol": [Interval(Real, 0, None, closed="left"), AUTO],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), AUTO],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
-        "learning_rate_init": [
-            Interval(Real, 0, None, closed="neither"),
-            StrOptions({"auto"}),
-        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), AUTO],
         "power_t": [Interval(Real, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "momentum": [Interval(Real, 0, 1, closed="left"), AUTO],
         "nesterov": ["boolean"],
-        "average": ["boolean", StrOptions({"auto"})],
+        "average": ["boolean", AUTO],
         "early_stopping": ["boolean"],
         "scoring": [StrOptions({"loss", "accuracy"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -571,44 +567,20 @@ class SoftmaxRegressionClassifier(
         return xp.take(classes, indices, axis=0)
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy of ``predict(X)`` against ``y``.
-
-        scikit-learn's ``ClassifierMixin.score``, except that with array API
-        dispatch off, labels predicted on the GPU (``backend="cupy"`` and
-        CuPy ``X``) are compared on the host: ``clf.score(X_gpu, y)`` works
-        where scikit-learn's metrics refuse CuPy arrays.
+        """Mean accuracy of ``predict(X)`` against ``y`` (labels predicted on
+        a GPU are compared on the host where array API dispatch is off).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
         y : array-like of shape (n_samples,)
-            True labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
 
         Returns
         -------
         score : float
-            Mean accuracy.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from sk_softmax import SoftmaxRegressionClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
-        >>> round(clf.score(X, y), 2)
-        0.98
         """
-        from sklearn.metrics import accuracy_score
-
-        y_pred = self.predict(X)
-        if is_cupy_array(y_pred) and not dispatch_enabled():
-            y_pred = to_numpy(y_pred)
-            y = to_numpy(y) if is_cupy_array(y) else y
-            if is_cupy_array(sample_weight):
-                sample_weight = to_numpy(sample_weight)
+        y_pred, y, sample_weight = for_metrics(self.predict(X), y, sample_weight)
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
