@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -15,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import (
     BACKENDS,
     device,
+    for_metrics,
     get_namespace,
     is_numpy_array,
     move_to,
@@ -28,15 +30,13 @@ from ._doc_link import DocLinkMixin
 from ._loss import log_proba_from_logits, logits
 from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._sparse_coef import SparseCoefMixin, coef_for, dense_coef
-from ._validation import (
-    unchanged_on_error,
-    validate_predict_data,
-    warn_if_unbounded,
-)
+from ._validation import unchanged_on_error, validate_predict_data, warn_if_unbounded
 
 # fitted state that is not a public attribute: rolled back with the others
 _PRIVATE_STATE = ("_sgd_state", "_random_state")
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
+
+AUTO = StrOptions({"auto"})  # a parameter's "auto" value
 
 
 class SoftmaxRegressionClassifier(
@@ -72,9 +72,9 @@ class SoftmaxRegressionClassifier(
     tol : float or "auto", default="auto"
         Full-batch solvers: stop when the gradient's max-norm is below ``tol``
         ("auto": 1e-4). SGD: the relative improvement of the stopping
-        criterion that counts as progress ("auto": 1e-4 on small data, up to
-        2**20 stored values, where epochs are cheap; 1e-3 above, as
-        ``SGDClassifier``).
+        criterion that counts as progress, relative to at least 0.1 ("auto":
+        1e-4 on small data, up to 2**20 stored values, where epochs are
+        cheap; 1e-3 above, as ``SGDClassifier``).
     max_iter : int, default=1000
         Maximum number of iterations (full-batch solvers) or epochs (SGD).
     class_weight : dict or "balanced", default=None
@@ -121,15 +121,9 @@ class SoftmaxRegressionClassifier(
         smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
         not elsewhere. See the user guide.
     preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
-        How SGD scales its steps (the objective and optimum do not change).
-        ``"diagonal"``: per feature, by a curvature bound. ``"covariance"``:
-        also by the inverse of the features' correlations in their 32
-        leading directions, estimated on a sample of rows (correlated
-        features, such as pixels, train faster); ``batch_size="auto"`` is
-        then 1,024 on 20,000 rows or more. Not with ``l1_ratio > 0`` nor on
-        wide sparse data (diagonal there).
-        ``"auto"``: ``"diagonal"``; see the user guide for when
-        ``"covariance"`` pays.
+        How SGD scales its steps: per feature (``"diagonal"``, and ``"auto"``)
+        or also by the features' inverse correlations (``"covariance"``: dense
+        data without L1; see the user guide). The optimum does not change.
     early_stopping : bool, default=False
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (the schedule reacts
@@ -229,8 +223,7 @@ class SoftmaxRegressionClassifier(
     >>> from sklearn.datasets import load_iris
     >>> from sk_softmax import SoftmaxRegressionClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3, max_iter=1000)
-    >>> clf = clf.fit(X, y)
+    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(X, y)
     >>> clf.coef_.shape
     (3, 4)
     >>> clf.predict(X[:3])
@@ -244,23 +237,17 @@ class SoftmaxRegressionClassifier(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "tol": [Interval(Real, 0, None, closed="left"), AUTO],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), AUTO],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
-        "learning_rate_init": [
-            Interval(Real, 0, None, closed="neither"),
-            StrOptions({"auto"}),
-        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), AUTO],
         "power_t": [Interval(Real, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "momentum": [Interval(Real, 0, 1, closed="left"), AUTO],
         "nesterov": ["boolean"],
-        "average": ["boolean", StrOptions({"auto"})],
+        "average": ["boolean", AUTO],
         "preconditioner": [StrOptions({"auto", "diagonal", "covariance"})],
         "early_stopping": ["boolean"],
         "scoring": [StrOptions({"loss", "accuracy"})],
@@ -435,15 +422,12 @@ class SoftmaxRegressionClassifier(
     def _fit_sgd(self, data, hooks, incremental):
         solver = SGDSolver(SGDConfig.from_params(self.get_params()))
         previous = getattr(self, "_sgd_state", None) if incremental else None
+        rng = check_random_state(self.random_state)
         if previous is not None:  # the stream goes on: a copy of its generator
             rng = copy.deepcopy(self._random_state)
-        else:
-            rng = check_random_state(self.random_state)
         coef0 = self._coef0(data, incremental)  # a stream goes on from coef_
-        result = solver.run(
-            data, hooks, rng, previous=previous, coef0=coef0, incremental=incremental
-        )
-        return result, rng
+        kwargs = dict(previous=previous, coef0=coef0, incremental=incremental)
+        return solver.run(data, hooks, rng, **kwargs), rng
 
     def _assign(self, data, result, rng, incremental):
         """Assign every fitted attribute at once, after the solver succeeded."""
@@ -490,8 +474,7 @@ class SoftmaxRegressionClassifier(
         check_is_fitted(self)
         with np.errstate(all="ignore"):  # validation's sums of infinities
             X = validate_predict_data(self, X, method)
-        xp = get_namespace(X)
-        dev = device(X)
+        xp, dev = get_namespace(X), device(X)
         # outputs follow the input: the small coefficients move, never X
         W = coef_for(self.coef_, xp, dev, X.dtype)
         b = xp.astype(move_to(self.intercept_, xp, dev), X.dtype, copy=False)
@@ -580,6 +563,23 @@ class SoftmaxRegressionClassifier(
             return self.classes_[to_numpy(indices)]
         classes = move_to(self.classes_, xp, device(Z))
         return xp.take(classes, indices, axis=0)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y`` (labels predicted on
+        a GPU are compared on the host where array API dispatch is off).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        y_pred, y, sample_weight = for_metrics(self.predict(X), y, sample_weight)
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1152,6 +1152,25 @@ def test_sgd_tol_auto_is_relative_and_follows_the_data_size():
     assert ScipySolver.from_params(params).tol == 1e-4
 
 
+def test_sgd_tol_is_relative_to_at_least_the_loss_floor():
+    """Progress is ``tol`` relative to the best, or to 0.1 below it: a loss
+    heading for 0 (nearly separable data) stalls once its gains are tiny in
+    nats, instead of running to ``max_iter``."""
+    from sk_softmax._stopping import LOSS_FLOOR, StoppingRule
+
+    rule = StoppingRule(tol=1e-3, n_iter_no_change=1)
+    assert rule._improves(0.998, 1.0) and not rule._improves(0.9995, 1.0)
+    # below the floor the gain must exceed tol * 0.1 = 1e-4 nats
+    assert not rule._improves(0.01 - 5e-5, 0.01)
+    assert rule._improves(0.01 - 2e-4, 0.01)
+    assert LOSS_FLOOR == 0.1
+    X, y = load_digits(return_X_y=True)  # raw pixels, nearly separable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(random_state=0).fit(X[:1000], y[:1000])
+    assert clf.n_iter_ < 1000 and clf.score(X[1000:], y[1000:]) > 0.9
+
+
 def test_sgd_partial_fit_warns_when_a_call_makes_the_model_much_worse():
     """A rate far too large for the data (set on a fitted model) makes the
     call's model much worse than the one it started from: a warning names
