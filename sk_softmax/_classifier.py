@@ -117,9 +117,9 @@ class SoftmaxRegressionClassifier(
         of the first epoch (weighted by the step sizes), and the stopping rule
         reads its training objective, with a patience of one epoch (the
         average does not fluctuate). ``"auto"``: averaged on wide sparse data
-        (text, hashed or one-hot features), whose steps have no momentum to
-        smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
-        not elsewhere. See the user guide.
+        (text, hashed or one-hot features) of more than 10,000 rows, whose
+        steps have no momentum to smooth them, unless ``l1_ratio > 0`` (an
+        average blurs exact zeros); not elsewhere. See the user guide.
     preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
         How SGD scales its steps: per feature (``"diagonal"``, and ``"auto"``)
         or also by the features' inverse correlations (``"covariance"``: dense

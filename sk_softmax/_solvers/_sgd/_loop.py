@@ -106,10 +106,13 @@ class SGDConfig:
         """This config with ``batch_size`` and ``average`` "auto" decided for
         ``data`` (and a stream's ``previous`` state, as plain values).
 
-        On data where SGD runs its compiled sparse loop (wide sparse X) and
-        without an L1 penalty (whose exact zeros an average would blur),
-        averaged steps of 32 rows; elsewhere steps of 256 rows, not averaged.
-        A stream keeps averaging if it started so.
+        On data where SGD runs its compiled sparse loop (wide sparse X) of
+        more than ``EXACT_ROWS`` rows and without an L1 penalty (whose exact
+        zeros an average would blur), averaged steps of 32 rows; elsewhere
+        steps of 256 rows, not averaged (on fewer rows epochs are cheap and
+        the average, which forgets its early iterates only like ``1 / t``,
+        stalls short of held-out parity at small ``alpha``). A stream keeps
+        averaging if it started so.
         """
         sparse = sparse_steps(
             data, SPARSE_BATCH if self.batch_size == "auto" else self.batch_size
@@ -118,7 +121,7 @@ class SGDConfig:
         if average == "auto" and previous is not None:
             average = previous.get("average") is not None
         elif average == "auto":
-            average = sparse and not self.l1
+            average = sparse and not self.l1 and data.n_samples > EXACT_ROWS
         batch_size = self.batch_size
         if batch_size == "auto":
             batch_size = SPARSE_BATCH if sparse and average else 256
