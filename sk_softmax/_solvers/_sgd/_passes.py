@@ -396,7 +396,7 @@ def _pass_sparse(
     weights, the intercepts' alike), and the pass returns the averaged
     parameters' objective over its rows too.
     """
-    from ._kernel import norms, pay_decay, pay_l1, rows_loss, sparse_pass
+    from ._kernel import norms, pay_decay, pay_l1, rows_loss, sparse_pass, take_rows
 
     n_rows, n_features = loss.n_rows, loss.n_features
     n_w = n_rows * n_features
@@ -475,9 +475,16 @@ def _pass_sparse(
     up_to_date = np.zeros(layout.columns.shape[0])
     alpha = float(config.l2)
     order = np.asarray(order, dtype=np.int64)
-    weights = np.empty(0) if sample_weight is None else np.asarray(sample_weight, float)
-    # the pass's rows, as both compiled loops read them
-    csr_rows = (layout.X.data, layout.indices, layout.X.indptr, order, layout.labels)
+    weights = np.empty(0)
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, float)[order]
+    # the pass's rows as both compiled loops read them: copied out in the
+    # pass's order (one copy of their stored values for the pass), so that
+    # they are read in sequence; row ``i`` of the copy is ``order[i]``
+    data, indices, indptr = take_rows(
+        layout.X.data, layout.indices, layout.X.indptr, order
+    )
+    csr_rows = (data, indices, indptr, np.arange(n_samples), layout.labels[order])
     owed, l1_total = sparse_pass(
         *csr_rows,
         weights,
