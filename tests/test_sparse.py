@@ -306,16 +306,16 @@ def test_sparse_pass_keeps_the_data_dtype(monkeypatch, dtype):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_sparse_take_rows_is_scipy_row_indexing(seed):
-    from sk_softmax._solvers._sgd._kernel import take_rows
+def test_sparse_layout_rows_in_the_pass_order(seed):
+    from sk_softmax._solvers._sgd._passes import SparseLayout
 
-    X, _ = _wide(n_samples=200, seed=seed)
+    X, y = _wide(n_samples=200, seed=seed)
     order = np.random.default_rng(seed).permutation(200)[:150]
-    data, indices, indptr = take_rows(X.data, X.indices, X.indptr, order)
+    layout = SparseLayout(X, order, np.eye(4)[y])
+    data, indices, indptr = layout.rows(order)
     expected = X[order]
-    assert indptr.dtype == X.indptr.dtype
     np.testing.assert_array_equal(indptr, expected.indptr)
-    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(layout.columns[indices], expected.indices)
     np.testing.assert_array_equal(data, expected.data)
 
 

@@ -247,33 +247,6 @@ def pay_decay(W_t, p_w, up_to_date, owed, alpha, A_t):
 
 
 @njit(cache=True, nogil=True)
-def take_rows(data, indices, indptr, order):
-    """The rows ``order`` of a CSR matrix, one after the other in that order:
-    ``(data, indices, indptr)`` of a new CSR matrix (``indptr`` in the
-    input's integer type).
-
-    The passes then read their rows in sequence instead of jumping to each
-    one (a random jump a row cost a tenth of a pass on the benchmark's text
-    corpora); the arithmetic, and its order, are the same.
-    """
-    n = order.shape[0]
-    out_ptr = np.empty(n + 1, dtype=indptr.dtype)
-    out_ptr[0] = 0
-    for i in range(n):
-        row = order[i]
-        out_ptr[i + 1] = out_ptr[i] + (indptr[row + 1] - indptr[row])
-    out_data = np.empty(out_ptr[n], dtype=data.dtype)
-    out_indices = np.empty(out_ptr[n], dtype=indices.dtype)
-    for i in range(n):
-        lo = indptr[order[i]]
-        start = out_ptr[i]
-        for p in range(out_ptr[i + 1] - start):
-            out_data[start + p] = data[lo + p]
-            out_indices[start + p] = indices[lo + p]
-    return out_data, out_indices, out_ptr
-
-
-@njit(cache=True, nogil=True)
 def rows_loss(data, indices, indptr, rows, labels, sample_weight, W_t, b, scale):
     """The (weighted) sum of the losses of ``rows`` under the weights
     ``scale * W_t`` and ``scale * b`` (laid out as in :func:`sparse_pass`)."""
