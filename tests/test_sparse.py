@@ -282,6 +282,43 @@ def test_sparse_lazy_path_float32_follows_float64():
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_pass_keeps_the_data_dtype(monkeypatch, dtype):
+    # the compiled loop's weights, intercepts and averages (of both) are in
+    # the data's dtype: float32 text trains in float32, float64 stays float64
+    from sk_softmax._solvers._sgd import _kernel
+
+    seen = []
+    compiled = _kernel.sparse_pass
+
+    def spy(*args):
+        W_t, b, A_t, a_b = args[6], args[7], args[20], args[21]
+        seen.append((W_t.dtype, b.dtype, A_t.dtype, a_b.dtype, A_t.shape[0]))
+        return compiled(*args)
+
+    monkeypatch.setattr(_kernel, "sparse_pass", spy)
+    X, y = _wide()
+    clf = _fit(X.astype(dtype), y, max_iter=3, n_iter_no_change=100)
+    assert len(seen) == 3
+    assert all(dtypes[:4] == (np.dtype(dtype),) * 4 for dtypes in seen)
+    assert all(shape > 0 for *_, shape in seen[1:])  # averaged from epoch 2
+    assert clf.coef_.dtype == clf.intercept_.dtype == dtype
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sparse_layout_rows_in_the_pass_order(seed):
+    from sk_softmax._solvers._sgd._passes import SparseLayout
+
+    X, y = _wide(n_samples=200, seed=seed)
+    order = np.random.default_rng(seed).permutation(200)[:150]
+    layout = SparseLayout(X, order, np.eye(4)[y])
+    data, indices, indptr = layout.rows(order)
+    expected = X[order]
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(layout.columns[indices], expected.indices)
+    np.testing.assert_array_equal(data, expected.data)
+
+
 def test_sparse_partial_fit_on_wide_chunks():
     X, y = _wide(n_samples=1200)
     full = _fit(X[:900], y[:900])

@@ -148,6 +148,20 @@ class SparseLayout:
         self.labels = np.asarray(labels, dtype=np.int64)
         self._precond = self._p_active = None
 
+    def rows(self, order):
+        """``(data, indices, indptr)`` of the rows ``order``, one after the
+        other in that order, their columns renumbered as in ``indices``.
+
+        A pass reads the copy in sequence instead of jumping to each of its
+        rows (on the benchmark's text corpora a random jump a row cost a
+        tenth of the pass, the copy a twentieth); the arithmetic, and its
+        order, are the same.
+        """
+        X = self.X
+        renumbered = sp.csr_matrix((X.data, self.indices, X.indptr), shape=X.shape)
+        taken = renumbered[order]
+        return taken.data, taken.indices, taken.indptr
+
     def active_preconditioner(self, precond):
         """``precond`` of the used columns in ``columns``' order (float64),
         kept while it is the same."""
@@ -475,9 +489,13 @@ def _pass_sparse(
     up_to_date = np.zeros(layout.columns.shape[0])
     alpha = float(config.l2)
     order = np.asarray(order, dtype=np.int64)
-    weights = np.empty(0) if sample_weight is None else np.asarray(sample_weight, float)
-    # the pass's rows, as both compiled loops read them
-    csr_rows = (layout.X.data, layout.indices, layout.X.indptr, order, layout.labels)
+    weights = np.empty(0)
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, float)[order]
+    # the pass's rows as both compiled loops read them: copied out in the
+    # pass's order (one copy of their stored values for the pass), so that
+    # they are read in sequence; row ``i`` of the copy is ``order[i]``
+    csr_rows = (*layout.rows(order), np.arange(n_samples), layout.labels[order])
     owed, l1_total = sparse_pass(
         *csr_rows,
         weights,
