@@ -298,7 +298,7 @@ def test_sparse_pass_keeps_the_data_dtype(monkeypatch, dtype):
 
     monkeypatch.setattr(_kernel, "sparse_pass", spy)
     X, y = _wide()
-    clf = _fit(X.astype(dtype), y, max_iter=3, n_iter_no_change=100)
+    clf = _fit(X.astype(dtype), y, max_iter=3, n_iter_no_change=100, average=True)
     assert len(seen) == 3
     assert all(dtypes[:4] == (np.dtype(dtype),) * 4 for dtypes in seen)
     assert all(shape > 0 for *_, shape in seen[1:])  # averaged from epoch 2
