@@ -119,6 +119,13 @@ class SoftmaxRegressionClassifier(
         (text, hashed or one-hot features), whose steps have no momentum to
         smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
         not elsewhere. See the user guide.
+    parallel : bool, default=False
+        SGD on Dask data: ``True`` makes every epoch a data-parallel round,
+        each chunk's rows trained from the same model, all chunks at once
+        where they live, the models then averaged (weighted by rows).
+        ``False``: one model visits the chunks in turn. Either way the model
+        depends on the chunks, not on the workers; in memory this does
+        nothing. See :doc:`/dask` for when to pick which.
     early_stopping : bool, default=False
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (the schedule reacts
@@ -250,6 +257,7 @@ class SoftmaxRegressionClassifier(
         "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "nesterov": ["boolean"],
         "average": ["boolean", StrOptions({"auto"})],
+        "parallel": ["boolean"],
         "early_stopping": ["boolean"],
         "scoring": [StrOptions({"loss", "accuracy"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -278,6 +286,7 @@ class SoftmaxRegressionClassifier(
         momentum="auto",
         nesterov=False,
         average="auto",
+        parallel=False,
         early_stopping=False,
         scoring="loss",
         validation_fraction=0.1,
@@ -302,6 +311,7 @@ class SoftmaxRegressionClassifier(
         self.momentum = momentum
         self.nesterov = nesterov
         self.average = average
+        self.parallel = parallel
         self.early_stopping = early_stopping
         self.scoring = scoring
         self.validation_fraction = validation_fraction

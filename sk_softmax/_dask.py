@@ -309,6 +309,11 @@ def _host64(a):
     return np.array(to_numpy(a), dtype=np.float64)
 
 
+def _join(combine, a, b):
+    """Two carries of a data-parallel pass joined by the solver's ``combine``."""
+    return combine([a, b])
+
+
 def _val_mask_block(y_enc, fraction, seed, block_id=None):
     rng = np.random.default_rng([seed, block_id[0]])
     return rng.random(y_enc.shape[0]) < fraction
@@ -491,6 +496,29 @@ class DaskData:
             seed = rng.randint(2**31 - 1)
             node = step(node, self.chunks[i], fn, ship, seed, span)
         (result,) = _compute(node)
+        return result
+
+    def fold_parallel(self, fn, carry, rng, shuffle, ship, combine):
+        """``fn(carry, rows, rng, span)`` over every chunk's training rows
+        from the same ``carry``, one task per chunk, side by side where the
+        chunks live (each with its own seed from ``rng``, drawn in chunk
+        order; ``span`` the whole epoch); the chunks' carries joined pairwise
+        by ``combine([a, b])`` in chunk order, in a tree on the workers.
+
+        The result depends on the chunks and ``rng`` only, not on the
+        workers or the scheduler. ``shuffle`` does not apply (no chunk comes
+        before another); ``ship`` as in :meth:`fold`. The starting carry is
+        one key of the graph that every chunk's task reads.
+        """
+        import dask
+
+        step = dask.delayed(_fold_chunk, pure=False)
+        start = _in_graph(ship(carry, _host64))
+        parts = [
+            step(start, chunk, fn, ship, rng.randint(2**31 - 1), (0.0, 1.0))
+            for chunk in self.chunks
+        ]
+        (result,) = _compute(_tree_sum(parts, functools.partial(_join, combine)))
         return result
 
     def split(self, fraction, rng):

@@ -32,6 +32,11 @@ methods on each chunk, where the chunk lives. The interface:
     A pass over the training rows: ``carry = fn(carry, rows, rng, span)``
     over the data's :class:`Rows` (in memory: once; on Dask: chunk after
     chunk, each where it lives, the carry shipped with ``ship``).
+``fold_parallel(fn, carry, rng, shuffle, ship, combine)``
+    A data-parallel pass: ``fn`` over each part of the rows (on Dask: every
+    chunk, side by side, where it lives) from the same ``carry``, the
+    results joined by ``combine`` (the solver's: it decides what joining
+    means); in memory, one part: :meth:`~InMemoryData.fold`.
 ``split(fraction, rng)``
     ``(train, validation)`` data for early stopping.
 ``score(coef, metric)``
@@ -363,6 +368,11 @@ class InMemoryData:
         (``span``: the whole epoch; ``shuffle`` and ``ship`` matter to data
         in chunks)."""
         return fn(carry, self.pass_rows(), rng, (0.0, 1.0))
+
+    def fold_parallel(self, fn, carry, rng, shuffle, ship=None, combine=None):
+        """A data-parallel pass over rows held in one part: :meth:`fold`
+        (there is nothing to run side by side, or to ``combine``)."""
+        return self.fold(fn, carry, rng, shuffle, ship)
 
     def split(self, fraction, rng):
         """Early stopping's ``(train, validation)`` parts (stratified).
