@@ -498,3 +498,125 @@ def test_fit_dask_sgd_equals_in_memory_for_every_penalty(digits, l1_ratio):
         return float(value) + clf.alpha * l1_ratio * np.abs(clf.coef_).sum()
 
     assert objective(several) == pytest.approx(objective(ref), rel=0, abs=1e-6)
+
+
+def _fit_under_fault(client, make, X, y, delay, how):
+    """``make().fit(X, y)`` with a worker lost ``delay`` seconds in (killed
+    with SIGKILL, or restarted with ``client.restart_workers``); returns the
+    estimator or the DaskFitError, and whether the fault struck before the
+    fit ended."""
+    import os
+    import signal
+    import time
+
+    done = threading.Event()
+    struck = []
+
+    def lose_a_worker():
+        if done.wait(delay):
+            return
+        workers = sorted(client.scheduler_info()["workers"])
+        if len(workers) < 2:  # the cluster lost one already: keep the other
+            return
+        addr = workers[int(delay * 1000) % 2]
+        try:
+            if how == "sigkill":
+                pid = client.run(os.getpid, workers=[addr])[addr]
+                os.kill(pid, signal.SIGKILL)
+            else:
+                client.restart_workers([addr], timeout=60)
+        except Exception as exc:  # the restart's own wait: not the fit's
+            print(f"  {how} of {addr}: {type(exc).__name__}: {exc}")
+        struck.append(time.perf_counter())
+
+    thread = threading.Thread(target=lose_a_worker)
+    thread.start()
+    clf = make()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            outcome = clf.fit(X, y)
+    except DaskFitError as exc:
+        outcome = exc
+    ended = time.perf_counter()
+    done.set()
+    thread.join()
+    return outcome, clf, bool(struck) and struck[0] < ended
+
+
+def _two_workers(cluster, client):
+    """Back to two live workers: a worker whose restart failed is replaced."""
+    try:
+        client.wait_for_workers(2, timeout=30)
+    except TimeoutError:
+        missing = 2 - len(client.scheduler_info()["workers"])
+        cluster.scale(len(cluster.worker_spec) + missing)
+        client.wait_for_workers(2, timeout=120)
+
+
+@pytest.mark.slow
+def test_fits_survive_repeated_worker_loss_on_one_cluster(digits):
+    """On one two-worker cluster, a worker killed (SIGKILL) or restarted at a
+    random time during fits of every solver, again and again: each fit ends
+    with the model of a fit without faults (the same graph, recomputed), or
+    raises DaskFitError with the model as it was."""
+    import time
+
+    X_train, X_test, y_train, y_test = digits
+    X = np.tile(X_train, (4, 1))
+    y = np.tile(y_train, 4)
+    Xd, yd = _dask(X, y, rows=700)
+    solvers = {
+        "sgd": dict(max_iter=15),
+        "sgd-parallel": dict(max_iter=15, parallel=True),
+        "lbfgs": dict(solver="lbfgs", tol=1e-6),
+        "cg": dict(solver="cg", tol=1e-5),
+    }
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        )
+        client = distributed.Client(cluster)
+    outcomes = []
+    try:
+        for name, params in solvers.items():
+
+            def make(params=params):
+                return SoftmaxRegressionClassifier(random_state=0, alpha=1e-3, **params)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                memory = make().fit(X, y).score(X_test, y_test)
+                tic = time.perf_counter()
+                clean = make().fit(Xd, yd)
+                seconds = time.perf_counter() - tic
+            assert clean.score(X_test, y_test) >= memory - 0.01, name
+            for attempt in range(3):
+                _two_workers(cluster, client)
+                how = ("sigkill", "restart")[(attempt + len(outcomes)) % 2]
+                delay = float(rng.uniform(0.1, 0.8)) * seconds
+                outcome, clf, struck = _fit_under_fault(
+                    client, make, Xd, yd, delay, how
+                )
+                if isinstance(outcome, DaskFitError):
+                    assert "left unchanged" in str(outcome)
+                    assert not hasattr(clf, "coef_")
+                    result = f"DaskFitError: {outcome}"
+                else:
+                    np.testing.assert_array_equal(clf.coef_, clean.coef_, err_msg=name)
+                    np.testing.assert_array_equal(clf.intercept_, clean.intercept_)
+                    assert clf.n_iter_ == clean.n_iter_
+                    result = "the model without faults"
+                outcomes.append((name, how, round(delay, 2), struck, result))
+                print(outcomes[-1])
+    finally:
+        client.close()
+        cluster.close()
+    struck = [o for o in outcomes if o[3]]
+    assert len(struck) >= len(outcomes) // 2, outcomes  # most faults hit a fit
