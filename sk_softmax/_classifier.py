@@ -72,8 +72,9 @@ class SoftmaxRegressionClassifier(
     tol : float or "auto", default="auto"
         Full-batch solvers: stop when the gradient's max-norm is below ``tol``
         ("auto": 1e-4). SGD: the relative improvement of the stopping
-        criterion that counts as progress ("auto": 1e-4 on up to 10,000
-        rows, where epochs are cheap, 1e-3 above, as ``SGDClassifier``).
+        criterion that counts as progress ("auto": 1e-4 on small data, up to
+        2**20 stored values, where epochs are cheap; 1e-3 above, as
+        ``SGDClassifier``).
     max_iter : int, default=1000
         Maximum number of iterations (full-batch solvers) or epochs (SGD).
     class_weight : dict or "balanced", default=None

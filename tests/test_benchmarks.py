@@ -27,28 +27,37 @@ def test_bench_mnist_quick_run_reports_every_target():
 
     if default_mnist_dir() is None:
         pytest.skip("MNIST not found: set SK_SOFTMAX_MNIST_DIR to the IDX directory")
-    # our rows only (the picking of the linear row's rate included); timings
-    # are printed, never asserted
+    # the defaults table on a subsample, then our rows of the secondary
+    # sections (the picking of the linear row's rate included); timings are
+    # printed, never asserted
     result = _run_bench("bench_mnist.py", "--quick", "--skip", "lbfgs", timeout=600)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert "- held-out parity: test accuracy >= acc* - 0.003" in out
+    assert "## Every estimator with its defaults, run to its own stop" in out
+    for row in ("ours (defaults)", "ours (early_stopping=True)", "ours (solver="):
+        assert f"| {row}" in out
+    assert "| LogisticRegression() |" in out
+    assert "- LogisticRegression()'s default fit / ours (defaults)" in out
+    assert "- ours (defaults) epochs vs the oracle:" in out
     assert "| our SGD epoch |" in out
     assert "- ours, linear: picked" in out
     assert 'sk_softmax SGD (ours, "linear"' in out
     assert "- epoch / floor:" in out
 
 
-def test_bench_quality_quick_run_reports_every_problem_and_schedule():
+def test_bench_quality_quick_run_reports_every_problem_and_alpha():
     """The quality suite runs (no data to download; nothing is timed)."""
     result = _run_bench("bench_quality.py", "--quick", timeout=300)
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1 : 4 * 2 + 1]]
-    assert {(row[0], row[1]) for row in rows if len(row) > 2} >= {
-        (name, schedule)
-        for name in ("digits_raw", "three_imbalanced", "sparse_binary")
-        for schedule in ("adaptive", "auto")
-    }
-    assert "auto: " in result.stdout and "of 3 problems meet every bar" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()]
+    names = ("digits_raw", "three_imbalanced", "sparse_binary")
+    seen = {(row[0], row[2]) for row in rows if len(row) > 12 and row[0] in names}
+    assert seen == {(name, alpha) for name in names for alpha in ("1e-04", "1e+00")}
+    out = result.stdout
+    assert "- held-out parity: test accuracy >= acc* - 0.003" in out
+    assert "fits at parity" in out and "of 6 fits meet every bar" in out
+    assert "- no ConvergenceWarning where at parity:" in out
 
 
 @pytest.mark.slow
@@ -58,6 +67,7 @@ def test_bench_sparse_quick_run_reports_the_defaults_and_the_width_ratio():
     result = _run_bench("bench_sparse.py", "--quick", "--only-defaults", timeout=900)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "| ours (defaults) |" in out
+    assert "| ours (defaults) |" in out and "| optimum (lbfgs, tol=1e-8) |" in out
     assert "SGDClassifier's default fit time / ours (target >= 3x):" in out
+    assert "epochs vs the oracle:" in out
     assert "- 2^22 / 2^16:" in out and "3 interleaved rounds" in out

@@ -1014,14 +1014,17 @@ def test_sgd_state_moves_to_a_device_and_back_whole(monkeypatch):
     state = clf.__getstate__()
     assert all(isinstance(a, np.ndarray) for a in _arrays_of(state["_sgd_state"]))
     assert len(state["_pickled_from_cupy"]["_sgd_state"]) == len(device) > 5
-    monkeypatch.setitem(sys.modules, "cupy", None)
-    backend.cupy_status.cache_clear()
-    try:
-        restored = SoftmaxRegressionClassifier.__new__(SoftmaxRegressionClassifier)
-        with pytest.warns(UserWarning, match="fitted on a GPU"):
-            restored.__setstate__(pickle.loads(pickle.dumps(state)))
-    finally:
+    # Without the device library while loading (and only then: older
+    # array-api-compat releases import any "cupy" key they find in sys.modules).
+    with monkeypatch.context() as no_cupy:
+        no_cupy.setitem(sys.modules, "cupy", None)
         backend.cupy_status.cache_clear()
+        try:
+            restored = SoftmaxRegressionClassifier.__new__(SoftmaxRegressionClassifier)
+            with pytest.warns(UserWarning, match="fitted on a GPU"):
+                restored.__setstate__(pickle.loads(pickle.dumps(state)))
+        finally:
+            backend.cupy_status.cache_clear()
     before, after = _arrays_of(on_host), _arrays_of(restored._sgd_state)
     assert len(before) == len(after)
     for a, b in zip(before, after, strict=True):
@@ -1135,7 +1138,7 @@ def test_sgd_tol_auto_is_relative_and_follows_the_data_size():
     from sk_softmax._loss import SoftmaxLoss
     from sk_softmax._solvers import ScipySolver, SGDConfig
 
-    for n, tol in [(500, 1e-4), (20_000, 1e-3)]:
+    for n, tol in [(500, 1e-4), (400_000, 1e-3)]:  # 3 values a row
         X = np.zeros((n, 3))
         y = np.arange(n) % 2
         data = InMemoryData(X, y, np.ones(n), SoftmaxLoss(2, 3), classes=[0, 1])

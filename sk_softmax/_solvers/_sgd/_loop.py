@@ -59,8 +59,11 @@ PATIENCE_UPDATES = 50
 STREAM_PATIENCE = 5
 
 # tol="auto": the relative improvement an epoch must bring, on small data
-# (where epochs are cheap and the fit goes closer to the optimum) and large
+# (at most SMALL_VALUES stored values: epochs cost little, and a small test
+# set tells apart models a sample apart, so the fit goes closer to the
+# optimum) and on the rest (as SGDClassifier's tol)
 SMALL_TOL, LARGE_TOL = 1e-4, 1e-3
+SMALL_VALUES = 2**20
 
 # momentum="auto" never goes above this
 MAX_MOMENTUM = 0.9
@@ -110,7 +113,9 @@ class SGDConfig:
             batch_size = SPARSE_BATCH if sparse and average else 256
         tol = self.tol
         if tol == "auto":
-            tol = SMALL_TOL if data.n_samples <= EXACT_ROWS else LARGE_TOL
+            per_row = data.row_nnz() or data.loss.n_features
+            small = data.n_samples * per_row <= SMALL_VALUES
+            tol = SMALL_TOL if small else LARGE_TOL
         return dataclasses.replace(
             self, batch_size=batch_size, average=bool(average), tol=tol
         )
