@@ -187,6 +187,20 @@ class InMemoryData:
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         return cls(X, y_enc, sample_weight, loss, classes=classes, estimator_name=name)
 
+    def __sizeof__(self):
+        """The bytes of the rows held (what Dask's ``sizeof`` reads: a Dask
+        chunk's tasks are then placed where the chunk lives, not the chunk
+        moved to them)."""
+        total = object.__sizeof__(self)
+        for a in (self.X, self.y_enc, self.sample_weight, self.rows):
+            if a is None:
+                continue
+            if hasattr(a, "indptr"):  # a sparse matrix: its three arrays
+                total += a.data.nbytes + a.indices.nbytes + a.indptr.nbytes
+            else:
+                total += int(getattr(a, "nbytes", 0))
+        return total
+
     @property
     def n_samples(self):
         return self.X.shape[0] if self.rows is None else self.rows.shape[0]
