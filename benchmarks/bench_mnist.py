@@ -28,7 +28,11 @@ Parity, the optimum, the oracle and the epoch target are defined once, in
    oracle + patience`` (1 epoch here: an epoch has 235 minibatches).
    ``--quick`` runs it on the first 10,000 training rows, without
    ``SGDClassifier``, ``MLPClassifier`` and PyTorch. Skipped by ``--skip
-   defaults``.
+   defaults``. With ``--backend cupy``, X stays on the device and the table
+   holds ours (defaults, ``early_stopping=True``, ``solver="lbfgs"``, all
+   ``backend="cupy"``) and ``LogisticRegression()`` on the host (``--skip
+   logreg``) against the optimum fitted on the device, then the time to
+   held-out parity (the oracle's fit, timed).
 1. **Epoch time against the floor.** Our SGD epoch, measured as the marginal
    cost of an epoch of ``fit``: ``(t(6) - t(2)) / 4`` with ``t(k)`` the time
    of a fresh default fit with ``max_iter=k`` (stopping on ``tol`` off), so
@@ -39,6 +43,8 @@ Parity, the optimum, the oracle and the epoch target are defined once, in
    gather that real shuffling needs (``np.take`` of a random permutation's
    minibatch into a buffer). The three are timed interleaved, best of
    ``--repeats`` each, since the machine may be shared. ``--skip floor``.
+   The target: 1.5x the floor on the host, 2x the device's floor with
+   ``--backend cupy``.
 2. **Time to 92.5% test accuracy** (secondary). Iterative estimators are run
    for increasing budgets; the time reported is the training time of the
    first budget whose model reaches the target (evaluation is never timed).
@@ -63,12 +69,15 @@ Parity, the optimum, the oracle and the epoch target are defined once, in
 import argparse
 import sys
 import time
+import traceback
 import tracemalloc
 import warnings
 
 import numpy as np
 from _parity import (
     DEFINITIONS,
+    OPTIMUM_PARAMS,
+    ORACLE_GRID,
     at_parity,
     blas_info,
     epoch_target,
@@ -76,6 +85,7 @@ from _parity import (
     lbfgs_optimum,
     met,
     oracle_and_patience,
+    oracle_estimator,
     parity_numbers,
     scores,
     timed_fit,
@@ -540,6 +550,89 @@ def defaults_to_their_stop(X, y, X_test, y_test, skip, alpha=1e-4):
     return rows
 
 
+def defaults_on_device(X, X_host, y, X_test, y_test, skip, backend_kw, alpha=1e-4):
+    """The defaults table with X resident on the device (``--backend cupy``).
+
+    Ours with every default, with ``early_stopping=True`` and with
+    ``solver="lbfgs"``, each fitted with ``backend="cupy"`` on the CuPy copy
+    of X (best of 2 fits, the first one also warms CuPy's kernel cache),
+    against the optimum (fitted on the host, float64); then the time to
+    held-out parity: the fewest epochs on the oracle grid whose fresh fit
+    (stopping off) is at parity, and that fit's time. The optimum is fitted
+    on the device (float64), on the host if that fails. ``LogisticRegression()``
+    runs on the host copy unless ``--skip logreg``.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from sk_softmax import SoftmaxRegressionClassifier
+
+    tic = time.perf_counter()
+    where = "device"
+    try:  # the same optimum, fitted on the device in float64: seconds, not minutes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = SoftmaxRegressionClassifier(
+                alpha=alpha, **OPTIMUM_PARAMS, **backend_kw
+            ).fit(X.astype(np.float64), y)
+    except Exception as exc:
+        print(f"(the optimum failed on the device: {exc!r}; fitted on the host)\n")
+        where = "host"
+        tic = time.perf_counter()
+        opt = lbfgs_optimum(X_host, y, alpha)
+    opt_seconds = time.perf_counter() - tic
+    acc_opt, ll_opt = scores(opt, X_test, y_test)
+    makers = {
+        OURS: lambda: SoftmaxRegressionClassifier(
+            alpha=alpha, random_state=0, **backend_kw
+        ),
+        OURS_ES: lambda: SoftmaxRegressionClassifier(
+            alpha=alpha, early_stopping=True, random_state=0, **backend_kw
+        ),
+        "ours (solver='lbfgs')": lambda: SoftmaxRegressionClassifier(
+            solver="lbfgs", alpha=alpha, **backend_kw
+        ),
+    }
+    fitted = interleaved(makers, X, y, rounds=2)
+    if "logreg" not in skip:
+        est = LogisticRegression(C=1 / (alpha * X_host.shape[0]))
+        fitted[LOGREG + " (host)"] = (timed_fit(est, X_host, y), est)
+    print(f"## Defaults on the device ({backend_kw['backend']}, X resident)\n")
+    print(
+        f"alpha = {alpha:g}; optimum ({where}, float64): acc* {acc_opt:.4f}, "
+        f"ll* {ll_opt:.4f} ({opt.n_iter_} L-BFGS iterations, {opt_seconds:.1f} s). "
+        "Ours: best of 2 fits, timed alternately.\n"
+    )
+    print(
+        "| estimator | fit s | epochs / iter | test accuracy | acc - acc* | "
+        "test log-loss | ll / ll* | parity |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, (seconds, est) in fitted.items():
+        acc, ll = scores(est, X_test, y_test)
+        parity = at_parity(acc, ll, acc_opt, ll_opt)
+        print(
+            f"| {name} | {seconds:.2f} | {int(np.max(est.n_iter_))} | {acc:.4f} | "
+            f"{100 * (acc - acc_opt):+.2f} pt | {ll:.4f} | {ll / ll_opt:.3f} | "
+            f"{met(parity)} |"
+        )
+    print(f"\n## Time to held-out parity ({backend_kw['backend']})\n")
+    for k in (k for k in ORACLE_GRID if k <= 30):
+        est = oracle_estimator(k, alpha=alpha, **backend_kw)
+        seconds = timed_fit(est, X, y)
+        acc, ll = scores(est, X_test, y_test)
+        ok = at_parity(acc, ll, acc_opt, ll_opt)
+        print(
+            f"- max_iter={k}: {seconds:.2f} s, "
+            f"{parity_numbers(acc, ll, acc_opt, ll_opt)}: {met(ok)}"
+        )
+        if ok:
+            print(f"\ntime to held-out parity: {seconds:.2f} s ({k} epochs)\n")
+            break
+    else:
+        print("\nno parity within 30 epochs\n")
+    return fitted
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
@@ -556,7 +649,8 @@ def main(argv=None):
         nargs="*",
         default=[],
         help="entries to skip: defaults floor target (sections); lbfgs "
-        "(LogisticRegression's time to target) sgdclassifier mlp torch",
+        "(LogisticRegression's time to target) logreg (its row of the "
+        "--backend cupy defaults table) sgdclassifier mlp torch",
     )
     args = parser.parse_args(argv)
 
@@ -586,16 +680,32 @@ def main(argv=None):
     print(DEFINITIONS + "\n")
 
     X_host = X if isinstance(X, np.ndarray) else X.get()
-    if "defaults" not in args.skip:
-        if args.backend == "numpy":
-            defaults_to_their_stop(X, y, X_test, y_test, args.skip)
-        else:
-            print("(the defaults table runs with --backend numpy only)\n")
+    failed = []
 
-    if "floor" not in args.skip:
-        floor_section(X, y, args, backend_kw)
-    if "target" not in args.skip:
-        time_to_target(X, X_host, y, X_test, y_test, args, backend_kw)
+    def section(name, fn, *fn_args):
+        """Run a section; one that fails prints its traceback and the others
+        still run (a GPU run is one shot), the exit status says so."""
+        if name in args.skip:
+            return
+        try:
+            fn(*fn_args)
+        except Exception:
+            traceback.print_exc()
+            print(f"(section {name!r} FAILED: traceback above)\n", flush=True)
+            failed.append(name)
+
+    if args.backend == "numpy":
+        section("defaults", defaults_to_their_stop, X, y, X_test, y_test, args.skip)
+    else:
+        section(
+            "defaults",
+            defaults_on_device,
+            *(X, X_host, y, X_test, y_test, args.skip, backend_kw),
+        )
+    section("floor", floor_section, X, y, args, backend_kw)
+    section("target", time_to_target, X, X_host, y, X_test, y_test, args, backend_kw)
+    if failed:
+        sys.exit(f"sections that failed: {', '.join(failed)}")
 
 
 def floor_section(X, y, args, backend_kw):
@@ -609,7 +719,12 @@ def floor_section(X, y, args, backend_kw):
     print(f"| floor: minibatch matmuls only | {floor:.4f} | {ours / floor:.2f} |")
     print(f"| floor + row gather (shuffling) | {floor_g:.4f} | {ours / floor_g:.2f} |")
     ratio = ours / floor
-    print(f"\n- epoch / floor: {ratio:.2f} (target <= 1.5): {met(ratio <= 1.5)}\n")
+    # the host's target is 1.5x; on a GPU (issue 29) 2x of the device's floor
+    target = 2.0 if backend_kw.get("backend") == "cupy" else 1.5
+    print(
+        f"\n- epoch / floor: {ratio:.2f} (target <= {target:g}): "
+        f"{met(ratio <= target)}\n"
+    )
     return ratio
 
 

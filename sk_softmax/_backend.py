@@ -124,12 +124,14 @@ def require_cupy():
     if cupy is None and error.startswith(_BROKEN_CUPY):
         raise ImportError(
             f'backend="cupy": {error}. Reinstall the CuPy wheel matching your '
-            'CUDA (pip install -e ".[gpu]" from a checkout installs cupy-cuda12x).'
+            'CUDA (pip install -e ".[gpu]" from a checkout installs cupy-cuda12x, '
+            '".[gpu-cuda13]" cupy-cuda13x).'
         )
     if cupy is None:
         raise ImportError(
             'backend="cupy" needs CuPy: pip install -e ".[gpu]" from a checkout '
-            f"(or the cupy-cuda12x wheel matching your CUDA). ({error})"
+            '(CUDA 12; ".[gpu-cuda13]" for CUDA 13), or the cupy-cudaXXx wheel '
+            f"matching your CUDA. ({error})"
         )
     if error is not None:
         raise RuntimeError(
@@ -143,6 +145,15 @@ def require_cupy():
 def dispatch_enabled():
     """scikit-learn's ``array_api_dispatch`` setting."""
     return bool(sklearn.get_config().get("array_api_dispatch", False))
+
+
+def for_metrics(*arrays):
+    """``arrays`` as scikit-learn's metrics take them: on the host where one
+    is a CuPy array and array API dispatch is off (the metrics refuse CuPy
+    then), else as they are (None stays None)."""
+    if dispatch_enabled() or not any(is_cupy_array(a) for a in arrays):
+        return arrays
+    return tuple(to_numpy(a) if is_cupy_array(a) else a for a in arrays)
 
 
 def resolve_backend(backend, X):

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -15,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import (
     BACKENDS,
     device,
+    for_metrics,
     get_namespace,
     is_numpy_array,
     move_to,
@@ -28,15 +30,12 @@ from ._doc_link import DocLinkMixin
 from ._loss import log_proba_from_logits, logits
 from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._sparse_coef import SparseCoefMixin, coef_for, dense_coef
-from ._validation import (
-    unchanged_on_error,
-    validate_predict_data,
-    warn_if_unbounded,
-)
+from ._validation import unchanged_on_error, validate_predict_data, warn_if_unbounded
 
-# fitted state that is not a public attribute: rolled back with the others
-_PRIVATE_STATE = ("_sgd_state", "_random_state")
+_PRIVATE_STATE = ("_sgd_state", "_random_state")  # fitted, private, rolled back too
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
+
+AUTO = StrOptions({"auto"})  # a parameter's "auto" value
 
 
 class SoftmaxRegressionClassifier(
@@ -72,9 +71,9 @@ class SoftmaxRegressionClassifier(
     tol : float or "auto", default="auto"
         Full-batch solvers: stop when the gradient's max-norm is below ``tol``
         ("auto": 1e-4). SGD: the relative improvement of the stopping
-        criterion that counts as progress ("auto": 1e-4 on small data, up to
-        2**20 stored values, where epochs are cheap; 1e-3 above, as
-        ``SGDClassifier``).
+        criterion that counts as progress, relative to at least 0.1 ("auto":
+        1e-4 on small data, up to 2**20 stored values, where epochs are
+        cheap; 1e-3 above, as ``SGDClassifier``).
     max_iter : int, default=1000
         Maximum number of iterations (full-batch solvers) or epochs (SGD).
     class_weight : dict or "balanced", default=None
@@ -121,12 +120,12 @@ class SoftmaxRegressionClassifier(
         smooth them, unless ``l1_ratio > 0`` (an average blurs exact zeros);
         not elsewhere. See the user guide.
     parallel : bool, default=False
-        SGD on Dask data: ``True`` makes every epoch a data-parallel round,
-        each chunk's rows trained from the same model, all chunks at once
-        where they live, the models then averaged (weighted by rows).
-        ``False``: one model visits the chunks in turn. Either way the model
-        depends on the chunks, not on the workers; in memory this does
-        nothing. See :doc:`/dask` for when to pick which.
+        SGD on Dask data: every epoch, all chunks train at once from the same
+        model, and their models are averaged; see :ref:`dask-which-path`.
+    preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
+        How SGD scales its steps: per feature (``"diagonal"``, and ``"auto"``)
+        or also by the features' inverse correlations (``"covariance"``: dense
+        data without L1; see the user guide). The optimum does not change.
     early_stopping : bool, default=False
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (the schedule reacts
@@ -215,7 +214,6 @@ class SoftmaxRegressionClassifier(
     Log-probabilities are computed with log-sum-exp, so huge logits never
     overflow. SGD scales each feature's step by the inverse of a bound on the
     curvature of ``L`` and takes ``1 / L`` as its rate: see the user guide.
-
     With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
     :mod:`sklearn.callback` for every solver: each SGD epoch or SciPy
     iteration is a subtask of the ``fit`` / ``partial_fit`` task; a callback
@@ -226,8 +224,7 @@ class SoftmaxRegressionClassifier(
     >>> from sklearn.datasets import load_iris
     >>> from sk_softmax import SoftmaxRegressionClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3, max_iter=1000)
-    >>> clf = clf.fit(X, y)
+    >>> clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3).fit(X, y)
     >>> clf.coef_.shape
     (3, 4)
     >>> clf.predict(X[:3])
@@ -241,24 +238,19 @@ class SoftmaxRegressionClassifier(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "tol": [Interval(Real, 0, None, closed="left"), AUTO],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), AUTO],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
-        "learning_rate_init": [
-            Interval(Real, 0, None, closed="neither"),
-            StrOptions({"auto"}),
-        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), AUTO],
         "power_t": [Interval(Real, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "momentum": [Interval(Real, 0, 1, closed="left"), AUTO],
         "nesterov": ["boolean"],
-        "average": ["boolean", StrOptions({"auto"})],
+        "average": ["boolean", AUTO],
         "parallel": ["boolean"],
+        "preconditioner": [StrOptions({"auto", "diagonal", "covariance"})],
         "early_stopping": ["boolean"],
         "scoring": [StrOptions({"loss", "accuracy"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -288,6 +280,7 @@ class SoftmaxRegressionClassifier(
         nesterov=False,
         average="auto",
         parallel=False,
+        preconditioner="auto",
         early_stopping=False,
         scoring="loss",
         validation_fraction=0.1,
@@ -313,6 +306,7 @@ class SoftmaxRegressionClassifier(
         self.nesterov = nesterov
         self.average = average
         self.parallel = parallel
+        self.preconditioner = preconditioner
         self.early_stopping = early_stopping
         self.scoring = scoring
         self.validation_fraction = validation_fraction
@@ -400,8 +394,7 @@ class SoftmaxRegressionClassifier(
 
     def _fit(self, X, y, sample_weight, *, classes, incremental):
         """The one path of ``fit`` and ``partial_fit`` (one epoch, resumed)."""
-        # no NumPy warnings on the way to an error (inf - inf in validation, a
-        # diverging step): the error says it, and results are checked finite
+        # no NumPy warnings on the way to an error: the error says it
         with unchanged_on_error(self, _PRIVATE_STATE), np.errstate(all="ignore"):
             data = training_data(self, X, y, sample_weight, classes, incremental)
             hooks = training_hooks(self, (X, y, sample_weight), data, incremental)
@@ -432,15 +425,12 @@ class SoftmaxRegressionClassifier(
     def _fit_sgd(self, data, hooks, incremental):
         solver = SGDSolver(SGDConfig.from_params(self.get_params()))
         previous = getattr(self, "_sgd_state", None) if incremental else None
+        rng = check_random_state(self.random_state)
         if previous is not None:  # the stream goes on: a copy of its generator
             rng = copy.deepcopy(self._random_state)
-        else:
-            rng = check_random_state(self.random_state)
         coef0 = self._coef0(data, incremental)  # a stream goes on from coef_
-        result = solver.run(
-            data, hooks, rng, previous=previous, coef0=coef0, incremental=incremental
-        )
-        return result, rng
+        kwargs = dict(previous=previous, coef0=coef0, incremental=incremental)
+        return solver.run(data, hooks, rng, **kwargs), rng
 
     def _assign(self, data, result, rng, incremental):
         """Assign every fitted attribute at once, after the solver succeeded."""
@@ -449,9 +439,8 @@ class SoftmaxRegressionClassifier(
         else:
             previous = getattr(self, "loss_curve_", []) if incremental else []
             attributes = result.fitted_attributes(data, previous)
-            attributes.update(
-                _sgd_state=result.state.to_plain(data.to_fitted), _random_state=rng
-            )
+            state = result.state.to_plain(data.to_fitted)
+            attributes.update(_sgd_state=state, _random_state=rng)
         for name in (*_SGD_ONLY, "best_validation_score_"):
             vars(self).pop(name, None)
         vars(self).update(classes_=data.classes, **attributes)
@@ -487,8 +476,7 @@ class SoftmaxRegressionClassifier(
         check_is_fitted(self)
         with np.errstate(all="ignore"):  # validation's sums of infinities
             X = validate_predict_data(self, X, method)
-        xp = get_namespace(X)
-        dev = device(X)
+        xp, dev = get_namespace(X), device(X)
         # outputs follow the input: the small coefficients move, never X
         W = coef_for(self.coef_, xp, dev, X.dtype)
         b = xp.astype(move_to(self.intercept_, xp, dev), X.dtype, copy=False)
@@ -572,11 +560,27 @@ class SoftmaxRegressionClassifier(
         Z = self._decision_function(X, "predict")
         xp = get_namespace(Z)
         indices = xp.astype(Z > 0, xp.int64) if Z.ndim == 1 else xp.argmax(Z, axis=1)
-        if is_numpy_array(Z) or self.classes_.dtype.kind not in "biuf":
-            # string / object labels stay NumPy
+        if is_numpy_array(Z) or self.classes_.dtype.kind not in "biuf":  # str: NumPy
             return self.classes_[to_numpy(indices)]
         classes = move_to(self.classes_, xp, device(Z))
         return xp.take(classes, indices, axis=0)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y`` (labels predicted on
+        a GPU are compared on the host where array API dispatch is off).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        y_pred, y, sample_weight = for_metrics(self.predict(X), y, sample_weight)
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -459,10 +459,9 @@ class DaskData:
 
     def sample_loss(self, coef):
         rows = sample_rows(self.X.shape[0])
-        Xs, ys, kept = _compute(self.X[rows], self.y_enc[rows], self.weights[rows] > 0)
-        Xs, ys = Xs[kept], ys[kept]
+        Xs, ys, ws = _compute(self.X[rows], self.y_enc[rows], self.weights[rows])
         Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
-        return sample_loss(self.loss, coef, Xs, np.asarray(to_numpy(ys)))
+        return sample_loss(self.loss, coef, Xs, np.asarray(to_numpy(ys)), ws)
 
     def loss_gradient(self, coef, alpha):
         coef_node = _in_graph(np.asarray(coef, dtype=np.float64))

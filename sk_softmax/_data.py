@@ -70,19 +70,24 @@ from ._validation import (
 )
 
 
-def sample_loss(loss, coef, Xs, ys):
-    """Unweighted mean loss of ``coef`` on host rows ``Xs`` (labels ``ys``).
+def sample_loss(loss, coef, Xs, ys, ws):
+    """Mean loss of ``coef`` on host rows ``Xs`` (labels ``ys``), weighted
+    by the rows' training weights ``ws`` (sample and class weights: the loss
+    the fit lowers, which at zero parameters is ``log(n_classes)`` as the
+    unweighted one).
 
     The check of a run's final parameters (its last update is in no epoch
     loss): a float64 host computation on at most ``SAMPLE_ROWS`` rows.
     """
     coef = to_numpy(coef)  # in its dtype: Xs in float64 makes the logits so
-    if Xs.shape[0] == 0:
+    ws = np.asarray(to_numpy(ws), dtype=np.float64)
+    if Xs.shape[0] == 0 or not np.sum(ws) > 0:
         return 0.0
     if not all_finite(coef, np):
         return np.inf
+    Y = encoded_targets(ys, loss.n_rows)
     with np.errstate(all="ignore"):
-        return float(loss.loss(coef, Xs, encoded_targets(ys, loss.n_rows), xp=np))
+        return float(loss.loss(coef, Xs, Y, sample_weight=ws, xp=np))
 
 
 def encoded_targets(y_enc, n_rows):
@@ -281,7 +286,8 @@ class InMemoryData:
             Xs = Xs.astype(np.float64)
         else:
             Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
-        return sample_loss(self.loss, coef, Xs, self.y_enc[rows])
+        ws = self.sample_weight[rows]
+        return sample_loss(self.loss, coef, Xs, self.y_enc[rows], ws)
 
     def loss_gradient(self, coef, alpha):
         """The objective and its gradient at the float64 host vector ``coef``."""

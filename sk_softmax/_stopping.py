@@ -17,6 +17,15 @@ import numpy as np
 
 from ._warnings import warn_at_caller
 
+#: Below this value (in nats of log-loss) ``tol`` is read against it rather
+#: than against the criterion: nearly separable data drives the loss towards
+#: 0, where a relative ``tol`` asks for ever smaller gains, and changes of
+#: ``tol * 0.1`` nats an epoch no longer move held-out scores. Measured on
+#: standardised wine, breast cancer and iris and raw digits at ``alpha``
+#: 1e-5 to 1e-3, 3 seeds (36 fits): 0 against 15 ``max_iter`` warnings,
+#: 13,933 against 26,262 epochs, 24 against 25 fits at held-out parity.
+LOSS_FLOOR = 0.1
+
 
 @dataclass
 class StoppingState:
@@ -128,11 +137,13 @@ class StoppingRule:
 
     def _stalls(self, value, best, stalls):
         """The stall count after ``value``: reset where it improves on the
-        best by ``tol``, relative (any finite value improves on none)."""
+        best by ``tol``, relative to the best (or to :data:`LOSS_FLOOR`
+        where the best is smaller; any finite value improves on none)."""
         return 0 if self._improves(value, best) else stalls + 1
 
     def _improves(self, value, best):
-        return not np.isfinite(best) or value < best - self.tol * abs(best)
+        scale = max(abs(best), LOSS_FLOOR)
+        return not np.isfinite(best) or value < best - self.tol * scale
 
     def criterion(self, state):
         """The best value of the criterion so far."""

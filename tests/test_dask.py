@@ -796,3 +796,21 @@ def test_dask_chunk_reports_the_bytes_it_holds(digits):
         estimator_name="SoftmaxRegressionClassifier",
     )
     assert sizeof(chunk) >= X_train.nbytes + y_train.nbytes
+
+
+def test_fit_dask_sgd_covariance_equals_in_memory(digits):
+    """The covariance preconditioner's sketch and low-rank term from a Dask
+    array are the in-memory ones: the fit is the same, to rounding."""
+    X_train, _, y_train, _ = digits
+    params = dict(
+        preconditioner="covariance", shuffle=False, max_iter=3, tol=0.0, random_state=0
+    )
+    with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SoftmaxRegressionClassifier(**params).fit(X_train, y_train)
+        clf = SoftmaxRegressionClassifier(**params).fit(
+            *_dask(X_train, y_train, rows=len(y_train))
+        )
+    assert clf._sgd_state["scaling"]["lowrank"] is not None
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(clf.intercept_, ref.intercept_, rtol=0, atol=1e-10)

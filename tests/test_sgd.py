@@ -962,6 +962,10 @@ def test_sgd_state_arrays_are_listed_once():
         ("scaling", "moments", "sum"),
         ("scaling", "moments", "sq_sum"),
         ("scaling", "moments", "m2"),
+        ("scaling", "lowrank", "basis"),
+        ("scaling", "lowrank", "shrink"),
+        ("scaling", "sketch", "sum"),
+        ("scaling", "sketch", "m2"),
         ("momentum", "velocity"),
         ("l1", "applied"),
         ("average", "sum"),
@@ -1148,6 +1152,25 @@ def test_sgd_tol_auto_is_relative_and_follows_the_data_size():
     assert ScipySolver.from_params(params).tol == 1e-4
 
 
+def test_sgd_tol_is_relative_to_at_least_the_loss_floor():
+    """Progress is ``tol`` relative to the best, or to 0.1 below it: a loss
+    heading for 0 (nearly separable data) stalls once its gains are tiny in
+    nats, instead of running to ``max_iter``."""
+    from sk_softmax._stopping import LOSS_FLOOR, StoppingRule
+
+    rule = StoppingRule(tol=1e-3, n_iter_no_change=1)
+    assert rule._improves(0.998, 1.0) and not rule._improves(0.9995, 1.0)
+    # below the floor the gain must exceed tol * 0.1 = 1e-4 nats
+    assert not rule._improves(0.01 - 5e-5, 0.01)
+    assert rule._improves(0.01 - 2e-4, 0.01)
+    assert LOSS_FLOOR == 0.1
+    X, y = load_digits(return_X_y=True)  # raw pixels, nearly separable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(random_state=0).fit(X[:1000], y[:1000])
+    assert clf.n_iter_ < 1000 and clf.score(X[1000:], y[1000:]) > 0.9
+
+
 def test_sgd_partial_fit_warns_when_a_call_makes_the_model_much_worse():
     """A rate far too large for the data (set on a fitted model) makes the
     call's model much worse than the one it started from: a warning names
@@ -1158,6 +1181,21 @@ def test_sgd_partial_fit_warns_when_a_call_makes_the_model_much_worse():
     clf.set_params(learning_rate_init=1e6, learning_rate="constant")
     with pytest.warns(ConvergenceWarning, match="worse.*learning_rate_init"):
         clf.partial_fit(X, y)
+
+
+def test_sgd_worse_check_reads_the_weighted_loss():
+    """The check reads the loss the fit lowers: weights that sacrifice some
+    classes raise their rows' unweighted loss, which is no reason to warn."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    weights = {0: 1000.0, 1: 1e-4, 2: 1e-4}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "This fit left", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(class_weight=weights, random_state=0)
+        clf.fit(X, y)
+        sample_weight = np.where(y == 0, 1.0, 0.0)
+        SoftmaxRegressionClassifier(random_state=0).fit(X, y, sample_weight)
+    assert np.all(clf.predict(X) == 0)
 
 
 def test_sgd_partial_fit_refuses_balanced_class_weight():

@@ -51,6 +51,56 @@ class ColumnMoments(NamedTuple):
         )
 
 
+class InputSketch(NamedTuple):
+    """The features' weighted covariance, from a sample of rows (host, float64).
+
+    ``sum``: ``sum_i s_i x_i`` (shape ``(n_features,)``); ``m2``:
+    ``sum_i s_i (x_i - mean)(x_i - mean)^T`` (``(n_features, n_features)``);
+    ``total``: ``sum_i s_i``. Sums over a sample of rows stand for the sums
+    over all the rows they were drawn from (scaled by the rows' total weight
+    over the sample's); where the sample is every row, they are exact. Parts
+    combine as :class:`ColumnMoments` do, so a stream's sketch is the sketch
+    of all its rows, sample for sample.
+    """
+
+    sum: np.ndarray
+    m2: np.ndarray
+    total: float
+
+    def combine(self, other):
+        """The sketch of both parts' rows (Chan et al.'s pairwise update)."""
+        if not other.total:
+            return self
+        if not self.total:
+            return other
+        total = self.total + other.total
+        delta = other.sum / other.total - self.sum / self.total
+        m2 = (
+            self.m2
+            + other.m2
+            + np.outer(delta, delta) * (self.total * other.total / total)
+        )
+        return InputSketch(self.sum + other.sum, m2, total)
+
+
+def input_sketch(Xs, ws, total):
+    """The :class:`InputSketch` of the rows ``Xs`` (host, dense or sparse)
+    with weights ``ws``, scaled to stand for rows of total weight ``total``."""
+    Xs = Xs.toarray() if sp.issparse(Xs) else Xs
+    Xs = np.asarray(Xs, dtype=np.float64)
+    ws = np.asarray(ws, dtype=np.float64)
+    n_features = Xs.shape[1]
+    weight = float(np.sum(ws))
+    if not weight or not total:
+        zero = np.zeros(n_features)
+        return InputSketch(zero, np.zeros((n_features, n_features)), 0.0)
+    scale = float(total) / weight
+    mean = ws @ Xs / weight
+    D = (Xs - mean) * np.sqrt(ws * scale)[:, None]
+    m2 = D.T @ D  # a symmetric product (BLAS syrk)
+    return InputSketch(mean * float(total), m2, float(total))
+
+
 def column_moments(X, sample_weight, check_finite=False, in_float64=False):
     """The weighted :class:`ColumnMoments` of ``X``.
 
@@ -174,17 +224,26 @@ def preconditioner(col_sq_mean, n_classes, fit_intercept, alpha):
     return 1.0 / diag
 
 
-def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha, center=None):
+def top_curvature_step(
+    Xs, ws, precond, n_classes, fit_intercept, alpha, center=None, lowrank=None
+):
     """``1 / lambda``, ``lambda`` the top eigenvalue of the preconditioned bound.
 
     Power iteration on ``c * D^-1/2 E_s[x x^T] D^-1/2 + alpha * D^-1`` (``x``
     extended by 1 for the intercept, and centered by ``center`` if given)
     over a host sample ``Xs`` (dense or sparse, never densified) with
-    weights ``ws``.
+    weights ``ws``. With ``lowrank`` (a :class:`LowRank`), on the bound
+    preconditioned by the covariance preconditioner (its diagonal ``precond``
+    plus the low-rank term) instead.
     """
     c = _curvature_constant(n_classes)
     ws = np.asarray(ws, dtype=np.float64)
     ws = ws / np.sum(ws) if np.sum(ws) > 0 else ws
+    if lowrank is not None:
+        lam = _lowrank_top_eigenvalue(
+            Xs, ws, precond, c, fit_intercept, alpha, center, lowrank
+        )
+        return 1.0 / max(lam, 1e-12)
     # a feature the sample never uses is its own eigenvector, of eigenvalue
     # alpha * precond_j: the iteration runs on the used ones (wide data)
     if sp.issparse(Xs):
@@ -221,7 +280,13 @@ def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha, center=
             u[-1] = scale[-1] * np.sum(t)
         return c * u + alpha * precond * v
 
-    v = np.random.RandomState(0).standard_normal(precond.shape[0])
+    lam = _power_iteration(apply, precond.shape[0])
+    return 1.0 / max(lam, floor, 1e-12)
+
+
+def _power_iteration(apply, n):
+    """The top eigenvalue of the map ``apply`` (30 iterations at most, to 1%)."""
+    v = np.random.RandomState(0).standard_normal(n)
     lam = 0.0
     for _ in range(30):
         u = apply(v)
@@ -234,7 +299,38 @@ def top_curvature_step(Xs, ws, precond, n_classes, fit_intercept, alpha, center=
             lam = lam_new
             break
         lam = lam_new
-    return 1.0 / max(lam, floor, 1e-12)
+    return lam
+
+
+def _lowrank_top_eigenvalue(Xs, ws, precond, c, fit_intercept, alpha, center, lowrank):
+    """:func:`top_curvature_step`'s eigenvalue for the covariance
+    preconditioner: power iteration on ``P B`` (``P`` the preconditioner,
+    ``B`` the bound; its eigenvalues are those of ``P^1/2 B P^1/2``)."""
+    n_features = Xs.shape[1]
+    Xs = sp.csr_matrix(Xs) if sp.issparse(Xs) else Xs
+    mu = None if center is None else np.asarray(center, dtype=np.float64)
+
+    def apply(v):
+        v_w = v[:n_features]
+        t = np.asarray(Xs @ v_w).ravel()
+        if mu is not None:
+            t = t - mu @ v_w
+        if fit_intercept:
+            t = t + v[-1]
+        t = ws * t
+        u = np.empty_like(v)
+        xt = np.asarray(Xs.T @ t).ravel()
+        if mu is not None:
+            xt = xt - mu * np.sum(t)
+        u[:n_features] = c * xt + alpha * v_w
+        if fit_intercept:
+            u[-1] = c * np.sum(t)
+        # the preconditioner: its diagonal, plus the low-rank term on the weights
+        out = precond * u
+        out[:n_features] += lowrank.apply(u[:n_features])
+        return out
+
+    return _power_iteration(apply, precond.shape[0])
 
 
 def sample_rows(n_samples, max_rows=1000):
@@ -275,6 +371,136 @@ def feature_preconditioner(moments, loss, alpha, centered):
         col_sq_mean = moments.m2 / moments.total
     precond = preconditioner(col_sq_mean, loss.n_classes, loss.fit_intercept, alpha)
     return precond, center
+
+
+# the covariance preconditioner follows at most this many of the features'
+# leading correlated directions; with at most this many features, all of them
+COVARIANCE_RANK = 32
+
+
+class LowRank(NamedTuple):
+    """The low-rank term of the covariance preconditioner (host, float64).
+
+    The preconditioner of the weights is ``diag(precond) + basis
+    diag(shrink) basis^T`` (see :func:`covariance_preconditioner`).
+
+    Attributes
+    ----------
+    basis : ndarray of shape (n_features, rank)
+        ``D^-1/2 U``: the leading eigenvectors ``U`` of the features'
+        scaled correlation matrix, scaled back by the per-feature bound ``D``.
+    shrink : ndarray of shape (rank,)
+        ``1 / s - 1 / r`` for their eigenvalues ``s`` (``r`` the largest one
+        left out, or 1 where none is): the step along them, less the
+        diagonal's.
+    smallest : float
+        A lower bound of the preconditioner's eigenvalues (for
+        ``momentum="auto"``).
+    """
+
+    basis: np.ndarray
+    shrink: np.ndarray
+    smallest: float
+
+    def apply(self, g):
+        """The low-rank term of the preconditioner applied to ``g`` (of shape
+        ``(n_features,)``)."""
+        return self.basis @ (self.shrink * (g @ self.basis))
+
+
+def _leading_eigen(N, k):
+    """The ``k + 1`` (all, if fewer) largest eigenvalues of the symmetric
+    positive semi-definite ``N`` (descending) and their eigenvectors.
+
+    A full decomposition where ``N`` is small, else a randomized subspace
+    iteration (fixed seed, 4 rounds, 8 extra directions), whose Ritz values
+    bound the eigenvalues from below (the step size, computed on the
+    preconditioner as it is, makes up for an underestimate).
+    """
+    n = N.shape[0]
+    if n <= 4 * (k + 1) or n <= 256:
+        s, U = np.linalg.eigh(N)
+        s, U = s[::-1][: k + 1], U[:, ::-1][:, : k + 1]
+        return s, U
+    rng = np.random.RandomState(0)
+    Q = np.linalg.qr(N @ rng.standard_normal((n, k + 9)))[0]
+    for _ in range(4):
+        Q = np.linalg.qr(N @ Q)[0]
+    s, V = np.linalg.eigh(Q.T @ N @ Q)
+    order = np.argsort(s)[::-1][: k + 1]
+    return s[order], Q @ V[:, order]
+
+
+def _scaled_bound(moments, sketch, loss, precond, centered):
+    """``(D, N)``: the per-feature bound ``D`` (``1 / precond``) and the
+    bound scaled to a unit diagonal ``N = D^-1/2 (c E_s[x x^T] + alpha I)
+    D^-1/2`` (the sample's correlations in ``sketch``, the exact second
+    moments of ``moments``; centered where ``centered``)."""
+    n_features = loss.n_features
+    c = _curvature_constant(loss.n_classes)
+    second = (moments.m2 if centered else moments.sq_sum) / moments.total
+    D = 1.0 / precond[:n_features]
+    # the sample's correlations, the scales the exact moments'
+    S = sketch.m2 / sketch.total if sketch.total else np.zeros((n_features,) * 2)
+    if not centered and sketch.total:
+        mean = sketch.sum / sketch.total
+        S = S + np.outer(mean, mean)
+    spread = np.sqrt(np.maximum(np.diag(S), 0.0))
+    inv = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
+    # N = diag(a) corr diag(a) + diag(1 - a^2), a^2 the part of D_j that
+    # the feature's second moment makes (the rest is alpha)
+    a = np.sqrt(np.clip(c * second / D, 0.0, 1.0)) * inv
+    N = a[:, None] * S * a[None, :]
+    np.fill_diagonal(N, 1.0)
+    return D, N
+
+
+def covariance_preconditioner(moments, sketch, loss, alpha, centered, rank=None):
+    """The covariance preconditioner: :func:`feature_preconditioner`'s
+    scaling times the inverse of the features' correlation matrix in its
+    leading directions.
+
+    With ``D_j = c E_s[x_j^2] + alpha`` the per-feature bound (variances if
+    ``centered``) and ``N = D^-1/2 (c E_s[x x^T] + alpha I) D^-1/2`` the
+    bound scaled to a unit diagonal (from the sample's correlations in
+    ``sketch``, an :class:`InputSketch`, and the exact second moments in
+    ``moments``), the weights' preconditioner is
+    ``P = D^-1/2 (U S^-1 U^T + (I - U U^T) / r) D^-1/2``: ``N``'s ``rank``
+    leading eigenpairs ``(S, U)`` inverted, the rest scaled by ``1 / r``
+    with ``r`` the largest eigenvalue left out, every eigenvalue taken as at
+    least 1 (``N``'s diagonal, the diagonal scaling's own step: a weak
+    direction, where few rows vary, is not amplified, nor its gradient
+    noise). Every eigenvalue of ``P^1/2 (c E_s[x x^T] + alpha I) P^1/2`` is
+    at most 1 then (on the sample), where the diagonal scaling alone leaves
+    ``N``'s largest: a few correlated directions (the mean image of pixel
+    data) no longer set the step of all the others. A fixed
+    positive-definite map of the gradient, so the objective and its
+    optimum do not change; the intercepts keep their diagonal scaling.
+
+    Returns ``(precond, center, lowrank)``: the diagonal part (features'
+    ``1 / (r D_j)``, the intercepts' as :func:`feature_preconditioner`'s),
+    the center (as there) and the :class:`LowRank` term.
+    """
+    precond, center = feature_preconditioner(moments, loss, alpha, centered)
+    n_features = loss.n_features
+    D, N = _scaled_bound(moments, sketch, loss, precond, centered)
+    k = min(COVARIANCE_RANK if rank is None else rank, n_features)
+    s, U = _leading_eigen(N, k)
+    # directions whose eigenvalue is below 1 (the diagonal's own) keep the
+    # diagonal's step: the preconditioner only takes back what correlated
+    # features add (amplifying the weak directions amplified the gradient
+    # noise in them: on features mixed from a few latent ones, 3 epochs
+    # ended twice as far from the optimum as the diagonal's)
+    s = np.maximum(s, 1.0)
+    r = float(s[k]) if k < n_features else 1.0
+    s, U = s[:k], U[:, :k]
+    root_d = np.sqrt(1.0 / D)
+    basis = root_d[:, None] * U
+    shrink = 1.0 / s - 1.0 / r
+    precond = precond.copy()
+    precond[:n_features] /= r
+    smallest = float(np.min(1.0 / D)) * min(1.0 / float(np.max(s, initial=r)), 1.0 / r)
+    return precond, center, LowRank(basis, shrink, smallest)
 
 
 # SGD centers its steps where some feature's squared mean exceeds this many
@@ -324,7 +550,26 @@ def centered_step(step, raw_b, center, precond_center, n_rows, xp, buffer=None):
     return xp.concat([xp.reshape(step_W, (-1,)), step_b])
 
 
-def sgd_scaling(moments, sample, loss, alpha, learning_rate_init, centered):
+class StepScaling(NamedTuple):
+    """What :func:`sgd_scaling` computes (host, float64).
+
+    ``precond``: the diagonal scaling (features', then the intercepts');
+    ``center``: the features' means where the steps are centered, else None;
+    ``eta0``: the initial step size; ``lowrank``: the covariance
+    preconditioner's :class:`LowRank` term, and ``sketch`` its
+    :class:`InputSketch` (None without it).
+    """
+
+    precond: np.ndarray
+    center: np.ndarray
+    eta0: float
+    lowrank: LowRank = None
+    sketch: InputSketch = None
+
+
+def sgd_scaling(
+    moments, sample, loss, alpha, learning_rate_init, centered, covariance=False
+):
     """SGD's per-parameter preconditioner, centering and initial step size.
 
     SGD steps are scaled per feature by ``1 / d_j`` with
@@ -337,26 +582,33 @@ def sgd_scaling(moments, sample, loss, alpha, learning_rate_init, centered):
     largest eigenvalue of the preconditioned bound (centered likewise),
     estimated by power iteration on a host sample of rows: ``sample()``
     returns it with its weights (see :func:`curvature_sample`), and is only
-    called then; otherwise ``eta0 = learning_rate_init``.
+    called where needed; otherwise ``eta0 = learning_rate_init``.
 
-    Returns
-    -------
-    precond : ndarray of shape (n_features + fit_intercept,)
-        ``1 / d_j`` per feature, the intercepts' last (float64, host; see
-        :func:`feature_preconditioner`).
-    center : ndarray of shape (n_features,) or None
-        The features' means when ``centered`` (float64, host).
-    eta0 : float
+    ``covariance``: True for the covariance preconditioner
+    (:func:`covariance_preconditioner`, its sketch from the same sample),
+    False for the diagonal.
+
+    Returns a :class:`StepScaling`.
     """
     precond, center = feature_preconditioner(moments, loss, alpha, centered)
+    args = (loss.n_classes, loss.fit_intercept, alpha)
+    if not covariance:
+        if learning_rate_init == "auto":
+            Xs, ws = sample()
+            eta0 = top_curvature_step(Xs, ws, precond, *args, center)
+        else:
+            eta0 = float(learning_rate_init)
+        return StepScaling(precond, center, eta0)
+    Xs, ws = sample()
+    sketch = input_sketch(Xs, ws, moments.total)
+    precond, center, lowrank = covariance_preconditioner(
+        moments, sketch, loss, alpha, centered
+    )
     if learning_rate_init == "auto":
-        Xs, ws = sample()
-        eta0 = top_curvature_step(
-            Xs, ws, precond, loss.n_classes, loss.fit_intercept, alpha, center
-        )
+        eta0 = top_curvature_step(Xs, ws, precond, *args, center, lowrank)
     else:
         eta0 = float(learning_rate_init)
-    return precond, center, eta0
+    return StepScaling(precond, center, eta0, lowrank, sketch)
 
 
 def _take(X, rows):

@@ -1,7 +1,6 @@
 """Full-batch solvers: thin wrappers over :func:`scipy.optimize.minimize`."""
 
 import time
-import warnings
 
 import numpy as np
 import scipy.optimize
@@ -195,7 +194,8 @@ def minimize_scipy(
             # projected gradient is still above tol: only tol decides there
             "ftol": 64 * np.finfo(float).eps if bounds is None else 0.0,
             "maxls": 50,
-            "iprint": -1,
+            # no "iprint": quiet is its default, SciPy 1.15 deprecated it and
+            # 1.18 rejects it (OptimizeWarning: Unknown solver options)
         }
     else:
         options = {
@@ -204,19 +204,16 @@ def minimize_scipy(
             "norm": np.inf,
             "disp": False,  # progress comes from the hooks, for every solver
         }
-    with warnings.catch_warnings():
-        # iprint is deprecated in recent SciPy; disp is our only verbosity knob
-        warnings.simplefilter("ignore", DeprecationWarning)
-        res = scipy.optimize.minimize(
-            objective,
-            coef0,
-            method=method,
-            jac=True,
-            tol=tol,
-            options=options,
-            callback=callback,
-            bounds=bounds,
-        )
+    res = scipy.optimize.minimize(
+        objective,
+        coef0,
+        method=method,
+        jac=True,
+        tol=tol,
+        options=options,
+        callback=callback,
+        bounds=bounds,
+    )
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
 

@@ -5,8 +5,9 @@ becomes an update in three stages, each a short list of parts:
 
 1. the *direction* parts turn ``g`` into the step ``eta * d``:
    :class:`Preconditioned` (``d = P (g / (mean_weight * m) + l2 W)``, the
-   diagonal preconditioner ``P`` and the L2 penalty) and :class:`Centered`
-   (the same step taken as if the features were centered);
+   diagonal preconditioner ``P`` and the L2 penalty), :class:`Correlated`
+   (the covariance preconditioner's low-rank term, added to it) and
+   :class:`Centered` (the same step taken as if the features were centered);
 2. the *move*, :class:`Momentum` (heavy ball or Nesterov) or
    :class:`PlainStep`, applies it to the parameters;
 3. the *after* parts act on the updated parameters: :class:`CumulativeL1`
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._backend import device, get_namespace
 from .._scaling import centered_step
 
 
@@ -94,6 +96,7 @@ class Context:
         self.loss, self.xp, self.mean_weight = loss, xp, mean_weight
         self.n_w = loss.n_rows * loss.n_features
         self.numpy = xp is np or xp.__name__ in ("numpy", "array_api_compat.numpy")
+        self.lowrank = scaling.lowrank
         precond = scaling.precond
         n_features = loss.n_features
         W_part = xp.broadcast_to(precond[:n_features], (loss.n_rows, n_features))
@@ -106,6 +109,17 @@ class Context:
     def mul(self, a, b, out):
         """``a * b``, into the NumPy buffer ``out`` where there is one."""
         return np.multiply(a, b, out=out) if self.numpy else a * b
+
+    def precondition(self, v):
+        """The weights' preconditioner applied to ``v`` of shape
+        ``(n_features,)``: its diagonal, plus the covariance
+        preconditioner's low-rank term if any."""
+        xp, n_features = self.xp, self.loss.n_features
+        out = self.precond[:n_features] * v
+        if self.lowrank is not None:
+            basis = self.lowrank.basis
+            out = out + xp.matmul(basis, self.lowrank.shrink * xp.matmul(v, basis))
+        return out
 
 
 class Preconditioned:
@@ -139,6 +153,51 @@ class Preconditioned:
         return step
 
 
+class Correlated:
+    """The covariance preconditioner's low-rank term, added to the weights'
+    step: ``eta ((g / (mean_weight * m) + l2 W) B) diag(shrink) B^T`` with
+    ``B`` its basis (see :func:`~.._scaling.covariance_preconditioner`):
+    with :class:`Preconditioned`'s diagonal, the step ``eta d P`` of the
+    full preconditioner ``P``, at the cost of two products with a
+    ``(n_features, rank)`` basis."""
+
+    def __init__(self, ctx, l2):
+        self.ctx, self.l2 = ctx, float(l2)
+        lowrank = ctx.lowrank
+        self.basis, self.shrink = lowrank.basis, lowrank.shrink
+        self.shape = (ctx.loss.n_rows, ctx.loss.n_features)
+        self.raw = self.tmp = self.low = self.out = None
+        if ctx.numpy:
+            self.raw = np.empty(self.shape, dtype=self.basis.dtype)
+            self.tmp = np.empty_like(self.raw)
+            self.out = np.empty_like(self.raw)
+            self.low = np.empty((self.shape[0], self.basis.shape[1]), self.basis.dtype)
+
+    def __call__(self, step, grad, coef, m, eta):
+        ctx = self.ctx
+        n_w = ctx.n_w
+        rate = eta / (ctx.mean_weight * m)
+        if ctx.numpy:
+            G = grad[:n_w].reshape(self.shape)
+            raw = np.multiply(G, rate, out=self.raw)
+            if self.l2:
+                W = coef[:n_w].reshape(self.shape)
+                raw += np.multiply(W, eta * self.l2, out=self.tmp)
+            low = np.matmul(raw, self.basis, out=self.low)
+            low *= self.shrink
+            step[:n_w].reshape(self.shape)[...] += np.matmul(
+                low, self.basis.T, out=self.out
+            )
+            return step
+        xp = ctx.xp
+        raw = xp.reshape(grad[:n_w], self.shape) * rate
+        if self.l2:
+            raw = raw + xp.reshape(coef[:n_w], self.shape) * (eta * self.l2)
+        low = xp.matmul(raw, self.basis) * self.shrink
+        step_W = xp.reshape(step[:n_w], self.shape) + xp.matmul(low, self.basis.T)
+        return xp.concat([xp.reshape(step_W, (-1,)), step[n_w:]])
+
+
 class Centered:
     """The step taken as if the features were centered (see
     :func:`~.._scaling.centered_step`): a fixed positive-definite map of the
@@ -148,13 +207,13 @@ class Centered:
         self.ctx = ctx
         xp, n_features = ctx.xp, ctx.loss.n_features
         self.center = center
-        self.precond_center = ctx.precond[:n_features] * center
+        self.precond_center = ctx.precondition(center)
         self.buffer = None
         if ctx.numpy:
             self.buffer = np.empty((ctx.loss.n_rows, n_features), dtype=center.dtype)
         self.xp = np if ctx.numpy else xp
 
-    def __call__(self, step, grad, m, eta):
+    def __call__(self, step, grad, coef, m, eta):
         ctx = self.ctx
         raw_b = grad[ctx.n_w :] * (eta / (ctx.mean_weight * m))
         return centered_step(
@@ -243,11 +302,33 @@ class CumulativeL1:
         coef[:n_w], l1.applied = l1_clip(coef[:n_w], l1.applied, u, ctx.xp)
 
 
+class LazyZeros:
+    """Zeros of a given shape, dtype and place, allocated when first needed.
+
+    A sparse fit from zeros starts its parameters so, and averaging its
+    ``avg_sum``: the sparse loop keeps the weights of its columns side by
+    side (:class:`CompactWeights`), and a fit that reads the model only at
+    its end allocates the weight-sized arrays only then.
+    """
+
+    def __init__(self, like, shape=None):
+        self.shape = like.shape if shape is None else shape
+        self.dtype = like.dtype
+        if isinstance(like, LazyZeros):
+            self.xp, self.device = like.xp, like.device
+        else:
+            self.xp, self.device = get_namespace(like), device(like)
+
+    def __getitem__(self, key):
+        raise TypeError("LazyZeros: call materialize() first")
+
+    def materialize(self):
+        return self.xp.zeros(self.shape, dtype=self.dtype, device=self.device)
+
+
 def start_average(state):
     """Start the average's window: nothing averaged yet (zeros allocated
     when first needed)."""
-    from ._passes import LazyZeros
-
     state.average = AverageState(LazyZeros(state.params.coef), 0.0)
 
 
@@ -340,7 +421,7 @@ class UpdateRule:
         coef = state.params.coef
         step = self.precondition(grad, coef, m, eta)
         for part in self.transforms:
-            step = part(step, grad, m, eta)
+            step = part(step, grad, coef, m, eta)
         self.move(state, step)
         for part in self.after:
             part(state, eta)
@@ -349,10 +430,14 @@ class UpdateRule:
 
 def dense_rule(config, ctx, center):
     """The rule of the dense passes for an :class:`~._loop.SGDConfig`:
-    preconditioned steps with the L2 penalty, centered where ``center`` is
-    given (never with L1, whose clipping is per weight), momentum (never
-    with L1, whose clipping it would keep undoing), L1, averaging."""
+    preconditioned steps with the L2 penalty (the covariance preconditioner's
+    low-rank term added where the scaling has one, never with L1, whose
+    clipping is per weight), centered where ``center`` is given (never with
+    L1), momentum (never with L1, whose clipping it would keep undoing), L1,
+    averaging."""
     direction = [Preconditioned(ctx, config.l2)]
+    if ctx.lowrank is not None and not config.l1:
+        direction.append(Correlated(ctx, config.l2))
     if center is not None and not config.l1:
         direction.append(Centered(ctx, center))
     mu = config.step_momentum

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from ..._backend import device, get_namespace
 from ..._loss import NumpyBatchLoss
-from ._parts import Context, L1State, dense_rule, start_average
+from ._parts import Context, L1State, LazyZeros, dense_rule, start_average
 
 
 @dataclass
@@ -234,30 +234,6 @@ class CompactWeights:
             for values, target in self.vectors.values():
                 target()[...] = values
             self.written = True
-
-
-class LazyZeros:
-    """Zeros of a given shape, dtype and place, allocated when first needed.
-
-    A sparse fit from zeros starts its parameters so, and averaging its
-    ``avg_sum``: the sparse loop keeps the weights of its columns side by
-    side (:class:`CompactWeights`), and a fit that reads the model only at
-    its end allocates the weight-sized arrays only then.
-    """
-
-    def __init__(self, like, shape=None):
-        self.shape = like.shape if shape is None else shape
-        self.dtype = like.dtype
-        if isinstance(like, LazyZeros):
-            self.xp, self.device = like.xp, like.device
-        else:
-            self.xp, self.device = get_namespace(like), device(like)
-
-    def __getitem__(self, key):
-        raise TypeError("LazyZeros: call materialize() first")
-
-    def materialize(self):
-        return self.xp.zeros(self.shape, dtype=self.dtype, device=self.device)
 
 
 def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):

@@ -19,10 +19,10 @@ import numpy as np
 
 from ..._backend import tree_map
 from ..._stopping import StoppingState
-from .._scaling import ColumnMoments
+from .._scaling import ColumnMoments, InputSketch, LowRank
 from .._schedule import RateState
-from ._parts import AverageState, L1State, MomentumState
-from ._passes import LazyZeros, SparseScratch
+from ._parts import AverageState, L1State, LazyZeros, MomentumState
+from ._passes import SparseScratch
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Params:
     coef : array of shape (n_coef,) or LazyZeros
         Flat parameters (layout in :mod:`sk_softmax._loss`), where the
         data's computation runs; a sparse fit from zeros allocates them when
-        it writes them back (:class:`~._passes.LazyZeros`).
+        it writes them back (:class:`~._parts.LazyZeros`).
     t : int
         Minibatch updates done so far.
     epoch : int
@@ -62,11 +62,22 @@ class Scaling:
         ``partial_fit`` updates the scaling from them, so a feature absent
         from the first chunks never gets an unbounded step. ``sum`` and
         ``m2`` are None when the steps are not centered.
+    lowrank : LowRank or None
+        The covariance preconditioner's low-rank term (its ``basis`` and
+        ``shrink`` where the parameters live; see
+        :func:`~.._scaling.covariance_preconditioner`); None: the steps are
+        scaled per feature only.
+    sketch : InputSketch or None
+        The features' covariance from samples of every chunk seen so far
+        (host, float64), which ``partial_fit`` updates as the moments; None
+        without the covariance preconditioner.
     """
 
     precond: object
     center: object = None
     moments: ColumnMoments = field(default=None, metadata={"host": True})
+    lowrank: LowRank = None
+    sketch: InputSketch = field(default=None, metadata={"host": True})
 
 
 @dataclass

@@ -1,0 +1,300 @@
+"""The covariance preconditioner: SGD's steps scaled by the inverse of the
+features' correlations."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from sk_softmax import SoftmaxRegressionClassifier
+from sk_softmax._backend import to_numpy
+
+
+def _correlated(n=400, d=12, n_classes=3, seed=0, offset=0.0):
+    """Features mixed from a few latent ones (strongly correlated), labels
+    from a linear model; ``offset`` moves every feature's mean."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n, 4))
+    X = latent @ rng.standard_normal((4, d)) + 0.1 * rng.standard_normal((n, d))
+    X = X * rng.uniform(0.5, 2.0, d) + offset
+    logits = (X - offset) @ rng.standard_normal((d, n_classes))
+    y = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
+    return X, y
+
+
+def _data(X, y):
+    from sk_softmax._data import InMemoryData
+
+    return InMemoryData.from_input(
+        X, y, None, classes=None, class_weight=None, fit_intercept=True, name="x"
+    )
+
+
+def _start(X, y, **params):
+    """A fresh SGD state on ``(X, y)`` and its resolved config."""
+    from sk_softmax._solvers import SGDConfig, SGDSolver
+    from sk_softmax._solvers._schedule import Schedule
+
+    data = _data(X, y)
+    config = SGDConfig(momentum=0.0, **params).resolved(data)
+    state = SGDSolver(config).start(config, Schedule("constant", 0.5), data)
+    return data, config, state
+
+
+def _preconditioner(scaling, n_features):
+    """The weights' preconditioner as a dense host matrix."""
+    precond = np.asarray(to_numpy(scaling.precond), dtype=np.float64)
+    P = np.diag(precond[:n_features])
+    if scaling.lowrank is not None:
+        basis = np.asarray(to_numpy(scaling.lowrank.basis), dtype=np.float64)
+        shrink = np.asarray(to_numpy(scaling.lowrank.shrink), dtype=np.float64)
+        P += basis @ np.diag(shrink) @ basis.T
+    return P
+
+
+def _one_step(data, config, state, rows, eta, xp):
+    """The composed rule's update on the batch ``rows`` (in place)."""
+    from sk_softmax._solvers._sgd._parts import Context, dense_rule
+
+    loss = data.loss
+    X, Y = data.X, data._targets()
+    idx = xp.asarray(rows) if xp is not np else rows
+    _, grad, _ = loss.sum_loss_gradient(
+        state.params.coef, xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0), None, xp
+    )
+    ctx = Context(loss, state.scaling, xp, 1.0)
+    rule = dense_rule(config, ctx, state.scaling.center)
+    rule.init(state)
+    rule.update(state, grad, len(rows), eta)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("offset", [0.0, 50.0], ids=["plain", "centered"])
+def test_covariance_step_is_the_plain_step_on_whitened_features(kind, offset):
+    """With ``P = A A^T`` the preconditioner, a step is plain SGD's on the
+    features ``A^T x`` (centered where the steps are), its penalty
+    ``alpha / 2 ||V A^T||^2`` on their weights ``V = W A^-T``, mapped back;
+    the intercepts keep their diagonal step."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _correlated(offset=offset)
+    xp = np
+    if kind == "array_api_strict":
+        xp = pytest.importorskip("array_api_strict")
+        X_in = xp.asarray(X)
+    else:
+        X_in = X
+    alpha = 1e-2
+    data, config, state = _start(X_in, y, preconditioner="covariance", alpha=alpha)
+    assert state.scaling.lowrank is not None
+    assert (state.scaling.center is not None) == bool(offset)
+    loss = data.loss
+    n_rows, n_features = loss.n_rows, loss.n_features
+    rng = np.random.default_rng(1)
+    W = 0.1 * rng.standard_normal((n_rows, n_features))
+    b = 0.1 * rng.standard_normal(n_rows)
+    state.params.coef = data.asarray(loss.pack(W, b, np))
+    rows = np.arange(40, 104)
+    eta = 0.3
+    _one_step(data, config, state, rows, eta, xp)
+    new = np.asarray(to_numpy(state.params.coef))
+    W_new, b_new = new[: n_rows * n_features].reshape(W.shape), new[-n_rows:]
+
+    # by hand, in whitened coordinates
+    P = _preconditioner(state.scaling, n_features)
+    A = np.linalg.cholesky(P)
+    mu = np.zeros(n_features)
+    if state.scaling.center is not None:
+        mu = np.asarray(to_numpy(state.scaling.center), dtype=np.float64)
+    Z = (X[rows] - mu) @ A  # rows A^T (x - mu)
+    V = np.linalg.solve(A, W.T).T  # W = V A^T
+    beta = b + W @ mu  # the intercepts of the centered features
+    plain = SoftmaxLoss(3, n_features)
+    _, g, _ = plain.sum_loss_gradient(plain.pack(V, beta, np), Z, np.eye(3)[y[rows]])
+    m = len(rows)
+    g_V = g[: n_rows * n_features].reshape(V.shape) / m + alpha * W @ A
+    p_b = np.asarray(to_numpy(state.scaling.precond), dtype=np.float64)[-1]
+    V_new = V - eta * g_V
+    beta_new = beta - eta * p_b * g[n_rows * n_features :] / m
+    W_ref = V_new @ A.T
+    np.testing.assert_allclose(W_new, W_ref, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(b_new, beta_new - W_ref @ mu, rtol=1e-7, atol=1e-9)
+
+
+def test_covariance_step_keeps_float32():
+    """float32 data: the preconditioner and the step in float32, the step
+    that of float64 to float32's rounding (the low-rank term takes back part
+    of the diagonal's step along the correlated directions: some bits go)."""
+    X, y = _correlated()
+    steps = {}
+    for dtype in (np.float64, np.float32):
+        data, config, state = _start(X.astype(dtype), y, preconditioner="covariance")
+        lowrank = state.scaling.lowrank
+        assert lowrank.basis.dtype == lowrank.shrink.dtype == dtype
+        _one_step(data, config, state, np.arange(64), 0.3, np)
+        assert state.params.coef.dtype == dtype
+        steps[dtype] = state.params.coef.astype(np.float64)
+    error = np.linalg.norm(steps[np.float32] - steps[np.float64])
+    assert error <= 1e-4 * np.linalg.norm(steps[np.float64])
+
+
+def test_covariance_stream_preconditioner_is_all_its_rows():
+    """The chunks' sketches join into the sketch of all their rows (each
+    chunk's sample is every one of its rows here): the same preconditioner
+    as one call on them all, and the sketch their exact covariance."""
+    X, y = _correlated(n=900, offset=5.0)
+    stream = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
+    for rows in np.array_split(np.arange(len(y)), 3):
+        stream.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+    whole = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
+    whole.partial_fit(X, y, classes=[0, 1, 2])
+    states = [_state(clf) for clf in (stream, whole)]
+    P_stream, P_whole = (_preconditioner(s.scaling, X.shape[1]) for s in states)
+    np.testing.assert_allclose(P_stream, P_whole, rtol=1e-9, atol=1e-12)
+    sketch = states[0].scaling.sketch
+    np.testing.assert_allclose(sketch.m2 / sketch.total, np.cov(X.T, bias=True))
+    np.testing.assert_allclose(sketch.sum / sketch.total, X.mean(axis=0))
+
+
+def _state(clf):
+    from sk_softmax._solvers._sgd import SGDState
+
+    return SGDState.from_plain(clf._sgd_state, None)
+
+
+def test_covariance_preconditioner_takes_back_the_correlations():
+    """On the weights' curvature bound ``B = c E[x x^T] + alpha I``, the
+    preconditioned top eigenvalue is 1 (the diagonal scaling's: ``N``'s
+    largest, the correlated features'), and no direction's step exceeds the
+    diagonal scaling's: ``P <= D^-1`` (a weak direction is not amplified)."""
+    from sk_softmax._solvers._scaling import COVARIANCE_RANK
+
+    for d in (12, COVARIANCE_RANK + 20):
+        X, y = _correlated(n=600, d=d)
+        alpha = 1e-3
+        _, _, state = _start(X, y, preconditioner="covariance", alpha=alpha)
+        P = _preconditioner(state.scaling, d)
+        B = 0.5 * X.T @ X / len(X) + alpha * np.eye(d)
+        top = np.linalg.eigvals(P @ B).real.max()
+        assert top == pytest.approx(1.0, rel=1e-6)
+        D = np.diag(B)
+        top_diagonal = np.linalg.eigvalsh(B / np.sqrt(np.outer(D, D))).max()
+        assert top_diagonal > 3.0  # the features are correlated
+        excess = np.linalg.eigvalsh(np.diag(1 / D) - P)
+        assert excess.min() >= -1e-12 * np.abs(excess).max()
+
+
+def test_covariance_only_where_asked_for():
+    """``"auto"`` is the diagonal, even on correlated features. Asked for,
+    the covariance preconditioner applies (with steps of 1,024 rows where
+    ``batch_size="auto"`` on 20,000 rows or more), on small data too, but
+    never with L1 nor on wide sparse data (the compiled sparse loop)."""
+    X, y = _correlated(n=20_000, d=40)
+
+    def lowrank(X, y, **params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = SoftmaxRegressionClassifier(max_iter=1, **params).fit(X, y)
+        return clf, clf._sgd_state["scaling"]["lowrank"]
+
+    clf, low = lowrank(X, y)
+    assert low is None and clf.t_ == -(-len(y) // 256)
+    clf, low = lowrank(X, y, preconditioner="covariance")
+    assert low is not None and clf.t_ == -(-len(y) // 1024)
+    clf, low = lowrank(X, y, preconditioner="covariance", batch_size=256)
+    assert low is not None and clf.t_ == -(-len(y) // 256)
+    clf, low = lowrank(X[:5000], y[:5000], preconditioner="covariance")
+    assert low is not None and clf.t_ == -(-5000 // 256)
+    wide = sp.random(20_000, 5000, density=0.002, format="csr", random_state=0)
+    for X_, params in [(X, {"l1_ratio": 0.5}), (wide, {})]:
+        assert lowrank(X_, y, preconditioner="covariance", **params)[1] is None
+
+
+def test_covariance_reaches_the_optimum_in_fewer_epochs():
+    """On correlated features, epochs of covariance-preconditioned SGD end
+    much nearer the optimum than the diagonal's (same schedule, whose rate
+    decays at the first stall of tol=1e-3; measured: 3.7e-3 against 1.2e-2
+    after 10 epochs; at a constant rate 9.3e-3 against 1.6e-2)."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _correlated(n=12_000, d=40, seed=3)
+    loss = SoftmaxLoss(3, 40)
+    Y = np.eye(3)[y]
+    alpha = 1e-4
+
+    def objective(clf):
+        coef = loss.pack(clf.coef_, clf.intercept_, np)
+        return float(loss.loss(coef, X, Y, alpha=alpha, xp=np))
+
+    best = objective(
+        SoftmaxRegressionClassifier(solver="lbfgs", alpha=alpha, tol=1e-8).fit(X, y)
+    )
+    gaps = {}
+    for preconditioner in ("diagonal", "covariance"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = SoftmaxRegressionClassifier(
+                alpha=alpha,
+                max_iter=10,
+                tol=1e-3,
+                batch_size=256,
+                preconditioner=preconditioner,
+                random_state=0,
+            ).fit(X, y)
+        gaps[preconditioner] = objective(clf) - best
+    assert gaps["covariance"] < 0.5 * gaps["diagonal"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"average": True},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.0},
+        {"learning_rate": "linear"},
+    ],
+    ids=["average", "nesterov", "no-momentum", "linear"],
+)
+def test_covariance_composes_with_the_other_parts(params):
+    """With averaging, (Nesterov) momentum or none, the linear schedule,
+    centering (features far from zero) and float32, the covariance
+    preconditioner composes: float32 kept, centered, and 20 epochs end about
+    as near the optimum as the diagonal's (measured, gap over the optimum's
+    objective: 1% to 7% both; without momentum 52% against 23%, the one
+    case where it is worse)."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _correlated(n=3000, d=20, seed=4, offset=20.0)
+    X = X.astype(np.float32)
+    loss = SoftmaxLoss(3, 20)
+    Y = np.eye(3)[y]
+    alpha = 1e-2
+
+    def objective(clf):
+        coef = loss.pack(clf.coef_, clf.intercept_, np)
+        return float(loss.loss(coef, X.astype(np.float64), Y, alpha=alpha, xp=np))
+
+    best = objective(
+        SoftmaxRegressionClassifier(solver="lbfgs", alpha=alpha, tol=1e-8).fit(
+            X.astype(np.float64), y
+        )
+    )
+    gaps = {}
+    for preconditioner in ("diagonal", "covariance"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = SoftmaxRegressionClassifier(
+                alpha=alpha,
+                max_iter=20,
+                preconditioner=preconditioner,
+                random_state=0,
+                **params,
+            ).fit(X, y)
+        assert clf.coef_.dtype == np.float32
+        state = clf._sgd_state["scaling"]
+        assert (state["lowrank"] is not None) == (preconditioner == "covariance")
+        assert state["center"] is not None
+        gaps[preconditioner] = objective(clf) - best
+    assert gaps["covariance"] <= 3 * gaps["diagonal"] + 1e-3 * best
