@@ -6,10 +6,11 @@ scikit-learn >= 1.9) and observers registered with :func:`observe`. ``fit``,
 ``partial_fit``, in memory and on Dask all go through it, so they report the
 same way.
 
-Observers are how benchmarks and tests watch an SGD run without reaching
-into the package: ``with observe(fn): clf.fit(X, y)`` calls ``fn(report,
-parameters)`` after every epoch of every fit in this thread, with an
-:class:`EpochReport` and a function returning the current ``(coef_,
+Observers are how benchmarks and tests watch a run without reaching into
+the package: ``with observe(fn): clf.fit(X, y)`` calls ``fn(report,
+parameters)`` after every SGD epoch and every full-batch iteration of every
+fit in this thread, with an :class:`EpochReport` (or an
+:class:`IterationReport`) and a function returning the current ``(coef_,
 intercept_)`` as host arrays.
 """
 
@@ -101,10 +102,12 @@ class IterationReport:
 
 @contextlib.contextmanager
 def observe(fn):
-    """Call ``fn(report, parameters)`` after every SGD epoch inside the block.
+    """Call ``fn(report, parameters)`` after every SGD epoch (and every
+    full-batch iteration) inside the block.
 
-    ``report`` is an :class:`EpochReport`; ``parameters()`` returns the
-    model's ``(coef_, intercept_)`` at that epoch as host NumPy arrays.
+    ``report`` is an :class:`EpochReport` (an :class:`IterationReport`);
+    ``parameters()`` returns the model's ``(coef_, intercept_)`` at that
+    epoch as host NumPy arrays.
     """
     token = _OBSERVERS.set((*_OBSERVERS.get(), fn))
     try:
@@ -136,7 +139,7 @@ class TrainingHooks:
     @property
     def per_iteration(self):
         """Whether a full-batch solver needs to report every iteration."""
-        return bool(self.verbose) or (
+        return bool(self.verbose or self.observers) or (
             self.callbacks is not None and self.callbacks.active
         )
 
@@ -162,9 +165,9 @@ class TrainingHooks:
         if isinstance(report, IterationReport):
             if self.verbose:
                 print(_iteration_line(report, self.verbose))
-        elif report is not None:
-            if self.verbose:
-                print(_epoch_line(report, self.verbose))
+        elif report is not None and self.verbose:
+            print(_epoch_line(report, self.verbose))
+        if report is not None:
             for fn in self.observers:
                 fn(report, lambda: self._host_parameters(coef))
         if self.callbacks is None:

@@ -32,8 +32,7 @@ from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._sparse_coef import SparseCoefMixin, coef_for, dense_coef
 from ._validation import unchanged_on_error, validate_predict_data, warn_if_unbounded
 
-# fitted state that is not a public attribute: rolled back with the others
-_PRIVATE_STATE = ("_sgd_state", "_random_state")
+_PRIVATE_STATE = ("_sgd_state", "_random_state")  # fitted, private, rolled back too
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
 
 AUTO = StrOptions({"auto"})  # a parameter's "auto" value
@@ -120,6 +119,9 @@ class SoftmaxRegressionClassifier(
         (text, hashed or one-hot features) of more than 10,000 rows, whose
         steps have no momentum to smooth them, unless ``l1_ratio > 0`` (an
         average blurs exact zeros); not elsewhere. See the user guide.
+    parallel : bool, default=False
+        SGD on Dask data: every epoch, all chunks train at once from the same
+        model, and their models are averaged; see :ref:`dask-which-path`.
     preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
         How SGD scales its steps: per feature (``"diagonal"``, and ``"auto"``)
         or also by the features' inverse correlations (``"covariance"``: dense
@@ -212,7 +214,6 @@ class SoftmaxRegressionClassifier(
     Log-probabilities are computed with log-sum-exp, so huge logits never
     overflow. SGD scales each feature's step by the inverse of a bound on the
     curvature of ``L`` and takes ``1 / L`` as its rate: see the user guide.
-
     With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
     :mod:`sklearn.callback` for every solver: each SGD epoch or SciPy
     iteration is a subtask of the ``fit`` / ``partial_fit`` task; a callback
@@ -248,6 +249,7 @@ class SoftmaxRegressionClassifier(
         "momentum": [Interval(Real, 0, 1, closed="left"), AUTO],
         "nesterov": ["boolean"],
         "average": ["boolean", AUTO],
+        "parallel": ["boolean"],
         "preconditioner": [StrOptions({"auto", "diagonal", "covariance"})],
         "early_stopping": ["boolean"],
         "scoring": [StrOptions({"loss", "accuracy"})],
@@ -277,6 +279,7 @@ class SoftmaxRegressionClassifier(
         momentum="auto",
         nesterov=False,
         average="auto",
+        parallel=False,
         preconditioner="auto",
         early_stopping=False,
         scoring="loss",
@@ -302,6 +305,7 @@ class SoftmaxRegressionClassifier(
         self.momentum = momentum
         self.nesterov = nesterov
         self.average = average
+        self.parallel = parallel
         self.preconditioner = preconditioner
         self.early_stopping = early_stopping
         self.scoring = scoring
@@ -390,8 +394,7 @@ class SoftmaxRegressionClassifier(
 
     def _fit(self, X, y, sample_weight, *, classes, incremental):
         """The one path of ``fit`` and ``partial_fit`` (one epoch, resumed)."""
-        # no NumPy warnings on the way to an error (inf - inf in validation, a
-        # diverging step): the error says it, and results are checked finite
+        # no NumPy warnings on the way to an error: the error says it
         with unchanged_on_error(self, _PRIVATE_STATE), np.errstate(all="ignore"):
             data = training_data(self, X, y, sample_weight, classes, incremental)
             hooks = training_hooks(self, (X, y, sample_weight), data, incremental)
@@ -436,9 +439,8 @@ class SoftmaxRegressionClassifier(
         else:
             previous = getattr(self, "loss_curve_", []) if incremental else []
             attributes = result.fitted_attributes(data, previous)
-            attributes.update(
-                _sgd_state=result.state.to_plain(data.to_fitted), _random_state=rng
-            )
+            state = result.state.to_plain(data.to_fitted)
+            attributes.update(_sgd_state=state, _random_state=rng)
         for name in (*_SGD_ONLY, "best_validation_score_"):
             vars(self).pop(name, None)
         vars(self).update(classes_=data.classes, **attributes)
@@ -558,8 +560,7 @@ class SoftmaxRegressionClassifier(
         Z = self._decision_function(X, "predict")
         xp = get_namespace(Z)
         indices = xp.astype(Z > 0, xp.int64) if Z.ndim == 1 else xp.argmax(Z, axis=1)
-        if is_numpy_array(Z) or self.classes_.dtype.kind not in "biuf":
-            # string / object labels stay NumPy
+        if is_numpy_array(Z) or self.classes_.dtype.kind not in "biuf":  # str: NumPy
             return self.classes_[to_numpy(indices)]
         classes = move_to(self.classes_, xp, device(Z))
         return xp.take(classes, indices, axis=0)

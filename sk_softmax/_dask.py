@@ -95,24 +95,84 @@ def training_data(estimator, X, y, sample_weight, classes, incremental):
 
 
 # --------------------------------------------------------------- helpers
+# A computation the cluster failed (a worker lost mid-task, a connection
+# closed, a task cancelled with its worker) is submitted again this many
+# times: Dask recomputes what the lost workers held from the graph (the
+# persisted chunks from their source, the parameters from the literal in the
+# graph), and the same graph gives the same result.
+RETRIES = 3
+
+
+def _cluster_failure(exc):
+    """Whether ``exc`` is the cluster's failure, not the computation's: a
+    closed connection or a timeout (``OSError``: distributed's
+    ``CommClosedError``), a cancelled future (``CancelledError``), a task
+    whose workers kept dying (``KilledWorker``)."""
+    import concurrent.futures
+
+    return isinstance(exc, (OSError, concurrent.futures.CancelledError)) or (
+        type(exc).__name__ == "KilledWorker"
+    )
+
+
+def _failed(exc):
+    """The :class:`DaskFitError` of a failed computation (its cause chained)."""
+    return DaskFitError(
+        f"The Dask computation failed during fit ({type(exc).__name__}: "
+        f"{exc}); the estimator was left unchanged. If a worker died, "
+        "retry the fit once the cluster has recovered."
+    )
+
+
 def _compute(*collections):
     """``dask.compute``; a failure of Dask itself becomes :class:`DaskFitError`.
 
-    Errors about the input (ValueError, TypeError, raised by the same checks
-    as in memory) pass through unchanged.
+    A failure of the cluster (see :func:`_cluster_failure`) is retried up to
+    ``RETRIES`` times with the same graph, so the same result. Errors about
+    the input (ValueError, TypeError, raised by the same checks as in memory)
+    pass through unchanged.
+    """
+    import dask
+
+    for attempt in range(RETRIES + 1):
+        try:
+            return dask.compute(*collections)
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:
+            if attempt < RETRIES and _cluster_failure(exc):
+                continue
+            raise _failed(exc) from exc
+
+
+def _persist(*collections):
+    """``dask.persist``, its failures those of :func:`_compute`.
+
+    On a distributed Client it only submits the graph (the scheduler keeps
+    it, so it can recompute a chunk a lost worker held); the local
+    schedulers compute here.
     """
     import dask
 
     try:
-        return dask.compute(*collections)
+        return dask.persist(*collections)
     except (ValueError, TypeError):
         raise
     except Exception as exc:
-        raise DaskFitError(
-            f"The Dask computation failed during fit ({type(exc).__name__}: "
-            f"{exc}); the estimator was left unchanged. If a worker died, "
-            "retry the fit once the cluster has recovered."
-        ) from exc
+        raise _failed(exc) from exc
+
+
+def _in_graph(value):
+    """``value`` (host arrays, a solver state) as one literal key of the graph.
+
+    Every task that reads it depends on that key; the scheduler keeps the
+    literal and recomputes it if the workers that held it die (unlike
+    ``client.scatter``, whose only copies a restart loses). A new key each
+    call: no two computations share one.
+    """
+    import dask
+
+    return dask.delayed(value, pure=False, traverse=False)
 
 
 def _tree_sum(parts, combine=None):
@@ -135,16 +195,6 @@ def _combine_moments(a, b):
 
 def _add_sums(a, b):
     return tuple(x + y for x, y in zip(a, b, strict=True))
-
-
-def _broadcast(value):
-    """``value`` sent once to every worker when computing on a distributed Client."""
-    import dask
-
-    client = getattr(dask.base.get_scheduler(), "__self__", None)
-    if type(client).__name__ != "Client" or not hasattr(client, "scatter"):
-        return value  # local schedulers share the driver's memory
-    return client.scatter(value, broadcast=True, hash=False)
 
 
 def as_dask_X(X):
@@ -259,6 +309,11 @@ def _host64(a):
     return np.array(to_numpy(a), dtype=np.float64)
 
 
+def _join(combine, a, b):
+    """Two carries of a data-parallel pass joined by the solver's ``combine``."""
+    return combine([a, b])
+
+
 def _val_mask_block(y_enc, fraction, seed, block_id=None):
     rng = np.random.default_rng([seed, block_id[0]])
     return rng.random(y_enc.shape[0]) < fraction
@@ -301,7 +356,6 @@ class DaskData:
         and the weights (finite, non-negative, positive sum) with the same
         functions, and so the same errors, as in memory.
         """
-        import dask
         import dask.array as da
         from sklearn.utils import assert_all_finite
         from sklearn.utils.multiclass import check_classification_targets
@@ -332,11 +386,11 @@ class DaskData:
             sw = da.map_blocks(
                 _chunk_weights, sample_weight, y_enc, cw, dtype=np.float64
             )
-        X, y_enc, sw = dask.persist(X, y_enc, sw)
+        X, y_enc, sw = _persist(X, y_enc, sw)
         (max_weight,) = _compute(sw.max())
         scale = weight_scale(max_weight)
         if scale != 1.0:  # huge or tiny weights: only their ratios matter
-            (sw,) = dask.persist(sw * scale)
+            (sw,) = _persist(sw * scale)
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         data = cls._with_mask(X, y_enc, sw, None, "all", loss, classes, name)
         check_weight_total(data.column_stats().total)  # checks X is finite, for all
@@ -354,7 +408,7 @@ class DaskData:
             make(x, y, w, m, part, loss, classes, name)
             for x, y, w, m in zip(*arrays, masks, strict=True)
         ]
-        chunks = list(dask.persist(*chunks))
+        chunks = list(_persist(*chunks))
         weights = sw
         if mask is not None:
             held_out = mask if part == "train" else ~mask
@@ -384,7 +438,7 @@ class DaskData:
     def _map(self, fn, *args):
         import dask
 
-        task = dask.delayed(fn, pure=True)
+        task = dask.delayed(fn, pure=False)  # this call's keys: none shared
         return [task(chunk, *args) for chunk in self.chunks]
 
     def column_stats(self):
@@ -410,16 +464,16 @@ class DaskData:
         return sample_loss(self.loss, coef, Xs, np.asarray(to_numpy(ys)), ws)
 
     def loss_gradient(self, coef, alpha):
-        coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))
-        (sums,) = _compute(_tree_sum(self._map(_loss_gradient_sums, coef_remote)))
+        coef_node = _in_graph(np.asarray(coef, dtype=np.float64))
+        (sums,) = _compute(_tree_sum(self._map(_loss_gradient_sums, coef_node)))
         loss_sum, grad_sum, weight_sum = sums
         pen, pen_grad = self.loss.penalty_gradient(coef, alpha, np)
         return loss_sum / weight_sum + float(pen), grad_sum / weight_sum + pen_grad
 
     def objective(self, coef, l2, l1):
         """The objective at ``coef`` (see :meth:`InMemoryData.objective`)."""
-        coef_remote = _broadcast(np.asarray(coef, dtype=np.float64))
-        (sums,) = _compute(_tree_sum(self._map(_loss_sum, coef_remote)))
+        coef_node = _in_graph(np.asarray(coef, dtype=np.float64))
+        (sums,) = _compute(_tree_sum(self._map(_loss_sum, coef_node)))
         return sums[0] / sums[1] + self.loss.penalty(np.asarray(coef), l2, l1, np)
 
     def fold(self, fn, carry, rng, shuffle, ship):
@@ -443,14 +497,36 @@ class DaskData:
         (result,) = _compute(node)
         return result
 
+    def fold_parallel(self, fn, carry, rng, shuffle, ship, combine):
+        """``fn(carry, rows, rng, span)`` over every chunk's training rows
+        from the same ``carry``, one task per chunk, side by side where the
+        chunks live (each with its own seed from ``rng``, drawn in chunk
+        order; ``span`` the whole epoch); the chunks' carries joined pairwise
+        by ``combine([a, b])`` in chunk order, in a tree on the workers.
+
+        The result depends on the chunks and ``rng`` only, not on the
+        workers or the scheduler. ``shuffle`` does not apply (no chunk comes
+        before another); ``ship`` as in :meth:`fold`. The starting carry is
+        one key of the graph that every chunk's task reads.
+        """
+        import dask
+
+        step = dask.delayed(_fold_chunk, pure=False)
+        start = _in_graph(ship(carry, _host64))
+        parts = [
+            step(start, chunk, fn, ship, rng.randint(2**31 - 1), (0.0, 1.0))
+            for chunk in self.chunks
+        ]
+        (result,) = _compute(_tree_sum(parts, functools.partial(_join, combine)))
+        return result
+
     def split(self, fraction, rng):
         """A random ``fraction`` of every chunk held out for validation."""
-        import dask
 
         mask = self.y_enc.map_blocks(
             _val_mask_block, fraction, rng.randint(2**31 - 1), dtype=bool
         )
-        (mask,) = dask.persist(mask)
+        (mask,) = _persist(mask)
         (n_val,) = _compute(mask.sum())
         if n_val == 0:
             raise ValueError(
@@ -468,6 +544,7 @@ class DaskData:
     def score(self, coef, metric):
         """``metric`` of ``coef`` on these rows (see
         :meth:`InMemoryData.score`), from the chunks' sums."""
+        coef = _in_graph(np.asarray(to_numpy(coef)))
         if metric == "accuracy":
             parts = self._map(_correct_counts, coef)
             correct, weight = _compute(_tree_sum(parts))[0]

@@ -32,6 +32,11 @@ methods on each chunk, where the chunk lives. The interface:
     A pass over the training rows: ``carry = fn(carry, rows, rng, span)``
     over the data's :class:`Rows` (in memory: once; on Dask: chunk after
     chunk, each where it lives, the carry shipped with ``ship``).
+``fold_parallel(fn, carry, rng, shuffle, ship, combine)``
+    A data-parallel pass: ``fn`` over each part of the rows (on Dask: every
+    chunk, side by side, where it lives) from the same ``carry``, the
+    results joined by ``combine`` (the solver's: it decides what joining
+    means); in memory, one part: :meth:`~InMemoryData.fold`.
 ``split(fraction, rng)``
     ``(train, validation)`` data for early stopping.
 ``score(coef, metric)``
@@ -186,6 +191,20 @@ class InMemoryData:
         check_weight_total(np.sum(sample_weight))
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         return cls(X, y_enc, sample_weight, loss, classes=classes, estimator_name=name)
+
+    def __sizeof__(self):
+        """The bytes of the rows held (what Dask's ``sizeof`` reads: a Dask
+        chunk's tasks are then placed where the chunk lives, not the chunk
+        moved to them)."""
+        total = object.__sizeof__(self)
+        for a in (self.X, self.y_enc, self.sample_weight, self.rows):
+            if a is None:
+                continue
+            if hasattr(a, "indptr"):  # a sparse matrix: its three arrays
+                total += a.data.nbytes + a.indices.nbytes + a.indptr.nbytes
+            else:
+                total += int(getattr(a, "nbytes", 0))
+        return total
 
     @property
     def n_samples(self):
@@ -369,6 +388,11 @@ class InMemoryData:
         (``span``: the whole epoch; ``shuffle`` and ``ship`` matter to data
         in chunks)."""
         return fn(carry, self.pass_rows(), rng, (0.0, 1.0))
+
+    def fold_parallel(self, fn, carry, rng, shuffle, ship=None, combine=None):
+        """A data-parallel pass over rows held in one part: :meth:`fold`
+        (there is nothing to run side by side, or to ``combine``)."""
+        return self.fold(fn, carry, rng, shuffle, ship)
 
     def split(self, fraction, rng):
         """Early stopping's ``(train, validation)`` parts (stratified).

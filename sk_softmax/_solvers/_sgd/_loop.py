@@ -37,6 +37,7 @@ from ._passes import (
     LazyZeros,
     PassResult,
     SparseScratch,
+    merge_records,
     restart_average,
     settle_average,
     sgd_pass,
@@ -100,6 +101,7 @@ class SGDConfig:
     validation_fraction: float = 0.1
     max_iter: int = 1000
     average: object = "auto"
+    parallel: bool = False
     preconditioner: str = "auto"
 
     def resolved(self, data, previous=None):
@@ -505,13 +507,24 @@ class SGDSolver:
         return float(record.loss), None
 
     def one_pass(self, run):
-        """One pass of minibatch SGD over the training rows (a Dask chain of
-        chunk passes, each where its chunk lives); returns its
-        :class:`~._passes.PassResult`."""
+        """One pass of minibatch SGD over the training rows; returns its
+        :class:`~._passes.PassResult`.
+
+        On data in chunks (Dask), a chain of chunk passes, each where its
+        chunk lives; with ``parallel``, a data-parallel epoch instead: every
+        chunk's pass starts from the same state, side by side, and the
+        resulting models are mixed into one (:func:`_mix`).
+        """
         fn = functools.partial(_rows_pass, config=run.config, schedule=run.schedule)
-        run.state, records = run.train.fold(
-            fn, (run.state, []), run.rng, run.config.shuffle, ship=_ship
-        )
+        carry = (run.state, [])
+        shuffle = run.config.shuffle
+        if run.config.parallel:
+            mix = functools.partial(_mix, t0=run.state.params.t)
+            run.state, records = run.train.fold_parallel(
+                fn, carry, run.rng, shuffle, ship=_ship, combine=mix
+            )
+        else:
+            run.state, records = run.train.fold(fn, carry, run.rng, shuffle, ship=_ship)
         if run.incremental:  # a shipped state's history is a copy
             run.state.stopping = run.history
         if len(records) == 1:
@@ -618,6 +631,22 @@ def _rows_pass(carry, rows, rng, span, *, config, schedule):
     state, records = carry
     record = sgd_pass(rows, state, config, schedule, rng, span)
     return state, [*records, record]
+
+
+def _mix(carries, *, t0):
+    """The carries of passes run side by side from one state (update counter
+    ``t0``), as one: the states mixed (:meth:`SGDState.mix`, weighted by the
+    sample weight each pass covered), the records merged. Carries of passes
+    that covered nothing (empty chunks) are left out. Associative: the data
+    may join the carries pairwise, where they are."""
+    covered = [(c, sum(r.weight for r in c[1])) for c in carries]
+    covered = [(c, w) for c, w in covered if w > 0] or covered[:1]
+    if len(covered) == 1:
+        return covered[0][0]
+    states = [state for (state, _), _ in covered]
+    weights = [w for _, w in covered]
+    records = [r for (_, rs), _ in covered for r in rs]
+    return SGDState.mix(states, weights, t0), [merge_records(records)]
 
 
 def _ship(carry, place):

@@ -53,6 +53,23 @@ class PassResult:
     average_loss: float = None
 
 
+def merge_records(records):
+    """One :class:`PassResult` of passes that ran side by side (a
+    data-parallel epoch): the loss their weighted mean, the weights summed,
+    the updates in the order of their progress through the epoch (each pass
+    spans it), no averaged loss (the averaged model is the mix's)."""
+    weight = sum(r.weight for r in records)
+    progress = [p for r in records for p in r.progress]
+    rates = [eta for r in records for eta in r.rates]
+    order = np.argsort(np.asarray(progress, dtype=np.float64), kind="stable")
+    return PassResult(
+        loss=sum(float(r.loss) * r.weight for r in records) / weight,
+        weight=weight,
+        progress=[progress[i] for i in order],
+        rates=[rates[i] for i in order],
+    )
+
+
 @dataclass
 class SparseScratch:
     """What the compiled sparse pass keeps between its passes within a run.

@@ -149,6 +149,50 @@ class SGDState:
             return self.params.coef
         return average.sum * (1.0 / average.weight)
 
+    @classmethod
+    def mix(cls, states, weights, t0):
+        """The weighted mean of ``states``: models trained in parallel from
+        one state (whose update counter was ``t0``), as one model.
+
+        Every array (the parameters, momentum's velocity, the L1 penalty
+        each weight received, the average's sum) is the mean of the states'
+        weighted by ``weights`` (the weight of the rows each trained on); an
+        array equal in all of them (the step scaling; a weight every model
+        holds at zero) is kept as it is, and host values (the column
+        moments) are the first state's. Of the numbers: the updates are
+        summed (``t0`` plus each state's updates since, as ``t_`` counts them
+        in memory); the L1 penalty's total and the average's weight, which
+        go with the arrays they scale, are weighted means; the epoch, the
+        schedule's and the stopping rule's states (no pass changes them) are
+        the first state's.
+
+        The states' arrays are host NumPy arrays (as a Dask pass ships them).
+        """
+        first = states[0]
+        if len(states) == 1:
+            return first
+        w = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+        leaves = [_leaves(state) for state in states]
+        position = iter(range(len(leaves[0])))
+
+        def mixed_leaf(leaf, host):
+            i = next(position)
+            values = [each[i] for each in leaves]
+            if host or all(np.array_equal(v, leaf) for v in values[1:]):
+                return leaf
+            total = w[0] * values[0]
+            for wk, v in zip(w[1:], values[1:], strict=True):
+                total = total + wk * v
+            return total
+
+        mixed = tree_map(mixed_leaf, first)
+        mixed.params.t = t0 + sum(state.params.t - t0 for state in states)
+        if mixed.l1 is not None:
+            mixed.l1.total = float(np.dot(w, [s.l1.total for s in states]))
+        if mixed.average is not None:
+            mixed.average.weight = float(np.dot(w, [s.average.weight for s in states]))
+        return mixed
+
     def to_plain(self, place):
         """The state as plain values: nested dicts of arrays (placed by
         ``place``; host values as float64 NumPy), numbers and lists.
@@ -176,6 +220,13 @@ class SGDState:
         if state.params.coef is None:
             state.params.coef = coef
         return state
+
+
+def _leaves(tree):
+    """The array leaves of ``tree``, in :func:`tree_map`'s order."""
+    found = []
+    tree_map(lambda leaf, host: found.append(leaf), tree)
+    return found
 
 
 def _host64(a):
