@@ -148,9 +148,24 @@ def time_to_parity(clf, X, y, test, optimum):
     return (seconds if reached else None), state["n"], *state["last"]
 
 
+def _cluster(n_workers):
+    """A ``LocalCluster`` of ``n_workers`` one-thread worker processes on the
+    loopback interface (any free port), without a memory limit."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        memory_limit=0,
+    )
+
+
 def run_parity(args):
     from _parity import OPTIMUM_PARAMS, blas_info, parity_numbers, scores
-    from distributed import Client, LocalCluster, wait
+    from distributed import Client, wait
 
     from sk_softmax import SoftmaxRegressionClassifier
 
@@ -172,14 +187,7 @@ def run_parity(args):
     optimum = None
     for n_workers in args.worker_counts:
         with (
-            LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                memory_limit=0,
-            ) as cluster,
+            _cluster(n_workers) as cluster,
             Client(cluster) as client,
         ):
             # the rows made once, on the workers: the times are the fits'
@@ -310,7 +318,7 @@ def run_dask(meta, params, n_workers):
     import dask
     import dask.array as da
     import psutil
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from sk_softmax import SoftmaxRegressionClassifier
 
@@ -330,14 +338,7 @@ def run_dask(meta, params, n_workers):
         ]
     )
     with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",  # loopback, any free port
-            memory_limit=0,
-        ) as cluster,
+        _cluster(n_workers) as cluster,
         Client(cluster) as client,
     ):
         clf = SoftmaxRegressionClassifier(**params)

@@ -21,9 +21,9 @@ distributed = pytest.importorskip("distributed")
 threaded = pytest.importorskip("dask.threaded")
 
 
-@pytest.fixture(scope="module")
-def client():
-    """Two worker processes on the loopback interface, closed at the end."""
+def _local_cluster():
+    """A cluster of two one-thread worker processes on the loopback
+    interface, and its client."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         cluster = distributed.LocalCluster(
@@ -33,7 +33,13 @@ def client():
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",  # loopback, any free port
         )
-        client = distributed.Client(cluster)
+        return cluster, distributed.Client(cluster)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on the loopback interface, closed at the end."""
+    cluster, client = _local_cluster()
     yield client
     client.close()
     cluster.close()
@@ -584,16 +590,7 @@ def test_fits_survive_repeated_worker_loss_on_one_cluster(digits):
         "cg": dict(solver="cg", tol=1e-5),
     }
     rng = np.random.default_rng(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
-        client = distributed.Client(cluster)
+    cluster, client = _local_cluster()
 
     def quality(model):
         proba = model.predict_proba(X_test)

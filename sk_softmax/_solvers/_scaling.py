@@ -39,16 +39,24 @@ class ColumnMoments(NamedTuple):
 
     def combine(self, other):
         """The moments of both parts' rows (Chan et al.'s pairwise update)."""
-        if not other.total:
-            return self
-        if not self.total:
-            return other
-        total = self.total + other.total
-        delta = other.sum / other.total - self.sum / self.total
-        m2 = self.m2 + other.m2 + delta * delta * (self.total * other.total / total)
+        if not (self.total and other.total):
+            return self if other.total else other
+        m2 = _pooled_m2(self, other, lambda d: d * d)
         return ColumnMoments(
-            self.sum + other.sum, self.sq_sum + other.sq_sum, m2, total
+            self.sum + other.sum,
+            self.sq_sum + other.sq_sum,
+            m2,
+            self.total + other.total,
         )
+
+
+def _pooled_m2(a, b, square):
+    """Chan et al.'s pairwise update of the centred second moments of two
+    parts (``sum``, ``m2``, ``total`` each): ``a.m2 + b.m2`` plus the
+    ``square`` (elementwise, or the outer product) of the means' difference,
+    weighted by ``a.total * b.total / (a.total + b.total)``."""
+    delta = b.sum / b.total - a.sum / a.total
+    return a.m2 + b.m2 + square(delta) * (a.total * b.total / (a.total + b.total))
 
 
 class InputSketch(NamedTuple):
@@ -69,18 +77,10 @@ class InputSketch(NamedTuple):
 
     def combine(self, other):
         """The sketch of both parts' rows (Chan et al.'s pairwise update)."""
-        if not other.total:
-            return self
-        if not self.total:
-            return other
-        total = self.total + other.total
-        delta = other.sum / other.total - self.sum / self.total
-        m2 = (
-            self.m2
-            + other.m2
-            + np.outer(delta, delta) * (self.total * other.total / total)
-        )
-        return InputSketch(self.sum + other.sum, m2, total)
+        if not (self.total and other.total):
+            return self if other.total else other
+        m2 = _pooled_m2(self, other, lambda d: np.outer(d, d))
+        return InputSketch(self.sum + other.sum, m2, self.total + other.total)
 
 
 def input_sketch(Xs, ws, total):
