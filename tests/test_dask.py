@@ -654,17 +654,21 @@ def _parallel(X, y, rows, **params):
 
 
 def test_fit_dask_parallel_is_deterministic(client, digits):
-    """The same random_state, the same model: bit for bit on one scheduler,
-    and within rounding on another (the model depends on the chunks, not on
-    the workers)."""
+    """The same random_state, the same model, to rounding, on the same
+    cluster or another scheduler (the model depends on the chunks, not on
+    the workers). Not bit for bit across processes: once, in CI, a
+    loss_curve_ entry differed in its last bit between two runs on the same
+    two-worker cluster (likely a chunk at another memory alignment in
+    another process, where NumPy's sums round differently)."""
     X_train, _, y_train, _ = digits
     params = dict(max_iter=10, average=True, early_stopping=True)
     a = _parallel(X_train, y_train, 300, **params)
     b = _parallel(X_train, y_train, 300, **params)
-    np.testing.assert_array_equal(a.coef_, b.coef_)
-    np.testing.assert_array_equal(a.intercept_, b.intercept_)
-    assert a.loss_curve_ == b.loss_curve_
-    assert a.validation_scores_ == b.validation_scores_
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.intercept_, a.intercept_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(b.validation_scores_, a.validation_scores_, rtol=1e-12)
+    assert b.n_iter_ == a.n_iter_
     with dask.config.set(scheduler="synchronous"):
         c = _parallel(X_train, y_train, 300, **params)
     np.testing.assert_allclose(c.coef_, a.coef_, rtol=1e-9, atol=1e-12)
