@@ -113,12 +113,11 @@ class SoftmaxRegressionClassifier(
         Whether to use Nesterov's momentum.
     average : bool or "auto", default="auto"
         Averaged SGD: the model is the average of the iterates since the end
-        of the first epoch (weighted by the step sizes), and the stopping rule
-        reads its training objective, with a patience of one epoch (the
-        average does not fluctuate). ``"auto"``: averaged on wide sparse data
-        (text, hashed or one-hot features) of more than 10,000 rows, whose
-        steps have no momentum to smooth them, unless ``l1_ratio > 0`` (an
-        average blurs exact zeros); not elsewhere. See the user guide.
+        of the first epoch (weighted by the step sizes); the stopping rule
+        reads its training objective or validation score. ``"auto"``: on for
+        wide sparse data (text, hashed or one-hot features) of more than
+        10,000 rows, whose steps have no momentum to smooth them, unless
+        ``l1_ratio > 0`` (an average blurs exact zeros). See the user guide.
     parallel : bool, default=False
         SGD on Dask data: every epoch, all chunks train at once from the same
         model, and their models are averaged; see :ref:`dask-which-path`.
@@ -126,13 +125,15 @@ class SoftmaxRegressionClassifier(
         How SGD scales its steps: per feature (``"diagonal"``, and ``"auto"``)
         or also by the features' inverse correlations (``"covariance"``: dense
         data without L1; see the user guide). The optimum does not change.
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         SGD: hold out a stratified ``validation_fraction`` of the training
-        data and make its score the stopping criterion (the schedule reacts
-        to its stalls as to the training objective's); the weights of the
-        best epoch are kept. Without it the criterion is the training
-        objective (on up to 10,000 rows the model's exact one, and the best
-        model seen is kept).
+        data and make its score the stopping criterion (improvements must
+        exceed its noise; the schedule reacts to its stalls as to the
+        training objective's); the best epoch's weights are kept. ``"auto"``:
+        on in ``fit`` for wide sparse data (the compiled sparse loop) of over
+        10,000 rows, where the training objective falls long after held-out
+        quality stops improving. Else the criterion is the training objective
+        (on up to 10,000 rows the exact one; the best model seen is kept).
     scoring : {"loss", "accuracy"}, default="loss"
         What early stopping scores on its split: the log-loss (reported
         negated in ``validation_scores_``, higher is better, as scikit-learn's
@@ -178,15 +179,15 @@ class SoftmaxRegressionClassifier(
     n_iter_ : int
         Iterations (full-batch) or epochs (SGD) run.
     loss_curve_ : list of float
-        SGD: training loss per epoch.
+        SGD: training loss per epoch (with early stopping, the pass's: each
+        minibatch's loss before its update).
     best_loss_ : float
         SGD: lowest training loss reached.
     validation_scores_ : list of float
         SGD with early stopping: validation score per epoch (minus the
         log-loss, or the accuracy: see ``scoring``).
     best_validation_score_ : float
-        SGD with early stopping: best validation score (its weights are the
-        ones kept).
+        SGD with early stopping: best validation score (its weights kept).
     t_ : int
         SGD: number of minibatch updates.
 
@@ -251,7 +252,7 @@ class SoftmaxRegressionClassifier(
         "average": ["boolean", AUTO],
         "parallel": ["boolean"],
         "preconditioner": [StrOptions({"auto", "diagonal", "covariance"})],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", AUTO],
         "scoring": [StrOptions({"loss", "accuracy"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -281,7 +282,7 @@ class SoftmaxRegressionClassifier(
         average="auto",
         parallel=False,
         preconditioner="auto",
-        early_stopping=False,
+        early_stopping="auto",
         scoring="loss",
         validation_fraction=0.1,
         n_iter_no_change=1,

@@ -285,6 +285,12 @@ def _loss_sum(chunk, coef):
     return chunk.loss_sum(coef)
 
 
+def _evaluate(chunk, coef):
+    if chunk.n_samples == 0:
+        return (np.zeros(0),) * 3
+    return chunk.evaluate(coef)
+
+
 def _correct_counts(chunk, coef):
     if chunk.n_samples == 0:
         return (0.0, 0.0)
@@ -551,6 +557,17 @@ class DaskData:
             return score_from_sums(metric, correct, 0.0, weight)
         loss_sum, weight = _compute(_tree_sum(self._map(_loss_sum, coef)))[0]
         return score_from_sums(metric, 0.0, loss_sum, weight)
+
+    def evaluate(self, coef, view=None):
+        """See :meth:`InMemoryData.evaluate` (``coef`` only): the chunks'
+        rows, one chunk after the other."""
+        coef = _in_graph(np.asarray(to_numpy(coef)))
+        (parts,) = _compute(self._map(_evaluate, coef))
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+    def used_columns(self):
+        """None: :meth:`evaluate` reads a whole ``coef``."""
+        return None
 
 
 # -------------------------------------------------------------- predict

@@ -58,7 +58,7 @@ from ._backend import (
     move_to,
     to_numpy,
 )
-from ._loss import SoftmaxLoss
+from ._loss import SoftmaxLoss, compact_columns, logits
 from ._solvers._scaling import column_moments, curvature_sample, sample_rows
 from ._split import make_validation_split
 from ._validation import (
@@ -169,6 +169,7 @@ class InMemoryData:
         self.dtype = X.dtype
         self._Y = None
         self._rows = None
+        self._blocks = self._used = None
 
     @classmethod
     def from_input(
@@ -335,6 +336,63 @@ class InMemoryData:
             total = total + mean * float(np.sum(sw))
             weight += float(np.sum(sw))
         return total, weight
+
+    def evaluate(self, coef=None, view=None):
+        """Each row's loss and whether it is predicted right, under ``coef``
+        or, for sparse rows, ``view``: ``(W, b)`` the weights of the columns
+        they use (:meth:`used_columns`) and the intercepts (what a model kept
+        in pieces gives without assembling its whole ``coef``). Returns host
+        float64 ``(losses, correct, weights)``, the last the rows' weights.
+        Early stopping's scoring of every epoch: the row blocks are cut once
+        (sparse ones on their columns)."""
+        xp = self.xp
+        if view is None:
+            coef = xp.asarray(coef, dtype=self.dtype, device=self.device)
+            W, b = self.loss.unpack(coef, xp)
+        else:
+            W, b = (xp.asarray(a, dtype=self.dtype, device=self.device) for a in view)
+        losses, correct = [], []
+        for Xb, Yb, used in self._scoring_blocks():
+            # ``view``: W is on the columns the blocks are renumbered into
+            Z = logits(Xb, W, b, used) if view is None else logits(Xb, W, b, ...)
+            pair = xp.stack(
+                [
+                    self.loss.losses_from_logits(Z, Yb, xp),
+                    self.loss.correct_from_logits(Z, Yb, xp),
+                ]
+            )
+            pair = np.asarray(to_numpy(pair), dtype=np.float64)  # one read a block
+            losses.append(pair[0])
+            correct.append(pair[1])
+        rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
+        return np.concatenate(losses), np.concatenate(correct), self.sample_weight[rows]
+
+    def used_columns(self):
+        """The sorted columns sparse rows use (None: dense rows, or most
+        columns used), the columns of :meth:`evaluate`'s ``view``."""
+        self._scoring_blocks()
+        return self._used
+
+    def _scoring_blocks(self):
+        """``(X, Y, used)`` of blocks of 8,192 rows, cut once; sparse rows on
+        the columns they use (all blocks on the same ones)."""
+        if self._blocks is None:
+            rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
+            Y, xp = self._targets(), self.xp
+            host = isinstance(self.X, np.ndarray) or sp.issparse(self.X)
+            X, self._used = self.X, None
+            if sp.issparse(X):
+                X, self._used = compact_columns(_take_rows(X, rows))
+            self._blocks = []
+            for start in range(0, rows.shape[0], 8192):
+                idx = rows[start : start + 8192]
+                if sp.issparse(X):
+                    Xb = X[start : start + 8192]
+                else:
+                    Xb = _take_rows(X, idx)
+                idx_dev = idx if host else xp.asarray(idx, device=self.device)
+                self._blocks.append((Xb, xp.take(Y, idx_dev, axis=0), self._used))
+        return self._blocks
 
     def objective(self, coef, l2, l1):
         """The objective at ``coef`` over the training rows: the mean weighted

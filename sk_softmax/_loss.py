@@ -51,28 +51,40 @@ def _xt_matmul(G, X):
     return G.T @ X
 
 
-def logits(X, W, b=None):
+def compact_columns(X):
+    """``(X_local, used)``: SciPy sparse ``X`` (CSR) on the columns it uses,
+    renumbered ``0..len(used)-1``, where they are fewer than half of its
+    columns; else ``(X, None)``."""
+    X = sp.csr_matrix(X)
+    used = np.unique(X.indices)
+    if used.shape[0] >= X.shape[1] // 2:
+        return X, None
+    local = np.searchsorted(used, X.indices).astype(X.indices.dtype)
+    return sp.csr_matrix(
+        (X.data, local, X.indptr), shape=(X.shape[0], used.shape[0])
+    ), used
+
+
+def logits(X, W, b=None, used=None):
     """``X @ W.T (+ b)``, X dense (any namespace) or SciPy sparse, ``W`` dense
     or SciPy sparse (then ``X`` is on the host).
 
-    For sparse ``X`` the product runs on the columns ``X`` uses, so that a
-    few rows of wide data read those columns' weights, never a transposed
-    copy of every weight (``n_classes * n_features``).
+    For sparse ``X`` the product runs on the columns ``X`` uses
+    (:func:`compact_columns`; ``used``: X is so already, on these columns of
+    ``W``, or on all of them where ``used`` is ``...``), so that a few rows
+    of wide data read those columns' weights, never a transposed copy of
+    every weight (``n_classes * n_features``).
     """
     if sp.issparse(W):  # a sparsify()-ed coef_: the product of its non-zeros
         Z = W.astype(X.dtype) @ X.T
         Z = np.asarray(Z.toarray() if sp.issparse(Z) else Z).T
     elif sp.issparse(X):
-        X = sp.csr_matrix(X)
-        used = np.unique(X.indices)
-        if used.shape[0] < X.shape[1] // 2:
-            local = np.searchsorted(used, X.indices).astype(X.indices.dtype)
-            X = sp.csr_matrix(
-                (X.data, local, X.indptr), shape=(X.shape[0], used.shape[0])
-            )
-            Z = X @ np.asarray(W).T[used]
-        else:
-            Z = X @ np.ascontiguousarray(np.asarray(W).T)
+        if used is None:
+            X, used = compact_columns(X)
+        W = np.asarray(W)
+        if used is not ...:  # (...: W is on X's columns already)
+            W = W if used is None else W[:, used]
+        Z = X @ np.ascontiguousarray(W.T)
     else:
         Z = X @ W.T
     return Z if b is None else Z + b
@@ -208,16 +220,32 @@ class SoftmaxLoss:
         pen, pen_grad = self.penalty_gradient(coef, alpha, xp)
         return loss_sum / weight_sum + pen, grad_sum / weight_sum + pen_grad
 
-    def loss(self, coef, X, Y, sample_weight=None, alpha=0.0, xp=None):
-        """Objective ``L`` only (see :meth:`loss_gradient`), without the
-        gradient's ``n_classes * n_features`` product."""
-        xp = get_namespace(coef) if xp is None else xp
-        Z = self.raw_prediction(coef, X, xp)
+    def sample_losses(self, coef, X, Y, xp):
+        """Each row's loss ``-log p(y_i | x_i)`` (shape (n_samples,)), from
+        stable log-probabilities."""
+        return self.losses_from_logits(self.raw_prediction(coef, X, xp), Y, xp)
+
+    def correct_from_logits(self, Z, Y, xp):
+        """Whether each row's top logit is its label's (1.0 / 0.0)."""
+        if self.n_rows == 1:
+            hit = (Z[:, 0] > 0) == (Y[:, 0] > 0.5)
+        else:
+            hit = xp.argmax(Z, axis=1) == xp.argmax(Y, axis=1)
+        return xp.astype(hit, Z.dtype)
+
+    def losses_from_logits(self, Z, Y, xp):
+        """Each row's loss from its logits ``Z`` (see :meth:`sample_losses`)."""
         if self.n_rows == 1:
             loss_i = xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z
         else:
             loss_i = -xp.sum(log_softmax(Z, xp) * Y, axis=1)
-        loss_i = xp.reshape(loss_i, (-1,))
+        return xp.reshape(loss_i, (-1,))
+
+    def loss(self, coef, X, Y, sample_weight=None, alpha=0.0, xp=None):
+        """Objective ``L`` only (see :meth:`loss_gradient`), without the
+        gradient's ``n_classes * n_features`` product."""
+        xp = get_namespace(coef) if xp is None else xp
+        loss_i = self.sample_losses(coef, X, Y, xp)
         if sample_weight is None:
             value = xp.sum(loss_i) / loss_i.shape[0]
         else:

@@ -26,6 +26,13 @@ from ._warnings import warn_at_caller
 #: 13,933 against 26,262 epochs, 24 against 25 fits at held-out parity.
 LOSS_FLOOR = 0.1
 
+#: A validation loss improves on the best only by more than this many
+#: standard errors of their difference on the split (rows scored by both
+#: models: a paired difference, whose noise shrinks as the models converge).
+#: On bench_sparse.py's 5-class, 15-word corpus: 3 epochs instead of 7, both
+#: at held-out parity; the other corpora and MNIST unchanged.
+NOISE_Z = 1.0
+
 
 @dataclass
 class StoppingState:
@@ -116,8 +123,9 @@ class StoppingRule:
         """A fresh history."""
         return StoppingState(stream=self.stream)
 
-    def update(self, state, loss, value=None):
-        """Record an epoch's training ``loss`` (and validation ``value``) in
+    def update(self, state, loss, value=None, noise=0.0):
+        """Record an epoch's training ``loss`` (and validation ``value``, whose
+        difference from the best one has standard error ``noise``) in
         ``state``; return the :class:`Verdict`."""
         n = self.n_iter_no_change
         if state.stream:
@@ -131,19 +139,22 @@ class StoppingRule:
         if not self.validation:
             return Verdict(False, "loss" if state.loss_stalls >= n else None)
         new_best = value < state.best_value
-        state.value_stalls = self._stalls(value, state.best_value, state.value_stalls)
+        state.value_stalls = self._stalls(
+            value, state.best_value, state.value_stalls, noise
+        )
         state.best_value = min(state.best_value, value)
         return Verdict(new_best, "validation" if state.value_stalls >= n else None)
 
-    def _stalls(self, value, best, stalls):
+    def _stalls(self, value, best, stalls, noise=0.0):
         """The stall count after ``value``: reset where it improves on the
         best by ``tol``, relative to the best (or to :data:`LOSS_FLOOR`
-        where the best is smaller; any finite value improves on none)."""
-        return 0 if self._improves(value, best) else stalls + 1
+        where the best is smaller; any finite value improves on none), and
+        by more than ``noise``."""
+        return 0 if self._improves(value, best, noise) else stalls + 1
 
-    def _improves(self, value, best):
-        scale = max(abs(best), LOSS_FLOOR)
-        return not np.isfinite(best) or value < best - self.tol * scale
+    def _improves(self, value, best, noise=0.0):
+        margin = max(self.tol * max(abs(best), LOSS_FLOOR), NOISE_Z * noise)
+        return not np.isfinite(best) or value < best - margin
 
     def criterion(self, state):
         """The best value of the criterion so far."""
@@ -214,6 +225,7 @@ class BestWeights:
         self.coef = None
         self.score = None
 
-    def keep(self, coef, score):
-        """``coef`` (copied) is the best so far, scoring ``score``."""
-        self.coef, self.score = self.copy(coef), score
+    def keep(self, coef, score, owned=False):
+        """``coef`` is the best so far, scoring ``score`` (kept as it is where
+        ``owned``: a new array no one else holds; else copied)."""
+        self.coef, self.score = coef if owned else self.copy(coef), score

@@ -764,12 +764,40 @@ def test_sgd_average_auto_on_wide_sparse_only():
         )
         cfg = SGDConfig().resolved(data)
         assert (cfg.batch_size, cfg.average) == (batch, average)
+        # early_stopping="auto": the same data, where the training objective
+        # falls long after held-out quality stops improving
+        assert cfg.early_stopping is average
         # an L1 penalty keeps its exact zeros: no average, plain steps
         cfg = SGDConfig(l1_ratio=1.0).resolved(data)
         assert (cfg.batch_size, cfg.average) == (256, False)
+        assert cfg.early_stopping is average
     # set by the user: kept
-    cfg = SGDConfig(batch_size=8, average=False).resolved(data)
-    assert (cfg.batch_size, cfg.average) == (8, False)
+    cfg = SGDConfig(batch_size=8, average=False, early_stopping=True).resolved(data)
+    assert (cfg.batch_size, cfg.average, cfg.early_stopping) == (8, False, True)
+
+
+def test_sgd_early_stopping_auto_on_wide_sparse_fits_only():
+    """The estimator's ``early_stopping="auto"``: a validation split on wide
+    sparse data of more than 10,000 rows (``validation_scores_``), none on
+    10,000, and never in ``partial_fit`` (the caller decides when to stop)."""
+    rng = np.random.default_rng(0)
+    n = 10_001
+    y = rng.integers(0, 3, n)
+    columns = rng.integers(0, 50_000, size=(n, 10))
+    columns[:, 0] = y  # a signal
+    X = sp.csr_matrix(
+        (rng.random(10 * n), columns.ravel(), np.arange(0, 10 * n + 1, 10)),
+        (n, 50_000),
+    )
+    clf = SoftmaxRegressionClassifier(max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        assert len(clf.validation_scores_) == clf.n_iter_
+        clf.fit(X[:10_000], y[:10_000])
+        assert not hasattr(clf, "validation_scores_")
+        clf.partial_fit(X, y)
+        assert not hasattr(clf, "validation_scores_")
 
 
 # ---------------------------------------------------------------- centering

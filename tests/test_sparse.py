@@ -424,6 +424,37 @@ def test_sparse_weights_kept_aside_between_passes_change_nothing(early_stopping)
     assert np.all(np.isfinite(watched.coef_))
 
 
+def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch):
+    """With early stopping, the split is scored on the weights of its columns
+    read where the pass keeps them, and the best epoch is kept as the pass's
+    columns (:class:`~sk_softmax._solvers._sgd._passes.CompactModel`): the
+    same scores and the same model as assembling the whole model every epoch,
+    and the model kept is the best epoch's (here not the last: small data,
+    a small penalty, the held-out loss turns up)."""
+    import sk_softmax._solvers._sgd._loop as loop
+    from sk_softmax._callbacks import observe
+
+    X, y = _wide(n_samples=1500, n_features=4000)
+    params = dict(
+        max_iter=12, n_iter_no_change=100, early_stopping=True, average=True,
+        alpha=1e-6, learning_rate="constant", learning_rate_init=2.0,
+    )  # fmt: skip
+    seen = []
+    with observe(lambda report, parameters: seen.append(parameters())):
+        pieces = _fit(X, y, **params)
+    monkeypatch.setattr(loop, "weights_on", lambda state, columns: None)
+    whole = _fit(X, y, **params)
+    np.testing.assert_allclose(
+        pieces.validation_scores_, whole.validation_scores_, rtol=1e-12
+    )
+    best = int(np.argmax(pieces.validation_scores_))
+    assert best + 1 < pieces.n_iter_, "the run should go past its best epoch"
+    for clf in (pieces, whole):
+        assert clf.best_validation_score_ == pieces.validation_scores_[best]
+        np.testing.assert_allclose(clf.coef_, seen[best][0], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(clf.intercept_, seen[best][1], rtol=1e-12)
+
+
 def test_sparse_plain_fit_writes_its_weights_back_once(monkeypatch):
     """Nobody reads the model between the passes of a plain fit: the pass's
     weights go back into the parameters once, when the fit ends."""

@@ -160,7 +160,7 @@ class Schedule:
         """Start "auto"'s final decay, over ``epochs`` (at least 2, within
         ``max_iter``); False when it cannot."""
         left = rate.horizon - epoch
-        if rate.decay_start is not None or left < 1:
+        if rate.decay_start is not None or left < 1 or epochs < 1:
             return False
         rate.decay_start = float(epoch)
         rate.decay_epochs = float(min(max(epochs, 2), left))

@@ -34,6 +34,7 @@ from .._scaling import (
 )
 from .._schedule import Schedule
 from ._passes import (
+    CompactModel,
     LazyZeros,
     PassResult,
     SparseScratch,
@@ -41,6 +42,7 @@ from ._passes import (
     restart_average,
     settle_average,
     sgd_pass,
+    weights_on,
 )
 from ._state import Params, Scaling, SGDState
 
@@ -96,7 +98,7 @@ class SGDConfig:
     shuffle: bool = True
     tol: object = "auto"
     n_iter_no_change: int = 1
-    early_stopping: bool = False
+    early_stopping: object = "auto"
     scoring: str = "loss"
     validation_fraction: float = 0.1
     max_iter: int = 1000
@@ -127,13 +129,20 @@ class SGDConfig:
         batch_size = self.batch_size
         if batch_size == "auto":
             batch_size = SPARSE_BATCH if sparse and average else 256
+        early_stopping = self.early_stopping
+        if early_stopping == "auto":
+            early_stopping = sparse and data.n_samples > EXACT_ROWS
         tol = self.tol
         if tol == "auto":
             per_row = data.row_nnz() or data.loss.n_features
             small = data.n_samples * per_row <= SMALL_VALUES
             tol = SMALL_TOL if small else LARGE_TOL
         return dataclasses.replace(
-            self, batch_size=batch_size, average=bool(average), tol=tol
+            self,
+            batch_size=batch_size,
+            average=bool(average),
+            tol=tol,
+            early_stopping=bool(early_stopping),
         )
 
     @property
@@ -263,6 +272,9 @@ class Run:
     converged: bool = False
     last: tuple = None  # the last epoch's (criterion, score, model, report)
     start_loss: float = None  # the starting model's loss on a sample of rows
+    noise: float = 0.0  # the last validation score's noise against the best
+    rows: tuple = None  # the split's rows under the last model (losses, ...)
+    best_rows: tuple = None  # ... under the best model
 
 
 class SGDSolver:
@@ -308,7 +320,9 @@ class SGDSolver:
         config = self.config.resolved(data, previous)
         schedule = Schedule(config.learning_rate, config.power_t)
         validation = None
-        if config.early_stopping and not incremental:
+        if incremental:  # the caller decides when a stream stops
+            config = dataclasses.replace(config, early_stopping=False)
+        elif config.early_stopping:
             data, validation = data.split(config.validation_fraction, rng)
         if previous is not None:
             state = SGDState.from_plain(previous, coef0)
@@ -464,12 +478,11 @@ class SGDSolver:
         run.loss_curve.append(criterion)
         score = None
         if run.validation is not None:
-            model = self.model(run)
-            score = _validation_score(run.validation, model, config.scoring)
+            score, model = self.validate(run)
             run.scores.append(score)
         seconds = time.perf_counter() - tic
-        if hooks.reads_parameters and model is None:
-            model = self.model(run)  # for the listeners only
+        if hooks.reads_parameters and (model is None or callable(model)):
+            model = self.model(run)  # for the listeners (whole)
         report = EpochReport(
             epoch=state.params.epoch,
             loss=criterion,
@@ -488,6 +501,26 @@ class SGDSolver:
             return True
         return False
 
+    def validate(self, run):
+        """The epoch's validation score and the model it was read at: the
+        whole model, or where a sparse pass keeps the weights in pieces and
+        the split's rows use few columns, a :class:`~._passes.CompactModel`
+        (the split scored on its columns' weights alone: a model of
+        ``n_classes * n_features`` weights is not assembled every epoch).
+        The rows' losses are kept for the next epoch's noise
+        (:func:`_validation_score`)."""
+        columns = run.validation.used_columns()
+        view = None if columns is None else weights_on(run.state, columns)
+        if view is None:
+            model = self.model(run)
+            rows = run.validation.evaluate(model)
+        else:
+            model = functools.partial(CompactModel, run.state)
+            rows = run.validation.evaluate(view=view)
+        score, run.noise = _validation_score(rows, run.config.scoring, run.best_rows)
+        run.rows = rows
+        return score, model
+
     def criterion(self, run, record):
         """The epoch's training criterion, and the model it was read at (or
         None): with averaging, the averaged model's objective; on small data
@@ -495,7 +528,7 @@ class SGDSolver:
         read); else the pass's loss, its minibatches' mean taken before each
         update (read from where the pass ran, once)."""
         config, state, train = run.config, run.state, run.train
-        if config.average:  # the model is the average: its objective
+        if config.average and run.validation is None:  # the model: the average
             if record.average_loss is None:
                 average = state.averaged()
                 record.average_loss = train.objective(average, config.l2, config.l1)
@@ -543,9 +576,13 @@ class SGDSolver:
         criterion, score, model, report = run.last
         state, stopping, history = run.state, run.stopping, run.history
         value = None if score is None else -score
-        verdict = stopping.update(history, criterion, value)
+        verdict = stopping.update(history, criterion, value, run.noise)
         if verdict.new_best:
-            run.best.keep(model, score)
+            run.best_rows = run.rows
+            if callable(model):  # the model in pieces (CompactModel)
+                run.best.keep(model(), score, owned=True)
+            else:
+                run.best.keep(model, score, owned=model is not state.params.coef)
         elif run.best is not None and score is None:  # the training objective
             if run.best.score is None or criterion < run.best.score:
                 run.best.keep(self.model(run) if model is None else model, criterion)
@@ -556,7 +593,7 @@ class SGDSolver:
                 stopping.criterion(history),
                 state.params.epoch,
                 verdict.stalled,
-                max(2, stopping.n_iter_no_change),
+                _decay_epochs(run),
             )
         if reaction is None and verdict.stalled:
             lowered = stopping.improved_since_lowering(history) and (
@@ -601,7 +638,12 @@ class SGDSolver:
         if run.best is not None and run.best.coef is not None:
             if run.validation is not None or run.best.score < run.loss_curve[-1]:
                 # partial_fit / warm_start go on from the kept weights, at rest
-                state.params.coef = result.coef = run.train.copy(run.best.coef)
+                best = run.best.coef
+                if isinstance(best, CompactModel):  # into the last model, in place
+                    best = best.write_into(state.params.coef, run.train.loss)
+                else:
+                    best = run.train.copy(best)
+                state.params.coef = result.coef = best
                 state.momentum = state.average = None
         if run.validation is not None:
             result.validation_scores = run.scores
@@ -617,12 +659,34 @@ class SGDSolver:
         return run.state.params.coef
 
 
-def _validation_score(validation, model, scoring):
-    """The validation score (higher is better): minus the log-loss, or the
-    accuracy."""
-    if scoring == "loss":
-        return -validation.score(model, "log_loss")
-    return validation.score(model, "accuracy")
+def _decay_epochs(run):
+    """The length of the "auto" schedule's final decay: none for an averaged
+    model judged on a validation split (the average has smoothed the steps'
+    noise already; the best epoch is kept), else the patience (at least 2)."""
+    if run.config.average and run.validation is not None:
+        return 0
+    return max(2, run.stopping.n_iter_no_change)
+
+
+def _validation_score(rows, scoring, best_rows):
+    """The validation score (higher is better: minus the log-loss, or the
+    accuracy) from the split's ``rows`` (each row's loss, whether it is
+    predicted right, its weight: the data's ``evaluate``), and its noise:
+    the standard error of the mean difference of the rows' losses from the
+    best model's (``best_rows``; 0 without one, and for the accuracy)."""
+    losses, correct, weights = rows
+    total = np.sum(weights)
+    if scoring != "loss":
+        return float(weights @ correct / total), 0.0
+    score = -float(weights @ losses / total)
+    if best_rows is None:
+        return score, 0.0
+    diff = losses - best_rows[0]
+    mean = weights @ diff / total
+    variance = max(float(weights @ (diff - mean) ** 2 / total), 0.0)
+    n_eff = total**2 / np.sum(weights * weights)
+    noise = np.sqrt(variance / (n_eff - 1.0)) if n_eff > 1.0 else 0.0
+    return score, float(noise)
 
 
 def _rows_pass(carry, rows, rng, span, *, config, schedule):

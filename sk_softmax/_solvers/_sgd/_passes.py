@@ -160,6 +160,7 @@ class SparseLayout:
         local = np.zeros(X.shape[1], dtype=X.indices.dtype)
         local[self.columns] = np.arange(self.columns.shape[0], dtype=local.dtype)
         self.indices = local[X.indices]
+        self.local = local
         n_rows = Y.shape[1]
         labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -548,8 +549,10 @@ def _pass_sparse(
     pass_loss = loss_total / weight_total + penalty
     if average is None:
         return pass_loss, None
-    # the averaged parameters' objective on the pass's rows, in the layout
     average.weight += owed
+    if config.early_stopping:  # judged on a validation split: not needed
+        return pass_loss, None
+    # the averaged parameters' objective on the pass's rows, in the layout
     scale = 1.0 / average.weight
     averaged_loss_sum = rows_loss(*csr_rows, weights, A_t, a_b, scale)
     A_norm, A_abs = norms(A_t)
@@ -561,6 +564,65 @@ def _pass_sparse(
         A_abs += float(np.sum(np.abs(A_other), dtype=np.float64)) if l1 else 0.0
     average_loss = averaged_loss_sum / weight_total + 0.5 * alpha * A_norm + l1 * A_abs
     return pass_loss, average_loss
+
+
+def weights_on(state, columns):
+    """The model's weights on ``columns`` (sorted feature indices) and its
+    intercepts, ``(W, b)`` of shapes ``(n_rows, len(columns))`` and
+    ``(n_rows,)``, the averaged model's with averaging (as
+    :meth:`~._state.SGDState.averaged`), read where a sparse pass keeps them
+    (its compact copy; the flat arrays outside its columns), nothing written
+    back nor allocated: what scoring a few rows needs, at the cost of their
+    columns. None where no sparse pass keeps them (read the parameters)."""
+    pending = None if state.scratch is None else state.scratch.pending
+    if pending is None:
+        return None
+    name, scale = _model_part(state, pending)
+    compact = pending.compact[name]
+    layout = pending.layout
+    position = layout.local[columns]
+    inside = layout.columns[position] == columns
+    W = np.zeros((compact.shape[1], columns.shape[0]), dtype=compact.dtype)
+    W[:, inside] = compact[position[inside]].T * scale
+    flat = pending.flat[name]
+    if not inside.all() and not callable(flat):  # else: zeros, never written
+        W[:, ~inside] = flat[:, columns[~inside]] * scale
+    b = pending.vectors["a_b" if name == "A" else "b"][0] * scale
+    return W, (b if b.shape[0] else None)
+
+
+def _model_part(state, pending):
+    """Which compact array holds the model (``"A"``: the average's sum, else
+    the weights ``"W"``) and the factor that makes it the model."""
+    average = state.average
+    if average is not None and "A" in pending.compact and average.weight:
+        return "A", 1.0 / average.weight
+    return "W", 1.0
+
+
+class CompactModel:
+    """The model on a sparse pass's columns, kept aside (early stopping's best
+    epoch) without assembling its whole parameter vector.
+
+    :meth:`write_into` puts it into a whole model: the layout's columns and
+    the intercepts from here, the other columns left as they are (weights a
+    fit from zeros never touched: zeros then as now).
+    """
+
+    def __init__(self, state):
+        pending = state.scratch.pending
+        name, scale = _model_part(state, pending)
+        self.columns = pending.layout.columns
+        self.W = pending.compact[name] * scale
+        self.b = pending.vectors["a_b" if name == "A" else "b"][0] * scale
+
+    def write_into(self, coef, loss):
+        """``coef`` (a whole parameter vector, in place) with this model's part."""
+        W, b = loss.unpack(coef, np)
+        W[:, self.columns] = self.W.T
+        if b is not None:
+            b[...] = self.b
+        return coef
 
 
 def _materialized(state):
