@@ -63,6 +63,18 @@ def _row_keys(X):
     return keys
 
 
+def _unique_rows(table):
+    """``np.unique(table, axis=0, return_inverse=True)`` for a 2-D integer
+    table, by one lexicographic sort (several times faster)."""
+    order = np.lexsort(table.T[::-1])
+    ordered = table[order]
+    first = np.ones(table.shape[0], dtype=bool)
+    first[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    ids = np.empty(table.shape[0], dtype=np.intp)
+    ids[order] = np.cumsum(first) - 1
+    return ordered[first], ids
+
+
 def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes):
     """Stratified train / validation split that keeps duplicate rows together.
 
@@ -94,8 +106,7 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
     # one group per distinct (label, row); np.unique sorts them by label, then
     # key: an order independent of the rows' order
     table = np.column_stack([y[positive].astype(np.uint64), _row_keys(X)[positive]])
-    groups, group_ids = np.unique(table, axis=0, return_inverse=True)
-    group_ids = group_ids.reshape(-1)
+    groups, group_ids = _unique_rows(table)
     val_groups, train_only = [], []
     for k in range(len(classes)):
         class_groups = np.flatnonzero(groups[:, 0] == k)

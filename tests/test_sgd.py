@@ -178,6 +178,18 @@ def test_sgd_validation_split_keeps_duplicates_together():
     assert set(y_rep[val]) == {0, 1}
 
 
+@pytest.mark.parametrize("n", [0, 1, 500])
+def test_sgd_validation_split_groups_rows_as_numpy_unique(n):
+    from sk_softmax._split import _unique_rows
+
+    rng = np.random.default_rng(n)
+    table = rng.integers(0, 4, size=(n, 3)).astype(np.uint64)  # many repeats
+    groups, ids = _unique_rows(table)
+    expected, inverse = np.unique(table, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(groups, expected)
+    np.testing.assert_array_equal(ids, inverse.reshape(-1))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
     from sk_softmax._split import _row_keys
