@@ -382,7 +382,9 @@ class InMemoryData:
             host = isinstance(self.X, np.ndarray) or sp.issparse(self.X)
             X, self._used = self.X, None
             if sp.issparse(X):
-                X, self._used = compact_columns(_take_rows(X, rows))
+                X, self._used = compact_columns(
+                    X if self.rows is None else _take_rows(X, rows)
+                )
             self._blocks = []
             for start in range(0, rows.shape[0], 8192):
                 idx = rows[start : start + 8192]

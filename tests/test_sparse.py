@@ -455,6 +455,24 @@ def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch):
         np.testing.assert_allclose(clf.intercept_, seen[best][1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("average", [False, True])
+def test_sparse_pass_in_segments_is_the_same_pass(monkeypatch, average):
+    """A pass copies its rows a segment of whole minibatches at a time (a
+    large matrix's rows are never copied whole): the same steps, so the same
+    model, bit for bit; the averaged objective summed by segments equals the
+    one sum to rounding."""
+    import sk_softmax._solvers._sgd._passes as passes
+
+    X, y = _wide(n_samples=1000, n_features=3000)
+    params = dict(max_iter=3, n_iter_no_change=100, average=average)
+    whole = _fit(X, y, early_stopping=False, **params)
+    monkeypatch.setattr(passes, "SEGMENT_VALUES", 200)  # a segment a minibatch
+    cut = _fit(X, y, early_stopping=False, **params)
+    np.testing.assert_array_equal(whole.coef_, cut.coef_)
+    np.testing.assert_array_equal(whole.intercept_, cut.intercept_)
+    np.testing.assert_allclose(whole.loss_curve_, cut.loss_curve_, rtol=1e-12)
+
+
 def test_sparse_plain_fit_writes_its_weights_back_once(monkeypatch):
     """Nobody reads the model between the passes of a plain fit: the pass's
     weights go back into the parameters once, when the fit ends."""

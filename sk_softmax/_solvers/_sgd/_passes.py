@@ -133,9 +133,10 @@ class SparseLayout:
     The pass works on the columns its rows use and nothing else: their
     weights are gathered side by side (one row of ``n_rows`` weights a
     column) and the CSR column indices are renumbered into them
-    (``indices``), so that a pass costs ``O(nnz * n_rows)`` plus
-    ``O(n_used * n_rows)``, whatever ``n_features``. The used columns are
-    numbered from the most used down (``columns``), so that the weights of
+    (``indices``; ``local`` maps a column to its place), so that a pass
+    costs ``O(nnz * n_rows)`` plus ``O(n_used * n_rows)``, whatever
+    ``n_features``. The used columns are numbered from the most used down
+    (``columns``), so that the weights of
     the frequent words, read at every step, share the cache; ``active``
     holds the same columns sorted. Made in ``O(nnz + n_features)``.
 
@@ -151,12 +152,15 @@ class SparseLayout:
     def __init__(self, X, order, Y):
         X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
         self.X = X
-        used = X.indices if order.shape[0] == X.shape[0] else X[order].indices
-        counts = np.bincount(used, minlength=X.shape[1])
+        counts = np.bincount(X.indices, minlength=X.shape[1])
+        if order.shape[0] < X.shape[0]:  # less the other rows' (no copy of these)
+            others = np.ones(X.shape[0], dtype=bool)
+            others[order] = False
+            counts -= np.bincount(X[others].indices, minlength=X.shape[1])
         self.active = np.flatnonzero(counts)
         # most used first; ties in column order (a stable sort)
         self.columns = self.active[np.argsort(-counts[self.active], kind="stable")]
-        # rows outside ``order`` may name other columns: mapped to 0, never read
+        # a column's place in ``columns`` (other columns: 0, never read)
         local = np.zeros(X.shape[1], dtype=X.indices.dtype)
         local[self.columns] = np.arange(self.columns.shape[0], dtype=local.dtype)
         self.indices = local[X.indices]
@@ -510,30 +514,35 @@ def _pass_sparse(
     weights = np.empty(0)
     if sample_weight is not None:
         weights = np.asarray(sample_weight, float)[order]
-    # the pass's rows as both compiled loops read them: copied out in the
-    # pass's order (one copy of their stored values for the pass), so that
-    # they are read in sequence; row ``i`` of the copy is ``order[i]``
-    csr_rows = (*layout.rows(order), np.arange(n_samples), layout.labels[order])
-    owed, l1_total = sparse_pass(
-        *csr_rows,
-        weights,
-        W_t,
-        b,
-        p_active,
-        p_b,
-        up_to_date,
-        0.0,
-        np.asarray(rates, dtype=np.float64),
-        int(config.batch_size),
-        alpha,
-        weight_total / n_samples,
-        losses,
-        compact.get("Q", empty),
-        l1,
-        l1_total,
-        compact.get("A", empty),
-        a_b,
-    )
+    rates = np.asarray(rates, dtype=np.float64)
+    segments = _segments(layout, order, config.batch_size)
+    owed, kept = 0.0, None
+    for csr_rows, part in _segment_rows(layout, order, segments):
+        # whole minibatches: the same steps, in the same order, as one call
+        batches = slice(part.start // config.batch_size, None)
+        owed, l1_total = sparse_pass(
+            *csr_rows,
+            weights[part] if weights.shape[0] else weights,
+            W_t,
+            b,
+            p_active,
+            p_b,
+            up_to_date,
+            owed,
+            rates[batches],
+            int(config.batch_size),
+            alpha,
+            weight_total / n_samples,
+            losses[part],
+            compact.get("Q", empty),
+            l1,
+            l1_total,
+            compact.get("A", empty),
+            a_b,
+        )
+        # one copy at a time: this one goes before the next is made
+        kept = csr_rows if len(segments) == 1 else None
+        del csr_rows
     if l1:
         state.l1.total = l1_total
     A_t = compact.get("A", empty)
@@ -554,7 +563,11 @@ def _pass_sparse(
         return pass_loss, None
     # the averaged parameters' objective on the pass's rows, in the layout
     scale = 1.0 / average.weight
-    averaged_loss_sum = rows_loss(*csr_rows, weights, A_t, a_b, scale)
+    averaged_loss_sum = 0.0
+    for rows, part in _segment_rows(layout, order, segments, last=kept):
+        part_weights = weights[part] if weights.shape[0] else weights
+        averaged_loss_sum += rows_loss(*rows, part_weights, A_t, a_b, scale)
+        del rows
     A_norm, A_abs = norms(A_t)
     A_norm, A_abs = A_norm * scale**2, A_abs * scale if l1 else 0.0
     other = _other_columns(state, layout)
@@ -564,6 +577,35 @@ def _pass_sparse(
         A_abs += float(np.sum(np.abs(A_other), dtype=np.float64)) if l1 else 0.0
     average_loss = averaged_loss_sum / weight_total + 0.5 * alpha * A_norm + l1 * A_abs
     return pass_loss, average_loss
+
+
+# a pass copies its rows (in its order) this many stored values at a time,
+# so that the copy of a large matrix's rows is not a second matrix
+SEGMENT_VALUES = 2**22
+
+
+def _segments(layout, order, batch_size):
+    """The pass's rows cut into runs of whole minibatches of about
+    ``SEGMENT_VALUES`` stored values (one run on small data)."""
+    n = order.shape[0]
+    per_row = layout.X.nnz / max(layout.X.shape[0], 1)
+    batches = max(1, int(SEGMENT_VALUES / max(per_row, 1.0)) // batch_size)
+    step = batches * batch_size
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _segment_rows(layout, order, segments, last=None):
+    """``(csr_rows, part)`` of each segment: the arguments the compiled loops
+    read (the rows of ``order[part]``, copied out in that order, so that
+    they are read in sequence; row ``i`` of the copy is ``order[part][i]``).
+    ``last``: the one segment's, already copied (reused)."""
+    if last is not None and len(segments) == 1:
+        yield last, segments[0]
+        return
+    for part in segments:
+        rows = order[part]
+        labels = layout.labels[rows]
+        yield (*layout.rows(rows), np.arange(rows.shape[0]), labels), part
 
 
 def weights_on(state, columns):
