@@ -350,7 +350,12 @@ class InMemoryData:
             coef = xp.asarray(coef, dtype=self.dtype, device=self.device)
             W, b = self.loss.unpack(coef, xp)
         else:
-            W, b = (xp.asarray(a, dtype=self.dtype, device=self.device) for a in view)
+            W, b = (
+                None
+                if a is None
+                else xp.asarray(a, dtype=self.dtype, device=self.device)
+                for a in view
+            )
         losses, correct = [], []
         for Xb, Yb, used in self._scoring_blocks():
             # ``view``: W is on the columns the blocks are renumbered into

@@ -424,7 +424,8 @@ def test_sparse_weights_kept_aside_between_passes_change_nothing(early_stopping)
     assert np.all(np.isfinite(watched.coef_))
 
 
-def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch):
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch, fit_intercept):
     """With early stopping, the split is scored on the weights of its columns
     read where the pass keeps them, and the best epoch is kept as the pass's
     columns (:class:`~sk_softmax._solvers._sgd._passes.CompactModel`): the
@@ -438,12 +439,14 @@ def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch):
     params = dict(
         max_iter=12, n_iter_no_change=100, early_stopping=True, average=True,
         alpha=1e-6, learning_rate="constant", learning_rate_init=2.0,
+        fit_intercept=fit_intercept,
     )  # fmt: skip
     seen = []
     with observe(lambda report, parameters: seen.append(parameters())):
         pieces = _fit(X, y, **params)
     monkeypatch.setattr(loop, "weights_on", lambda state, columns: None)
     whole = _fit(X, y, **params)
+    assert np.all(np.isfinite(pieces.validation_scores_))
     np.testing.assert_allclose(
         pieces.validation_scores_, whole.validation_scores_, rtol=1e-12
     )
