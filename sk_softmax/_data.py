@@ -346,9 +346,12 @@ class InMemoryData:
         Early stopping's scoring of every epoch: the row blocks are cut once
         (sparse ones on their columns)."""
         xp = self.xp
+        blocks, used = self._scoring_blocks(), self._used
         if view is None:
             coef = xp.asarray(coef, dtype=self.dtype, device=self.device)
             W, b = self.loss.unpack(coef, xp)
+            if used is not None:  # the columns the blocks are renumbered into
+                W = W[:, used]
         else:
             W, b = (
                 None
@@ -357,9 +360,8 @@ class InMemoryData:
                 for a in view
             )
         losses, correct = [], []
-        for Xb, Yb, used in self._scoring_blocks():
-            # ``view``: W is on the columns the blocks are renumbered into
-            Z = logits(Xb, W, b, used) if view is None else logits(Xb, W, b, ...)
+        for Xb, Yb in blocks:
+            Z = logits(Xb, W, b, compacted=used is not None)
             pair = xp.stack(
                 [
                     self.loss.losses_from_logits(Z, Yb, xp),
@@ -379,8 +381,8 @@ class InMemoryData:
         return self._used
 
     def _scoring_blocks(self):
-        """``(X, Y, used)`` of blocks of 8,192 rows, cut once; sparse rows on
-        the columns they use (all blocks on the same ones)."""
+        """``(X, Y)`` of blocks of 8,192 rows, cut once; sparse rows on the
+        columns they use (all blocks on the same ones, ``_used``)."""
         if self._blocks is None:
             rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
             Y, xp = self._targets(), self.xp
@@ -398,7 +400,7 @@ class InMemoryData:
                 else:
                     Xb = _take_rows(X, idx)
                 idx_dev = idx if host else xp.asarray(idx, device=self.device)
-                self._blocks.append((Xb, xp.take(Y, idx_dev, axis=0), self._used))
+                self._blocks.append((Xb, xp.take(Y, idx_dev, axis=0)))
         return self._blocks
 
     def objective(self, coef, l2, l1):

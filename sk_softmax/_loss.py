@@ -65,24 +65,23 @@ def compact_columns(X):
     ), used
 
 
-def logits(X, W, b=None, used=None):
+def logits(X, W, b=None, compacted=False):
     """``X @ W.T (+ b)``, X dense (any namespace) or SciPy sparse, ``W`` dense
     or SciPy sparse (then ``X`` is on the host).
 
     For sparse ``X`` the product runs on the columns ``X`` uses
-    (:func:`compact_columns`; ``used``: X is so already, on these columns of
-    ``W``, or on all of them where ``used`` is ``...``), so that a few rows
-    of wide data read those columns' weights, never a transposed copy of
-    every weight (``n_classes * n_features``).
+    (:func:`compact_columns`; ``compacted``: X is so already, and ``W`` holds
+    those columns' weights), so that a few rows of wide data read those
+    columns' weights, never a transposed copy of every weight
+    (``n_classes * n_features``).
     """
     if sp.issparse(W):  # a sparsify()-ed coef_: the product of its non-zeros
         Z = W.astype(X.dtype) @ X.T
         Z = np.asarray(Z.toarray() if sp.issparse(Z) else Z).T
     elif sp.issparse(X):
-        if used is None:
-            X, used = compact_columns(X)
         W = np.asarray(W)
-        if used is not ...:  # (...: W is on X's columns already)
+        if not compacted:
+            X, used = compact_columns(X)
             W = W if used is None else W[:, used]
         Z = X @ np.ascontiguousarray(W.T)
     else:

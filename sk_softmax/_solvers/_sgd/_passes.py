@@ -619,7 +619,7 @@ def weights_on(state, columns):
     pending = None if state.scratch is None else state.scratch.pending
     if pending is None:
         return None
-    name, scale = _model_part(state, pending)
+    name, scale, b = _model_part(state, pending)
     compact = pending.compact[name]
     layout = pending.layout
     position = layout.local[columns]
@@ -629,17 +629,19 @@ def weights_on(state, columns):
     flat = pending.flat[name]
     if not inside.all() and not callable(flat):  # else: zeros, never written
         W[:, ~inside] = flat[:, columns[~inside]] * scale
-    b = pending.vectors["a_b" if name == "A" else "b"][0] * scale
     return W, (b if b.shape[0] else None)
 
 
 def _model_part(state, pending):
     """Which compact array holds the model (``"A"``: the average's sum, else
-    the weights ``"W"``) and the factor that makes it the model."""
+    the weights ``"W"``), the factor that makes it the model, and the
+    model's intercepts (a new array)."""
     average = state.average
     if average is not None and "A" in pending.compact and average.weight:
-        return "A", 1.0 / average.weight
-    return "W", 1.0
+        name, scale = "A", 1.0 / average.weight
+    else:
+        name, scale = "W", 1.0
+    return name, scale, pending.vectors["a_b" if name == "A" else "b"][0] * scale
 
 
 class CompactModel:
@@ -653,10 +655,9 @@ class CompactModel:
 
     def __init__(self, state):
         pending = state.scratch.pending
-        name, scale = _model_part(state, pending)
+        name, scale, self.b = _model_part(state, pending)
         self.columns = pending.layout.columns
         self.W = pending.compact[name] * scale
-        self.b = pending.vectors["a_b" if name == "A" else "b"][0] * scale
 
     def write_into(self, coef, loss):
         """``coef`` (a whole parameter vector, in place) with this model's part."""
