@@ -88,16 +88,16 @@ class SoftmaxRegressionClassifier(
     learning_rate : {"auto", "adaptive", "constant", "invscaling", "decay", \
             "linear"}, default="auto"
         Step-size schedule of SGD. ``"auto"``: constant while the stopping
-        criterion improves; at a stall divided by 5 while the criterion's
-        best fell by more than 1% since the last lowering, else it falls
-        linearly to zero over the patience and the fit ends (see the user
-        guide). ``"adaptive"``: divided by 5 at each stall until a lowering
-        brings no improvement. A stream (``partial_fit``) divides the rate by
-        2 at a stall with either. ``"constant"``: ``learning_rate_init``.
-        ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` for the
-        ``t``-th update; ``"decay"``: ``learning_rate_init / (epoch + 1) **
-        power_t``. ``"linear"``: falls linearly, update by update, to zero at
-        the end of ``max_iter`` epochs, for a known budget.
+        criterion improves; at a stall divided by 5 while the best fell by
+        over 1% since the last lowering (once on the minibatch loss: >10,000
+        rows, no split), else to zero linearly over the patience, and the
+        fit ends (user guide). ``"adaptive"``: divided by 5 at each stall
+        until a lowering brings no improvement. A stream (``partial_fit``)
+        halves the rate at a stall with either. ``"constant"``:
+        ``learning_rate_init``. ``"invscaling"``: that divided by
+        ``(t + 1) ** power_t`` at the ``t``-th update; ``"decay"``: the same
+        with the epoch for ``t``. ``"linear"``: to zero linearly, update by
+        update, at the end of ``max_iter`` epochs, for a known budget.
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is

@@ -373,12 +373,15 @@ class NumpyBatchLoss:
             np.add.reduce(Zt, axis=1, out=self.grad_b)
         return self.grad
 
-    def total(self):
-        """``sum_i s_i l_i`` over the pass's samples (a host float)."""
+    def total(self, starts):
+        """``sum_i s_i l_i`` over the pass's samples (a host float), and the
+        sums of the minibatches starting at ``starts`` (float64)."""
         norm_all = self.norm_all
         if self.loss.n_rows > 1:
             np.log(norm_all, out=norm_all)
             norm_all -= self.zy_all
-        if self.sw is None:
-            return float(np.sum(norm_all, dtype=np.float64))
-        return float(np.dot(norm_all.astype(np.float64), self.sw))
+        losses = norm_all.astype(np.float64)
+        if self.sw is not None:
+            losses *= self.sw
+        sums = np.add.reduceat(losses, starts)
+        return float(np.sum(sums)), sums

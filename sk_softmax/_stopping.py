@@ -123,10 +123,13 @@ class StoppingRule:
         """A fresh history."""
         return StoppingState(stream=self.stream)
 
-    def update(self, state, loss, value=None, noise=0.0):
+    def update(self, state, loss, value=None, noise=0.0, loss_noise=0.0):
         """Record an epoch's training ``loss`` (and validation ``value``, whose
         difference from the best one has standard error ``noise``) in
-        ``state``; return the :class:`Verdict`."""
+        ``state``; return the :class:`Verdict`. A training loss that is an
+        estimate (a pass's mean minibatch loss, standard error
+        ``loss_noise``) improves only by more than its noise, as a
+        validation value does."""
         n = self.n_iter_no_change
         if state.stream:
             state.recent = [*state.recent, loss][-n:]
@@ -134,7 +137,9 @@ class StoppingRule:
                 return Verdict(False, None)
             loss = sum(state.recent) / len(state.recent)
         state.losses = [*state.losses, loss][-(n + 1) :]
-        state.loss_stalls = self._stalls(loss, state.best_loss, state.loss_stalls)
+        state.loss_stalls = self._stalls(
+            loss, state.best_loss, state.loss_stalls, loss_noise
+        )
         state.best_loss = min(state.best_loss, loss)
         if not self.validation:
             return Verdict(False, "loss" if state.loss_stalls >= n else None)

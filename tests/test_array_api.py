@@ -280,6 +280,41 @@ def test_array_api_sgd_syncs_host_once_per_epoch(
     assert totals[1] - totals[0] == 3 * reads_per_epoch
 
 
+def test_array_api_sgd_large_data_reads_loss_and_noise_at_once(host_syncs):
+    # above 10,000 rows the criterion is the pass's loss, judged against its
+    # standard error: both come back in one read an epoch
+    X, y = make_classification(
+        n_samples=10_400, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    X_xp = _strict(X, "device1")
+    params = {"batch_size": 512, "n_iter_no_change": 100, "early_stopping": False}
+    totals = []
+    for max_iter in (2, 5):
+        host_syncs.clear()
+        with sklearn.config_context(array_api_dispatch=True):
+            clf = _fit({"max_iter": max_iter, **params}, X_xp, y)
+        assert clf.n_iter_ == max_iter
+        totals.append(sum(host_syncs.values()))
+    assert totals[1] - totals[0] == 3
+
+
+def test_array_api_pass_noise_matches_numpy():
+    from sk_softmax._solvers._sgd._passes import PassResult
+
+    rng = np.random.default_rng(0)
+    sums, weights = rng.uniform(0.5, 2.0, 7), np.array([3.0, 3, 3, 3, 3, 3, 1])
+    host = PassResult(1.25, 19.0, [], [], batch_losses=sums, batch_weights=weights)
+    on_device = PassResult(
+        xps.asarray(1.25, dtype=xps.float64),
+        19.0,
+        [],
+        [],
+        batch_losses=xps.asarray(sums),
+        batch_weights=weights,
+    )
+    assert on_device.read() == pytest.approx(host.read(), rel=1e-12)
+
+
 def test_array_api_full_batch_moves_only_loss_and_gradient(
     data, host_syncs, monkeypatch
 ):

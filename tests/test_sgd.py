@@ -681,6 +681,63 @@ def test_sgd_auto_schedule_stream_after_fit_goes_on(digits):
     assert clf._sgd_state["rate"]["decay_start"] is None
 
 
+def test_sgd_auto_schedule_on_large_data_lowers_once_then_decays():
+    """Above 10,000 rows (the criterion: the pass's loss) "auto" lowers the
+    rate once, at a stall judged against the loss's noise, and decays at the
+    next stall."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=12_000, n_features=30, n_informative=20, n_classes=8,
+        flip_y=0.1, random_state=0,
+    )  # fmt: skip
+    reports = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with observe(lambda report, _: reports.append(report)):
+            clf = SoftmaxRegressionClassifier(random_state=0).fit(X, y)
+    eta0 = reports[0].eta0
+    rates = np.concatenate([r.rates for r in reports])
+    levels = np.unique(rates[rates >= eta0 / 5 * (1 - 1e-12)])
+    np.testing.assert_allclose(levels, [eta0 / 5, eta0])  # one lowering
+    decaying = rates[rates < eta0 / 5 * (1 - 1e-12)]
+    assert decaying.size and np.all(np.diff(decaying) < 0)  # then the decay
+    assert clf.n_iter_ == len(reports) < 30
+    ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    assert clf.score(X, y) >= ref.score(X, y) - 0.01
+
+
+def test_sgd_stall_judged_against_the_loss_noise():
+    from sk_softmax._stopping import StoppingRule
+
+    rule = StoppingRule(tol=1e-3, n_iter_no_change=1)
+    history = rule.init()
+    rule.update(history, 0.30)
+    # 1% better: progress by tol, but within the loss's standard error (2%)
+    assert rule.update(history, 0.297, loss_noise=0.006).stalled == "loss"
+    history = rule.init()
+    rule.update(history, 0.30)
+    assert rule.update(history, 0.297, loss_noise=0.001).stalled is None
+
+
+def test_sgd_pass_noise_is_the_standard_error_of_the_mean_loss():
+    from sk_softmax._solvers._sgd._passes import PassResult
+
+    rng = np.random.default_rng(0)
+    means = rng.uniform(0.2, 0.4, 40)
+    record = PassResult(
+        means.mean(), 40 * 256.0, [], [],
+        batch_losses=256.0 * means, batch_weights=np.full(40, 256.0),
+    )  # fmt: skip
+    loss, noise = record.read()
+    assert loss == pytest.approx(means.mean())
+    assert noise == pytest.approx(means.std(ddof=1) / np.sqrt(40))
+    one = PassResult(0.3, 9.0, [], [], batch_losses=np.ones(1), batch_weights=[9.0])
+    assert one.read() == (0.3, 0.0)
+    # none kept (the compiled sparse loop): not measured
+    assert PassResult(0.3, 256.0, [], []).read() == (0.3, None)
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_sgd_auto_schedule_on_sparse_and_early_stopping(digits, early_stopping):
     X_train, X_test, y_train, y_test = digits

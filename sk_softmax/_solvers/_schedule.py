@@ -126,7 +126,7 @@ class Schedule:
         rate.eta /= STREAM_LOWERING if stream else LOWERING
         return True
 
-    def after_epoch(self, rate, best, epoch, stalled, decay_epochs):
+    def after_epoch(self, rate, best, epoch, stalled, decay_epochs, once=False):
         """ "auto" in ``fit``: its answer to the stopping rule's verdict on an
         epoch. Returns None (not "auto": the stopping rule's default answer
         applies), "continue", "lowered" or "stop".
@@ -137,7 +137,8 @@ class Schedule:
         lowering (the first stall always lowers it); otherwise it falls
         linearly to zero over ``decay_epochs`` epochs, and the fit ends
         there (or earlier, when a validation score stops improving again:
-        ``stalled == "validation"``).
+        ``stalled == "validation"``). With ``once``, the rate is lowered
+        at the first stall only; the next one starts the decay.
         """
         if self.name != "auto":
             return None
@@ -149,6 +150,8 @@ class Schedule:
             return "continue"
         at = rate.best_at_lowering
         gained = not np.isfinite(at) or best < at - AUTO_GAIN * abs(at)
+        if once and np.isfinite(at):  # lowered already: the decay
+            gained = False
         if gained and self.on_stall(rate):
             rate.best_at_lowering = best
             return "lowered"
@@ -165,6 +168,10 @@ class Schedule:
         rate.decay_start = float(epoch)
         rate.decay_epochs = float(min(max(epochs, 2), left))
         return True
+
+    def lowered(self, rate):
+        """Whether the rate has been lowered since the start."""
+        return rate.eta < rate.eta0
 
     def finished(self, rate, epoch):
         """Whether the rate has reached zero ("auto" at the end of its decay)."""

@@ -38,6 +38,7 @@ from ._passes import (
     LazyZeros,
     PassResult,
     SparseScratch,
+    joined_batches,
     merge_records,
     restart_average,
     settle_average,
@@ -273,6 +274,9 @@ class Run:
     last: tuple = None  # the last epoch's (criterion, score, model, report)
     start_loss: float = None  # the starting model's loss on a sample of rows
     noise: float = 0.0  # the last validation score's noise against the best
+    # the standard error of the last training criterion where it is the
+    # pass's loss (an estimate from its minibatches), else None
+    loss_noise: float = None
     rows: tuple = None  # the split's rows under the last model (losses, ...)
     best_rows: tuple = None  # ... under the best model
 
@@ -537,7 +541,11 @@ class SGDSolver:
         if exact and train.n_samples <= EXACT_ROWS:
             model = self.model(run)
             return train.objective(model, config.l2, config.l1), model
-        return float(record.loss), None
+        if run.validation is not None or run.incremental:
+            return float(record.loss), None
+        # the pass's loss is the criterion: so is its noise (StoppingRule)
+        loss, run.loss_noise = record.read()
+        return loss, None
 
     def one_pass(self, run):
         """One pass of minibatch SGD over the training rows; returns its
@@ -568,15 +576,28 @@ class SGDSolver:
             weight=weight,
             progress=[p for r in records for p in r.progress],
             rates=[eta for r in records for eta in r.rates],
+            **joined_batches(records),
         )
 
     def check(self, run, hooks):
         """The stopping rule's verdict on the epoch and the schedule's answer:
-        True when the run is over."""
+        True when the run is over.
+
+        Where the criterion is the pass's loss (more than ``EXACT_ROWS`` rows,
+        no split, no average), "auto" reads it as the estimate it is: at the
+        start rate an improvement must exceed the loss's standard error
+        (there the loss settles at the rate's noise floor, which the first
+        lowering removes at once), and the rate is lowered once, the next
+        stall starting the decay (each lowering costs whole epochs of many
+        updates; the user guide has the measurements)."""
         criterion, score, model, report = run.last
         state, stopping, history = run.state, run.stopping, run.history
         value = None if score is None else -score
-        verdict = stopping.update(history, criterion, value, run.noise)
+        estimate = run.loss_noise is not None and run.schedule.name == "auto"
+        loss_noise = 0.0
+        if estimate and not run.schedule.lowered(state.rate):
+            loss_noise = run.loss_noise  # at the start rate only
+        verdict = stopping.update(history, criterion, value, run.noise, loss_noise)
         if verdict.new_best:
             run.best_rows = run.rows
             if callable(model):  # the model in pieces (CompactModel)
@@ -594,6 +615,7 @@ class SGDSolver:
                 state.params.epoch,
                 verdict.stalled,
                 _decay_epochs(run),
+                once=estimate,
             )
         if reaction is None and verdict.stalled:
             lowered = stopping.improved_since_lowering(history) and (

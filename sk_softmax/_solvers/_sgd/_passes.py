@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..._backend import device, get_namespace
+from ..._backend import device, get_namespace, to_numpy
 from ..._loss import NumpyBatchLoss
 from ._parts import Context, L1State, LazyZeros, dense_rule, start_average
 
@@ -44,6 +44,10 @@ class PassResult:
         With averaging, the objective of the averaged parameters at the end of
         the pass over its rows, where the pass computes it at little cost (the
         sparse pass); None: the caller evaluates it.
+    batch_losses, batch_weights : array or None
+        Each minibatch's summed (weighted) loss, where the pass ran, and its
+        weight (host); None where the pass does not keep them (the compiled
+        sparse loop). :meth:`read` reads them.
     """
 
     loss: float
@@ -51,6 +55,32 @@ class PassResult:
     progress: list
     rates: list
     average_loss: float = None
+    batch_losses: object = None
+    batch_weights: object = None
+
+    def read(self):
+        """``(loss, noise)`` as host floats, in one read from where the pass
+        ran: the loss and its standard error as the mean loss of the pass's
+        rows (penalty aside), from the spread of its minibatches' losses
+        (the variance of a ratio estimator over the batches, each a random
+        sample of the rows; 0 with fewer than two batches, None where the
+        pass keeps none: the compiled sparse loop)."""
+        loss, sums = self.loss, self.batch_losses
+        if sums is None:
+            return float(loss), None
+        if len(self.batch_weights) < 2:
+            return float(loss), 0.0
+        if not isinstance(loss, float):  # both where the pass ran: one read
+            xp = get_namespace(sums)
+            both = xp.concat([xp.reshape(xp.astype(loss, sums.dtype), (1,)), sums])
+            loss, *sums = to_numpy(both).tolist()
+        sums = np.asarray(to_numpy(sums), dtype=np.float64)
+        weights = np.asarray(self.batch_weights, dtype=np.float64)
+        total = float(np.sum(weights))
+        residuals = sums - (float(np.sum(sums)) / total) * weights
+        n_batches = sums.shape[0]
+        variance = float(residuals @ residuals) * n_batches / (n_batches - 1)
+        return float(loss), float(np.sqrt(variance)) / total
 
 
 def merge_records(records):
@@ -67,6 +97,18 @@ def merge_records(records):
         weight=weight,
         progress=[progress[i] for i in order],
         rates=[rates[i] for i in order],
+        **joined_batches(records),
+    )
+
+
+def joined_batches(records):
+    """The minibatches' losses and weights of passes that make one epoch
+    (host arrays; None where one of them kept none)."""
+    if any(r.batch_losses is None for r in records):
+        return {}
+    return dict(
+        batch_losses=np.concatenate([to_numpy(r.batch_losses) for r in records]),
+        batch_weights=np.concatenate([r.batch_weights for r in records]),
     )
 
 
@@ -304,7 +346,9 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
         record.loss, record.average_loss = _pass_sparse(*args, rate, gather)
     else:
         state.sync()
-        record.loss = _pass_dense(*args, rate, gather, rule or dense_rule)
+        record.loss, record.batch_losses, record.batch_weights = _pass_dense(
+            *args, rate, gather, rule or dense_rule
+        )
     return record
 
 
@@ -313,7 +357,8 @@ def _pass_dense(
 ):
     """:func:`sgd_pass` on dense ``X`` (NumPy or any array-API namespace) or
     SciPy sparse ``X`` whose batches touch most columns: the composed rule
-    on each minibatch's gradient."""
+    on each minibatch's gradient. Returns the pass's loss, its minibatches'
+    loss sums and their weights (:class:`PassResult`)."""
     coef = state.params.coef
     xp = get_namespace(coef)
     n_samples = order.shape[0]
@@ -334,6 +379,7 @@ def _pass_dense(
         gradient, loss_sum = _generic_gradient(
             loss, state, X, Y, sample_weight, order, gather
         )
+    starts = np.arange(0, n_samples, batch_size)
     full = min(batch_size, n_samples)
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
@@ -346,9 +392,14 @@ def _pass_dense(
     penalty = 0.5 * config.l2 * xp.sum(w * w) if config.l2 else 0.0
     if config.l1:
         penalty = penalty + config.l1 * xp.sum(xp.abs(w))
+    total, sums = loss_sum(starts)
+    if sample_weight is None:
+        weights = np.diff(np.append(starts, n_samples)).astype(np.float64)
+    else:
+        weights = np.add.reduceat(np.asarray(sample_weight)[order], starts)
     if isinstance(w, np.ndarray):
-        return float(loss_sum()) / weight_total + float(penalty)
-    return (loss_sum() + weight_total * penalty) / weight_total  # not read yet
+        return float(total) / weight_total + float(penalty), sums, weights
+    return (total + weight_total * penalty) / weight_total, sums, weights
 
 
 def _generic_gradient(loss, state, X, Y, sample_weight, order, gather):
@@ -364,6 +415,7 @@ def _generic_gradient(loss, state, X, Y, sample_weight, order, gather):
         dtype = state.params.coef.dtype
         sw_dev = xp.asarray(sample_weight, dtype=dtype, device=dev)
     total = [0.0]
+    sums = []
 
     def gradient(start, stop):
         idx = order[start:stop]
@@ -375,10 +427,12 @@ def _generic_gradient(loss, state, X, Y, sample_weight, order, gather):
             state.params.coef, X_batch, Y_batch, sw_batch, xp
         )
         total[0] = total[0] + batch_loss
+        sums.append(batch_loss)
         return grad
 
-    def loss_sum():
-        return total[0]
+    def loss_sum(starts):
+        """The pass's loss sum and its minibatches' (left where they are)."""
+        return total[0], xp.stack([xp.asarray(v) for v in sums]) if sums else None
 
     return gradient, loss_sum
 
