@@ -6,15 +6,20 @@ import scipy.sparse as sp
 from ._backend import to_numpy
 from ._warnings import warn_at_caller
 
-# two fixed odd 64-bit multipliers a feature, from a fixed seed: row keys are
-# exact integer sums, the same in every process and on every machine
-_KEY_SEED = 0x5EED_50F7
+# two fixed odd 64-bit multipliers a feature, hashed from its index (no
+# table: a sparse row reads no memory for them): row keys are exact integer
+# sums, the same in every process and on every machine
+_KEY_SEEDS = (np.uint64(0x5EED_50F7), np.uint64(0x2545_F491_4F6C_DD1D))
+_GOLDEN = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
-def _key_multipliers(n_features):
-    rng = np.random.default_rng(_KEY_SEED)
-    mult = rng.integers(1, 2**63, size=(n_features, 2), dtype=np.uint64)
-    return mult | np.uint64(1)
+def _key_multipliers(columns, seed):
+    """The odd multiplier of each of ``columns`` (uint64), SplitMix64's
+    finaliser of ``columns * golden + seed`` (wrapping arithmetic)."""
+    z = columns.astype(np.uint64) * _GOLDEN + seed
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58_476D_1CE4_E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D0_49BB_1331_11EB)
+    return (z ^ (z >> np.uint64(31))) | np.uint64(1)
 
 
 def _bits(values):
@@ -43,22 +48,30 @@ def _row_keys(X):
     keys : ndarray of shape (n_samples, 2), dtype uint64
     """
     n_samples, n_features = X.shape
-    mult = _key_multipliers(n_features)
     keys = np.zeros((n_samples, 2), dtype=np.uint64)
-    for start in range(0, n_samples, 2048):
-        stop = min(start + 2048, n_samples)
+    mult = None
+    for start in range(0, n_samples, 8192):
+        stop = min(start + 8192, n_samples)
         # a 2-D, in-bounds slice: what the array API (and sparse) accept
         block = X[start:stop, :]
         if sp.issparse(block):
-            block = sp.csr_matrix(block, copy=True)
-            block.sum_duplicates()
-            block.eliminate_zeros()
-            terms = _bits(block.data)[:, None] * mult[block.indices]
-            # row sums from a running (wrapping, exact) sum
-            running = np.zeros((terms.shape[0] + 1, 2), dtype=np.uint64)
-            np.cumsum(terms, axis=0, out=running[1:])
-            keys[start:stop] = running[block.indptr[1:]] - running[block.indptr[:-1]]
+            block = sp.csr_matrix(block)
+            if not block.has_canonical_format:
+                block = sp.csr_matrix(block, copy=True)
+                block.sum_duplicates()  # explicit zeros add nothing
+            values = _bits(block.data)
+            for c, seed in enumerate(_KEY_SEEDS):
+                terms = values * _key_multipliers(block.indices, seed)
+                # row sums from a running (wrapping, exact) sum
+                running = np.zeros(terms.shape[0] + 1, dtype=np.uint64)
+                np.cumsum(terms, out=running[1:])
+                keys[start:stop, c] = (
+                    running[block.indptr[1:]] - running[block.indptr[:-1]]
+                )
         else:
+            if mult is None:
+                columns = np.arange(n_features)
+                mult = np.stack([_key_multipliers(columns, s) for s in _KEY_SEEDS], 1)
             keys[start:stop] = _bits(np.asarray(to_numpy(block))) @ mult
     return keys
 
