@@ -465,6 +465,27 @@ def test_fit_dask_sgd_centers_like_in_memory():
     assert clf.score(X, y) >= ref.score(X, y) - 0.01
 
 
+def test_fit_dask_sgd_large_data_stops_like_in_memory():
+    """Above 10,000 rows the "auto" schedule reads the pass's loss and its
+    noise: a Dask epoch's chunks join their minibatches' losses, so the fit
+    stops at the same epoch, on the same model."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=10_240, n_features=16, n_informative=10, n_classes=5,
+        flip_y=0.1, random_state=0,
+    )  # fmt: skip
+    params = dict(shuffle=False, random_state=0)
+    with dask.config.set(scheduler="sync"):
+        ref = SoftmaxRegressionClassifier(**params).fit(X, y)
+        # chunks of whole batches: the same batches in the same order
+        chunked = SoftmaxRegressionClassifier(**params).fit(*_dask(X, y, rows=2048))
+    # (each chunk's loss takes the penalty at its own end: the curves differ
+    # by ~1e-5, the rule's decisions not)
+    assert chunked.n_iter_ == ref.n_iter_ < 50
+    np.testing.assert_allclose(chunked.coef_, ref.coef_, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
 def test_fit_dask_sgd_equals_in_memory_for_every_penalty(digits, l1_ratio):
     """The whole SGD state travels from chunk to chunk: a Dask fit is the
