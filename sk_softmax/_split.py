@@ -50,8 +50,9 @@ def _row_keys(X):
     n_samples, n_features = X.shape
     keys = np.zeros((n_samples, 2), dtype=np.uint64)
     mult = None
-    for start in range(0, n_samples, 8192):
-        stop = min(start + 8192, n_samples)
+    rows = 8192 if sp.issparse(X) else 2048  # a dense block: 2048 x 8 bytes a value
+    for start in range(0, n_samples, rows):
+        stop = min(start + rows, n_samples)
         # a 2-D, in-bounds slice: what the array API (and sparse) accept
         block = X[start:stop, :]
         if sp.issparse(block):
