@@ -403,9 +403,12 @@ def _pass_dense(
 
 
 def _generic_gradient(loss, state, X, Y, sample_weight, order, gather):
-    """``(gradient(start, stop), loss_sum())`` of the minibatches of
+    """``(gradient(start, stop), loss_sum(starts))`` of the minibatches of
     ``order`` from :meth:`~sk_softmax._loss.SoftmaxLoss.sum_loss_gradient`,
-    where X lives; the loss is summed there and read once."""
+    where X lives; the loss is summed there, each minibatch's kept beside
+    the total (``loss_sum`` returns both, unread), as NumPy's
+    :meth:`~sk_softmax._loss.NumpyBatchLoss.total` does for the batches
+    starting at ``starts``."""
     xp = get_namespace(state.params.coef)
     dev = device(state.params.coef)
     host = isinstance(X, np.ndarray) or sp.issparse(X)
