@@ -36,6 +36,21 @@ LOSS_FLOOR = 0.1
 NOISE_Z = 1.0
 
 
+def mean_noise(values, weights):
+    """The standard error of the ``weights``-weighted mean of ``values``
+    (host arrays): the weighted variance over ``n_eff - 1``, ``n_eff`` the
+    effective number of values (0 with at most one). The noise a criterion's
+    improvement must exceed: a validation loss's (per-row differences from
+    the best model's) and a pass's loss (its minibatches' mean losses)."""
+    total = float(np.sum(weights))
+    n_eff = total**2 / float(np.sum(weights * weights)) if total > 0 else 0.0
+    if n_eff <= 1.0:
+        return 0.0
+    mean = float(weights @ values) / total
+    variance = max(float(weights @ (values - mean) ** 2) / total, 0.0)
+    return float(np.sqrt(variance / (n_eff - 1.0)))
+
+
 @dataclass
 class StoppingState:
     """The stopping rule's history.

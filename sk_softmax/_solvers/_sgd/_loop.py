@@ -21,7 +21,7 @@ import numpy as np
 
 from ..._backend import to_numpy, tree_map
 from ..._callbacks import EpochReport
-from ..._stopping import BestWeights, StoppingRule
+from ..._stopping import BestWeights, StoppingRule, mean_noise
 from ..._warnings import warn_at_caller
 from .._result import SolverResult
 from .._scaling import (
@@ -703,12 +703,7 @@ def _validation_score(rows, scoring, best_rows):
     score = -float(weights @ losses / total)
     if best_rows is None:
         return score, 0.0
-    diff = losses - best_rows[0]
-    mean = weights @ diff / total
-    variance = max(float(weights @ (diff - mean) ** 2 / total), 0.0)
-    n_eff = total**2 / np.sum(weights * weights)
-    noise = np.sqrt(variance / (n_eff - 1.0)) if n_eff > 1.0 else 0.0
-    return score, float(noise)
+    return score, mean_noise(losses - best_rows[0], weights)
 
 
 def _rows_pass(carry, rows, rng, span, *, config, schedule):

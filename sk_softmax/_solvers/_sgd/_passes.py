@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from ..._backend import device, get_namespace, to_numpy
 from ..._loss import NumpyBatchLoss
+from ..._stopping import mean_noise
 from ._parts import Context, L1State, LazyZeros, dense_rule, start_average
 
 
@@ -61,10 +62,10 @@ class PassResult:
     def read(self):
         """``(loss, noise)`` as host floats, in one read from where the pass
         ran: the loss and its standard error as the mean loss of the pass's
-        rows (penalty aside), from the spread of its minibatches' losses
-        (the variance of a ratio estimator over the batches, each a random
-        sample of the rows; 0 with fewer than two batches, None where the
-        pass keeps none: the compiled sparse loop)."""
+        rows (penalty aside), from the spread of its minibatches' mean
+        losses, each batch a random sample of the rows
+        (:func:`~sk_softmax._stopping.mean_noise`; 0 with fewer than two
+        batches, None where the pass keeps none: the compiled sparse loop)."""
         loss, sums = self.loss, self.batch_losses
         if sums is None:
             return float(loss), None
@@ -76,11 +77,8 @@ class PassResult:
             loss, *sums = to_numpy(both).tolist()
         sums = np.asarray(to_numpy(sums), dtype=np.float64)
         weights = np.asarray(self.batch_weights, dtype=np.float64)
-        total = float(np.sum(weights))
-        residuals = sums - (float(np.sum(sums)) / total) * weights
-        n_batches = sums.shape[0]
-        variance = float(residuals @ residuals) * n_batches / (n_batches - 1)
-        return float(loss), float(np.sqrt(variance)) / total
+        means = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
+        return float(loss), mean_noise(means, weights)
 
 
 def merge_records(records):
