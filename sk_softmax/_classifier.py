@@ -68,12 +68,12 @@ class SoftmaxRegressionClassifier(
         ``"sgd"`` with a cumulative L1 penalty (and no momentum); not ``"cg"``.
     fit_intercept : bool, default=True
         Whether to fit the intercept ``b``.
-    tol : float or "auto", default="auto"
-        Full-batch solvers: stop when the gradient's max-norm is below ``tol``
-        ("auto": 1e-4). SGD: the relative improvement of the stopping
-        criterion that counts as progress, relative to at least 0.1 ("auto":
-        1e-4 on small data, up to 2**20 stored values, where epochs are
-        cheap; 1e-3 above, as ``SGDClassifier``).
+    tol : float, "auto" or None, default="auto"
+        Full-batch solvers: stop when the gradient's max-norm is below it
+        ("auto": 1e-4). SGD: the relative gain of the criterion that counts,
+        relative to at least 0.1 ("auto": 1e-4 up to 2**20 stored values,
+        1e-3 above, as ``SGDClassifier``); ``None`` (as there): no criterion,
+        ``max_iter`` epochs, each one's loss the pass's own, no warning.
     max_iter : int, default=1000
         Maximum number of iterations (full-batch solvers) or epochs (SGD).
     class_weight : dict or "balanced", default=None
@@ -239,7 +239,7 @@ class SoftmaxRegressionClassifier(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left"), AUTO],
+        "tol": [Interval(Real, 0, None, closed="left"), AUTO, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],

@@ -123,7 +123,9 @@ class StoppingRule:
 
     Parameters
     ----------
-    tol : float
+    tol : float or None
+        None: no stopping criterion, no epoch is a stall (the run goes to
+        its end; a validation value's best is still tracked).
     n_iter_no_change : int
     validation : bool
         Whether a validation value is the criterion.
@@ -172,6 +174,8 @@ class StoppingRule:
         best by ``tol``, relative to the best (or to :data:`LOSS_FLOOR`
         where the best is smaller; any finite value improves on none), and
         by more than ``noise``."""
+        if self.tol is None:
+            return 0
         return 0 if self._improves(value, best, noise) else stalls + 1
 
     def _improves(self, value, best, noise=0.0):

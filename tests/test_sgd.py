@@ -1339,3 +1339,25 @@ def test_sgd_short_last_batch_steps_in_proportion_to_its_rows():
         b = b - 0.1 * scale * precond[4:] * G.sum(axis=0)
     np.testing.assert_allclose(clf.coef_, W, atol=1e-12)
     np.testing.assert_allclose(clf.intercept_, b, atol=1e-12)
+
+
+def test_sgd_tol_none_runs_max_iter_epochs_without_a_warning(digits):
+    X_train, _, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(tol=None, max_iter=4, random_state=0)
+        clf.fit(X_train, y_train)
+        assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4
+        clf.set_params(early_stopping=True).fit(X_train, y_train)
+        assert clf.n_iter_ == 4 and len(clf.validation_scores_) == 4
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+        clf.partial_fit(X_train, y_train)  # a stream goes on
+        assert clf.n_iter_ == 5
+
+
+@pytest.mark.parametrize("solver", ["cg", "lbfgs"])
+def test_full_batch_solvers_refuse_tol_none(digits, solver):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(solver=solver, tol=None)
+    with pytest.raises(ValueError, match="tol=None .* is for solver='sgd'"):
+        clf.fit(X_train, y_train)

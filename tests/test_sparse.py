@@ -555,3 +555,31 @@ def test_sparse_loop_equals_the_composed_rule_step_for_step(monkeypatch, average
     composed = _fit(X.toarray(), y, **params)
     np.testing.assert_allclose(fused.coef_, composed.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(fused.intercept_, composed.intercept_, atol=1e-10)
+
+
+def test_sparse_tol_none_computes_no_criterion(monkeypatch):
+    """tol=None, as SGDClassifier's: max_iter epochs, no ConvergenceWarning,
+    and no pass over the data for the averaged model's objective (the
+    criterion no one reads); the model is the one tol=0 with a patience that
+    never runs out gives, the losses those of the passes."""
+    from sk_softmax._solvers._sgd import _kernel
+
+    X, y = _wide(n_samples=11_000, n_features=20_000)  # averaged steps
+    fixed = dict(max_iter=3, early_stopping=False)
+    reference = _fit(X, y, tol=0.0, n_iter_no_change=10**6, **fixed)
+
+    def forbidden(*args):
+        raise AssertionError("the averaged objective was computed")
+
+    monkeypatch.setattr(_kernel, "rows_loss", forbidden)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(tol=None, random_state=0, **fixed)
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+    np.testing.assert_array_equal(clf.coef_, reference.coef_)
+    np.testing.assert_array_equal(clf.intercept_, reference.intercept_)
+    # the pass's own loss (before each update): above the averaged model's
+    assert all(
+        a > b for a, b in zip(clf.loss_curve_, reference.loss_curve_, strict=True)
+    )

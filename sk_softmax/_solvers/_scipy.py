@@ -51,6 +51,12 @@ class ScipySolver:
                 f"solver={params['solver']!r} does not support l1_ratio > 0 (got "
                 f"{params['l1_ratio']}): use solver='lbfgs' or 'sgd', or l1_ratio=0."
             )
+        if params["tol"] is None:
+            raise ValueError(
+                f"solver={params['solver']!r} needs a tolerance: tol=None (no "
+                "stopping criterion, exactly max_iter epochs) is for solver='sgd'; "
+                "use a float or 'auto'."
+            )
         names = ("alpha", "l1_ratio", "max_iter", "verbose")
         tol = GRADIENT_TOL if params["tol"] == "auto" else params["tol"]
         return cls(params["solver"], tol=tol, **{k: params[k] for k in names})

@@ -354,9 +354,10 @@ class SGDSolver:
         )
         history = state.stopping if incremental else stopping.init()
         # the best model seen is kept (not on the compiled sparse loop, whose
-        # averaged objective settles, and whose weights may be very many)
+        # averaged objective settles, and whose weights may be very many; not
+        # without a stopping criterion, tol=None, but for a split's best)
         keep = validation is not None or not (
-            incremental or sparse_steps(data, config.batch_size)
+            incremental or sparse_steps(data, config.batch_size) or config.tol is None
         )
         best = BestWeights(data.copy) if keep else None
         run = Run(
@@ -529,9 +530,12 @@ class SGDSolver:
         """The epoch's training criterion, and the model it was read at (or
         None): with averaging, the averaged model's objective; on small data
         without a validation split, the model's exact objective (a host
-        read); else the pass's loss, its minibatches' mean taken before each
-        update (read from where the pass ran, once)."""
+        read); else, and always without a stopping criterion (``tol=None``:
+        no work beyond the pass's), the pass's loss, its minibatches' mean
+        taken before each update (read from where the pass ran, once)."""
         config, state, train = run.config, run.state, run.train
+        if config.tol is None:
+            return float(record.loss), None
         if config.average and run.validation is None:  # the model: the average
             if record.average_loss is None:
                 average = state.averaged()
@@ -649,7 +653,7 @@ class SGDSolver:
         check_divergence(loss, state, run.train.loss.n_classes)
         if loss > 2 * run.start_loss + 0.1:
             warn_worse(run.start_loss, loss, state, run.incremental)
-        if not (run.converged or run.incremental):
+        if not (run.converged or run.incremental or config.tol is None):
             run.stopping.warn_not_converged(config.max_iter)
         result = SGDResult(
             coef=coef,
