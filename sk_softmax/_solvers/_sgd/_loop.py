@@ -147,6 +147,13 @@ class SGDConfig:
         )
 
     @property
+    def average_criterion(self):
+        """Whether the epoch's criterion is the averaged model's objective:
+        averaging, no validation split, and a stopping criterion (``tol``
+        not None). A pass that can score the average cheaply does it then."""
+        return bool(self.average) and not self.early_stopping and self.tol is not None
+
+    @property
     def l2(self):
         """Strength of ``||W||^2 / 2`` in the objective."""
         return self.alpha * (1.0 - self.l1_ratio)
@@ -534,13 +541,13 @@ class SGDSolver:
         no work beyond the pass's), the pass's loss, its minibatches' mean
         taken before each update (read from where the pass ran, once)."""
         config, state, train = run.config, run.state, run.train
-        if config.tol is None:
-            return float(record.loss), None
-        if config.average and run.validation is None:  # the model: the average
+        if config.average_criterion:  # the model: the average
             if record.average_loss is None:
                 average = state.averaged()
                 record.average_loss = train.objective(average, config.l2, config.l1)
             return record.average_loss, None
+        if config.tol is None:
+            return float(record.loss), None
         exact = run.validation is None and run.best is not None
         if exact and train.n_samples <= EXACT_ROWS:
             model = self.model(run)

@@ -614,7 +614,7 @@ def _pass_sparse(
     if average is None:
         return pass_loss, None
     average.weight += owed
-    if config.early_stopping or config.tol is None:  # no one reads it
+    if not config.average_criterion:  # no one reads it
         return pass_loss, None
     # the averaged parameters' objective on the pass's rows, in the layout
     scale = 1.0 / average.weight
