@@ -247,13 +247,13 @@ def pay_decay(W_t, p_w, up_to_date, owed, alpha, A_t):
     average = A_t.shape[0] > 0
     total = 0.0
     for j in range(W_t.shape[0]):
-        factor, held = 1.0, 0.0
         if (alpha > 0.0 or average) and up_to_date[j] != owed:
             factor, held = _pay_factors(alpha * p_w[j], owed - up_to_date[j], average)
+            for k in range(W_t.shape[1]):
+                if average:
+                    A_t[j, k] += W_t[j, k] * held
+                W_t[j, k] *= factor
         for k in range(W_t.shape[1]):
-            if average:
-                A_t[j, k] += W_t[j, k] * held
-            W_t[j, k] *= factor
             total += W_t[j, k] * W_t[j, k]
     return total
 
