@@ -389,8 +389,8 @@ class SoftmaxRegressionClassifier(
         >>> clf.n_iter_, clf.classes_
         (3, array([0, 1, 2]))
         """
-        if not hasattr(self, "classes_"):
-            self._validate_params()
+        # every call (set_params may come between two): a few microseconds
+        self._validate_params()
         return self._fit(X, y, sample_weight, classes=classes, incremental=True)
 
     def _fit(self, X, y, sample_weight, *, classes, incremental):
@@ -404,9 +404,9 @@ class SoftmaxRegressionClassifier(
             else:
                 solver = ScipySolver.from_params(self.get_params())
                 result, rng = solver.run(data, hooks, self._coef0(data)), None
+            if self.alpha == 0 and not incremental:  # (an error, if so filtered)
+                warn_if_unbounded(data, result.coef)
             self._assign(data, result, rng, incremental)
-        if self.alpha == 0 and not incremental:
-            warn_if_unbounded(data, result.coef)
         hooks.fit_end()
         return self
 

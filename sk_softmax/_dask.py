@@ -42,7 +42,7 @@ from ._validation import (
     is_dask_collection,
     sample_weights,
     validate_fit_data,
-    weight_scale,
+    weight_exponent,
 )
 
 __all__ = [
@@ -394,9 +394,9 @@ class DaskData:
             )
         X, y_enc, sw = _persist(X, y_enc, sw)
         (max_weight,) = _compute(sw.max())
-        scale = weight_scale(max_weight)
-        if scale != 1.0:  # huge or tiny weights: only their ratios matter
-            (sw,) = _persist(sw * scale)
+        exponent = weight_exponent(max_weight)
+        if exponent:  # huge or tiny weights: only their ratios matter
+            (sw,) = _persist(da.ldexp(sw, exponent))
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         data = cls._with_mask(X, y_enc, sw, None, "all", loss, classes, name)
         check_weight_total(data.column_stats().total)  # checks X is finite, for all

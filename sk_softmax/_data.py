@@ -66,7 +66,8 @@ from ._validation import (
     class_weight_vector,
     encode_labels,
     sample_weights,
-    weight_scale,
+    unique_labels,
+    weight_exponent,
 )
 
 
@@ -181,14 +182,16 @@ class InMemoryData:
         from ``y`` (``fit``). Encodes the labels and checks the weights with
         the same functions as the Dask data.
         """
-        classes = encode_labels(np.unique(y), classes, name)
+        classes = encode_labels(unique_labels(y, "y"), classes, name)
         y_enc = np.searchsorted(classes, y)
         counts = None
         if isinstance(class_weight, str):
             counts = np.bincount(y_enc, minlength=classes.shape[0])
         class_weight = class_weight_vector(class_weight, classes, counts)
         sample_weight = sample_weights(sample_weight, y_enc, class_weight)
-        sample_weight *= weight_scale(np.max(sample_weight, initial=0.0))
+        sample_weight = np.ldexp(
+            sample_weight, weight_exponent(np.max(sample_weight, initial=0.0))
+        )
         check_weight_total(np.sum(sample_weight))
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         return cls(X, y_enc, sample_weight, loss, classes=classes, estimator_name=name)
@@ -260,9 +263,12 @@ class InMemoryData:
             assert_all_finite(
                 self.X, estimator_name=self.estimator_name, input_name="X"
             )
-            if not np.all(np.isfinite(moments.m2)):  # finite, squares overflow
-                moments = column_moments(
-                    self.X, self._training_weights(), in_float64=True
+        if not np.all(np.isfinite(moments.m2)):  # finite, squares overflow
+            moments = column_moments(self.X, self._training_weights(), in_float64=True)
+            if not np.all(np.isfinite(moments.m2)):  # in float64 too
+                raise ValueError(
+                    "X has values too large to train on: their squares overflow "
+                    "float64. Scale the data (e.g. StandardScaler)."
                 )
         return moments
 

@@ -140,9 +140,9 @@ def make_validation_split(X, y, sample_weight, validation_fraction, rng, classes
     if train_only:
         warn_at_caller(
             f"Early stopping: classes {np.asarray(train_only).tolist()} "
-            "have a single distinct sample with positive weight; it is kept for "
-            "training and the validation set misses these classes. Provide more "
-            "samples of them or set early_stopping=False.",
+            "have fewer than 2 distinct samples with positive weight; such a "
+            "sample is kept for training and the validation set misses these "
+            "classes. Provide more samples of them or set early_stopping=False.",
             UserWarning,
         )
     is_val_group = np.zeros(len(groups), dtype=bool)

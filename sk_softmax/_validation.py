@@ -67,8 +67,18 @@ def validate_fit_data(estimator, X, y, *, reset, ensure_finite=True):
         params["dtype"] = [xp.float64, xp.float32]
         with sklearn.config_context(array_api_dispatch=True):
             X, y = validate_data(estimator, X, y, **params)
+    if sp.issparse(X) and not np.all(X.data):
+        # stored zeros are no data: the rules that count a row's values
+        # ("auto" averaging, batch size, split) and the rate's power iteration
+        # must see the same matrix with or without them (a copy, only here)
+        X = X.copy()
+        X.eliminate_zeros()
     y = np.asarray(to_numpy(y))
-    check_classification_targets(y)
+    try:
+        check_classification_targets(y)
+    except TypeError:  # labels NumPy cannot sort: say which types are mixed
+        unique_labels(y, "y")
+        raise
     return X, y
 
 
@@ -157,7 +167,7 @@ def check_partial_fit_classes(classes, previous, class_weight=None):
                 "classes must be passed on the first call to partial_fit "
                 "(all labels the stream will contain)."
             )
-        all_classes = _unique_labels(classes, "classes")
+        all_classes = unique_labels(classes, "classes")
         if all_classes.shape[0] < 2:
             raise ValueError(
                 "partial_fit needs at least 2 classes in `classes`; got "
@@ -165,23 +175,32 @@ def check_partial_fit_classes(classes, previous, class_weight=None):
             )
         return all_classes
     if classes is not None and not np.array_equal(
-        _unique_labels(classes, "classes"), previous
+        unique_labels(classes, "classes"), previous
     ):
         raise ValueError(
-            f"classes={list(classes)!r} differs from the classes of the "
-            f"first partial_fit call {previous.tolist()!r}."
+            f"classes={list(classes)!r} differs from the classes the model "
+            f"was trained on, {previous.tolist()!r} (a stream keeps the classes "
+            "of its first call; fit starts a new model)."
         )
     return previous
 
 
-def _unique_labels(labels, name):
+def unique_labels(labels, name):
+    """The distinct labels of ``labels`` (sorted), or a ValueError / TypeError
+    naming ``name`` where they are not a 1-D list of comparable labels."""
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D list of labels; got an array of shape "
+            f"{labels.shape}."
+        )
     try:
         return np.unique(labels)
     except TypeError as exc:  # e.g. None among numbers: not comparable
+        types = sorted({type(v).__name__ for v in labels.tolist()})
         raise TypeError(
             f"{name} must hold labels of one comparable type (all numbers or all "
-            f"strings); got {labels.tolist()!r}."
+            f"strings); got labels of the types {types}."
         ) from exc
 
 
@@ -212,7 +231,12 @@ def check_sample_weight(sample_weight, n_samples):
     """User sample weights as float64 of shape (n_samples,); None: all ones."""
     if sample_weight is None:
         return np.ones(n_samples, dtype=np.float64)
-    sw = np.asarray(to_numpy(sample_weight), dtype=np.float64)
+    try:  # a copy: the caller's array (read-only, a pandas column) is never written
+        sw = np.array(to_numpy(sample_weight), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"sample_weight must hold numbers; could not read it as float64 ({exc})."
+        ) from exc
     if sw.ndim == 0:
         sw = np.full(n_samples, float(sw))
     check_weight_shape(sw.shape, n_samples)
@@ -243,17 +267,19 @@ def sample_weights(sample_weight, y_enc, class_weight):
     return sw
 
 
-def weight_scale(max_weight):
-    """A power of two that brings the largest weight into [0.5, 1), or 1.0.
+def weight_exponent(max_weight):
+    """The power of two, ``e``, for which ``np.ldexp(weights, e)`` brings the
+    largest weight into [0.5, 1); 0 where it is moderate already.
 
     The objective divides by the total weight, so scaling every weight by the
     same power of two changes nothing but the range: huge weights (whose sum
     would overflow, or which float32 cannot hold) and tiny ones train like
-    moderate ones. Weights already in a moderate range are left as they are.
+    moderate ones. An exponent, not a factor: ``2**e`` itself overflows for
+    subnormal weights (below ``2**-1022``), ``ldexp`` of the weights does not.
     """
-    if 2.0**-64 <= max_weight <= 2.0**64:
-        return 1.0
-    return float(np.ldexp(1.0, -int(np.frexp(max_weight)[1])))
+    if not max_weight > 0 or 2.0**-64 <= max_weight <= 2.0**64:
+        return 0
+    return -int(np.frexp(max_weight)[1])
 
 
 def check_weight_shape(shape, n_samples):

@@ -5,6 +5,7 @@ solver, on dense float64 / float32 and sparse data. No NumPy RuntimeWarning
 may escape a call (they are errors here). The Dask cases are in test_dask.py.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -127,10 +128,11 @@ def test_bad_class_weight_is_refused(params, class_weight, message):
 
 @pytest.mark.parametrize("params", SOLVERS, ids=_ids)
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("scale", [1e300, 1e308, 1e-300])
+@pytest.mark.parametrize("scale", [1e300, 1e308, 1e-300, 1e-310])
 def test_huge_and_tiny_weights_train_like_moderate_ones(params, kind, scale):
-    # only the ratios of the weights matter: float32 cannot hold 1e300, and
-    # 150 weights of 1e308 sum past float64's range, yet the model is the same
+    # only the ratios of the weights matter: float32 cannot hold 1e300, 150
+    # weights of 1e308 sum past float64's range, and the power of two that
+    # brings subnormal ones (1e-310) up overflows, yet the model is the same
     X, y = _iris(kind)
     weights = np.where(y == 1, 1.0, 0.5)
     # the full-batch solvers run to their optimum: float32 CG paths cut short
@@ -163,7 +165,106 @@ def test_float32_features_whose_squares_overflow_still_train(params):
         SoftmaxRegressionClassifier(**params).fit(X_huge, y)
 
 
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+def test_sample_weight_read_only_is_read_and_never_written(params):
+    # a pandas column under copy-on-write is a read-only array; huge weights
+    # are rescaled, on a copy: the caller's array is never touched
+    X, y = _iris()
+    weights = np.where(y == 1, 1e30, 5e29)
+    weights.flags.writeable = False
+    clf = _fit_quietly(
+        SoftmaxRegressionClassifier(random_state=0, **params), X, y, weights
+    )
+    assert clf.score(X, y) > 0.8
+    np.testing.assert_array_equal(weights, np.where(y == 1, 1e30, 5e29))
+    writable = np.full(y.shape[0], 1e-30)
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2], sample_weight=writable)
+    np.testing.assert_array_equal(writable, 1e-30)
+
+
+def test_sample_weight_that_is_not_numbers_is_named():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="sample_weight must hold numbers"):
+        SoftmaxRegressionClassifier().fit(X, y, sample_weight=["x"] * y.shape[0])
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+@pytest.mark.parametrize("kind", ["float64", "csr"])
+def test_features_whose_squares_overflow_float64_are_refused(params, kind):
+    # finite X near float64's range: no model of NaN predictions, no "diverged"
+    X, y = _iris()
+    X_huge = _as(kind, X * 1e160)
+    clf = SoftmaxRegressionClassifier(random_state=0, **params).fit(X, y)
+    before = fitted_state(clf)
+    match = "too large" if params["solver"] == "sgd" else "non-finite objective"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            clf.fit(X_huge, y)
+        except ValueError as error:
+            assert re.search(match, str(error)) and "Scale the data" in str(error)
+            assert_unchanged(before, clf)
+            return
+    # the full-batch solvers may stop at zero weights (as LogisticRegression):
+    # then whatever they return predicts finite probabilities
+    assert np.all(np.isfinite(clf.predict_proba(X_huge)))
+
+
+def test_unbounded_warning_as_an_error_leaves_the_model():
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    before = fitted_state(clf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning, match="separable"):
+            clf.set_params(alpha=0).fit(X[y != 2] * 5, y[y != 2])
+    assert_unchanged(before, clf)
+
+
+def test_explicit_zeros_in_sparse_x_change_nothing():
+    # wide: the compiled sparse loop, whose rate and "auto" rules count values
+    rng = np.random.default_rng(0)
+    X = sp.random(2000, 10_000, density=0.001, format="csr", random_state=0)
+    y = rng.integers(0, 3, 2000)
+    coo = X.tocoo()  # the same values, and 3 zeros stored in every row
+    rows = np.repeat(np.arange(2000), 3)
+    stored = sp.csr_matrix(
+        (
+            np.r_[coo.data, np.zeros(rows.shape[0])],
+            (np.r_[coo.row, rows], np.r_[coo.col, rng.integers(0, 10_000, 6000)]),
+        ),
+        shape=X.shape,
+    )
+    assert stored.nnz > X.nnz and abs(stored - X).max() == 0
+    params = {"random_state": 0, "max_iter": 3, "tol": None}
+    ref = SoftmaxRegressionClassifier(**params).fit(X, y)
+    clf = SoftmaxRegressionClassifier(**params).fit(stored, y)
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
 # --------------------------------------------- parameters changed between calls
+@pytest.mark.parametrize(
+    "change", [{"alpha": -1.0}, {"learning_rate": "adaptve"}, {"batch_size": 0}]
+)
+def test_partial_fit_checks_parameters_on_every_call(change):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    before = fitted_state(clf)
+    with pytest.raises(InvalidParameterError, match=next(iter(change))):
+        clf.set_params(**change).partial_fit(X, y)
+    assert_unchanged(before, clf)
+
+
+def test_partial_fit_refuses_classes_that_are_not_one_dimensional():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="classes must be a 1-D list"):
+        SoftmaxRegressionClassifier().partial_fit(X, y, classes=[[0, 1], [2, 3]])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_partial_fit_after_a_full_batch_fit_starts_from_its_model(kind):
     X, y = _iris(kind)
@@ -204,6 +305,15 @@ def test_partial_fit_classes_of_mixed_types_is_a_clear_type_error():
     clf = SoftmaxRegressionClassifier()
     with pytest.raises(TypeError, match="labels of one comparable type"):
         clf.partial_fit(X, y, classes=[0, 1, 2, None])
+    assert fitted_state(clf) == {}
+
+
+def test_labels_of_mixed_types_are_a_clear_type_error():
+    X, _ = _iris()
+    y = np.array(["a", 1, 2.5] * 50, dtype=object)
+    clf = SoftmaxRegressionClassifier()
+    with pytest.raises(TypeError, match=r"y must hold labels of one.*'int', 'str'"):
+        clf.fit(X, y)
     assert fitted_state(clf) == {}
 
 

@@ -159,7 +159,7 @@ def test_sgd_early_stopping_split_errors_are_clear():
         SoftmaxRegressionClassifier(early_stopping=True).fit(X, y)
     X = np.arange(8, dtype=float).reshape(-1, 1)
     y = np.array([0, 0, 0, 1, 1, 1, 1, 2])
-    with pytest.warns(UserWarning, match=r"classes \[2\] have a single distinct"):
+    with pytest.warns(UserWarning, match=r"classes \[2\] have fewer than 2 distinct"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             SoftmaxRegressionClassifier(early_stopping=True, max_iter=2).fit(X, y)

@@ -220,6 +220,14 @@ def minimize_scipy(
         callback=callback,
         bounds=bounds,
     )
+    if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))):
+        # a step overflowed (values of X near float64's range): its iterate
+        # would be a model whose every prediction is NaN
+        raise ValueError(
+            f"solver={solver!r} reached a non-finite objective ({res.fun}): the "
+            "values of X are too large for float64 arithmetic. Scale the data "
+            "(e.g. StandardScaler). The model was left as it was before this call."
+        )
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
 
