@@ -80,7 +80,7 @@ class SoftmaxRegressionClassifier(
         Weights ``{label: weight}`` multiplying the sample weights of each
         class; ``"balanced"`` uses ``n_samples / (n_classes * bincount(y))``.
     warm_start : bool, default=False
-        Start ``fit`` from the previous solution (same classes and features).
+        Start ``fit`` from the last solution (same classes and features; else zeros).
     batch_size : int or "auto", default="auto"
         Minibatch size (SGD). ``"auto"``: 32 where SGD averages on wide
         sparse data (see ``average``), 256 elsewhere (chosen on MNIST,
