@@ -801,6 +801,14 @@ def _check_step_scaling(precond, data):
         )
 
 
+# what a divergence or a worse model asks of the user; "auto" picks the rate
+# from the data's curvature, so it is no remedy where it was the rate already
+_STEP_ADVICE = (
+    "Set learning_rate_init below that rate (a number, or 'auto' if it was "
+    "set by hand), lower momentum, or scale the data (e.g. StandardScaler)."
+)
+
+
 def warn_worse(before, after, state, incremental):
     """The ConvergenceWarning of a call that left the model much worse than
     it found it (its loss on a sample of the call's rows more than doubled):
@@ -811,9 +819,7 @@ def warn_worse(before, after, state, incremental):
     warn_at_caller(
         f"This {call} left the model worse than it started: its loss on a "
         f"sample of the training rows went from {before:.3g} to {after:.3g} "
-        f"(learning rate {state.rate.eta0:.3g}). Lower learning_rate_init (or "
-        "use learning_rate_init='auto'), lower momentum, or scale the data "
-        "(e.g. StandardScaler).",
+        f"(learning rate {state.rate.eta0:.3g}). {_STEP_ADVICE}",
         ConvergenceWarning,
     )
 
@@ -828,8 +834,6 @@ def check_divergence(epoch_loss, state, n_classes):
     if not np.isfinite(epoch_loss) or epoch_loss > limit:
         raise ValueError(
             f"SGD diverged: the training loss reached {epoch_loss:.3g} at epoch "
-            f"{state.params.epoch} with learning rate {state.rate.eta0:.3g}. Lower "
-            "learning_rate_init (or use learning_rate_init='auto'), lower "
-            "momentum, or scale the data (e.g. StandardScaler). The model was "
-            "left as it was before this call."
+            f"{state.params.epoch} with learning rate {state.rate.eta0:.3g}. "
+            f"{_STEP_ADVICE} The model was left as it was before this call."
         )
