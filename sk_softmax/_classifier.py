@@ -407,7 +407,7 @@ class SoftmaxRegressionClassifier(
             if self.alpha == 0 and not incremental:  # (an error, if so filtered)
                 warn_if_unbounded(data, result.coef)
             self._assign(data, result, rng, incremental)
-        hooks.fit_end()
+            hooks.fit_end()  # a callback that raises here undoes the call too
         return self
 
     def _coef0(self, data, incremental=False):

@@ -40,6 +40,7 @@ from ._validation import (
     class_weight_vector,
     encode_labels,
     is_dask_collection,
+    refuse_unsortable,
     sample_weights,
     validate_fit_data,
     weight_exponent,
@@ -197,8 +198,10 @@ def _add_sums(a, b):
     return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
-def as_dask_X(X):
-    """A 2-D floating Dask array with known chunks and one chunk of features."""
+def as_dask_X(X, name="SoftmaxRegressionClassifier"):
+    """A 2-D floating Dask array with known chunks and one chunk of features;
+    complex or empty X refused with scikit-learn's errors (``name``: the
+    estimator's, as they say it)."""
     import dask.array as da
 
     if not isinstance(X, da.Array):
@@ -210,6 +213,14 @@ def as_dask_X(X):
         raise ValueError(f"Expected a 2-D Dask array; got {X.ndim} dimensions.")
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
+    if X.dtype.kind == "c":
+        raise ValueError("Complex data not supported.")
+    for size, what in zip(X.shape, ("sample(s)", "feature(s)"), strict=True):
+        if size == 0:
+            raise ValueError(
+                f"Found array with 0 {what} (shape={X.shape}) while a minimum of "
+                f"1 is required by {name}."
+            )
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     return X.rechunk({1: -1})
@@ -238,8 +249,13 @@ def _as_dask_rows(v, X, name):
 
 # ------------------------------------------------------- chunk functions
 def _distinct_labels(y):
-    """The distinct labels of a chunk (NaN kept, so the check below sees it)."""
-    return np.unique(np.asarray(y))
+    """The distinct labels of a chunk (NaN kept, so the check below sees it);
+    labels NumPy cannot sort get the in-memory errors."""
+    y = np.asarray(y)
+    try:
+        return np.unique(y)
+    except TypeError:
+        refuse_unsortable(y)  # labels of mixed types, or of no known type
 
 
 def _encode_block(y, classes):
@@ -368,7 +384,7 @@ class DaskData:
 
         from ._loss import SoftmaxLoss
 
-        X = as_dask_X(X)
+        X = as_dask_X(X, name)
         y = _as_dask_rows(y, X, "y")
         if sample_weight is not None:
             sample_weight = _as_dask_rows(sample_weight, X, "sample_weight")
@@ -616,7 +632,7 @@ def predict_dask(estimator, method, X):
     >>> type(proba).__name__, proba.shape, proba.chunks[0]
     ('Array', (150, 3), (50, 50, 50))
     """
-    X = as_dask_X(X)
+    X = as_dask_X(X, type(estimator).__name__)
     if X.shape[1] != estimator.n_features_in_:
         raise ValueError(
             f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
@@ -632,7 +648,7 @@ def predict_dask(estimator, method, X):
             drop_axis=1,
             meta=np.empty((0,), dtype=estimator.classes_.dtype),
         )
-    out_dtype = np.dtype(to_numpy(estimator.coef_).dtype)
+    out_dtype = X.dtype  # as in memory: the model is cast to X's dtype
     if method == "decision_function" and n_classes == 2:
         return X.map_blocks(
             _predict_block,

@@ -74,12 +74,28 @@ def validate_fit_data(estimator, X, y, *, reset, ensure_finite=True):
         X = X.copy()
         X.eliminate_zeros()
     y = np.asarray(to_numpy(y))
+    check_targets(y)
+    return X, y
+
+
+def check_targets(y):
+    """scikit-learn's check of classification labels, where labels NumPy
+    cannot sort get :func:`refuse_unsortable`'s error."""
     try:
         check_classification_targets(y)
-    except TypeError:  # labels NumPy cannot sort: say which types are mixed
+    except TypeError:
+        refuse_unsortable(y)
+
+
+def refuse_unsortable(y):
+    """Raise the error of labels ``y`` that NumPy cannot sort: of mixed types,
+    :func:`unique_labels`' TypeError naming them; of one type (None),
+    scikit-learn's."""
+    y = np.asarray(y)
+    if len({type(v) for v in y.tolist()}) > 1:
         unique_labels(y, "y")
-        raise
-    return X, y
+    check_classification_targets(y)
+    raise TypeError(f"y holds labels that cannot be ordered: {y[:3].tolist()!r}...")
 
 
 def validate_predict_data(estimator, X, method):

@@ -536,6 +536,33 @@ def test_classifier_callback_teardown_runs_when_fit_fails():
     assert not hasattr(clf, "coef_")
 
 
+class _FailAtFitEnd(_StopAfter):
+    """A fit callback whose end-of-fit hook fails (a monitor that cannot write)."""
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        if context.parent is None:
+            raise RuntimeError("the monitor failed at the end of the fit")
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_classifier_callback_failing_at_the_end_leaves_the_model(solver):
+    _callback_api()
+    X, y = _standardised(load_iris)
+    clf = SoftmaxRegressionClassifier(solver=solver, random_state=0).fit(X[:, :2], y)
+    before = {k: v for k, v in vars(clf).items() if k.endswith("_")}
+    clf.set_callbacks(_FailAtFitEnd(10**9))
+    calls = [(clf.fit, X)]
+    if solver == "sgd":
+        calls.append((clf.partial_fit, X[:, :2]))
+    for call, X_call in calls:
+        with pytest.raises(RuntimeError, match="failed at the end"):
+            call(X_call, y)
+        after = {k: v for k, v in vars(clf).items() if k.endswith("_")}
+        assert after.keys() == before.keys() and clf.n_features_in_ == 2
+        for key, value in before.items():
+            assert after[key] is value, key
+
+
 def test_classifier_works_without_the_callback_api():
     # scikit-learn < 1.9 has no sklearn.callback: in a fresh process, make that
     # import fail for sk_softmax (scikit-learn itself keeps using it)

@@ -318,6 +318,15 @@ def _bad_inputs():
         ("NaN in y", X, y_nan, None, {}),
         ("y of another length", X, y[:100], None, {}),
         ("weights of another length", X, y, ones[:10], {}),
+        ("no rows", X[:0], y[:0], None, {}),
+        ("labels of no known type", X, np.full(len(y), None), None, {}),
+        (
+            "labels of mixed types",
+            X,
+            np.array(["a", 1, 2.5] * 50, dtype=object),
+            None,
+            {},
+        ),
     ]
 
 
@@ -358,6 +367,55 @@ def test_dask_and_in_memory_refuse_bad_input_alike(case, params):
         for key, value in before.items():
             np.testing.assert_array_equal(after[key], value, err_msg=key)
     assert errors[0] == errors[1]
+
+
+def test_dask_refuses_complex_or_featureless_X_like_in_memory():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    cases = [(X + 1j, "Complex data not supported"), (X[:, :0], "0 feature")]
+    for X_bad, match in cases:
+        for data in ((X_bad, y), (da.from_array(X_bad, 50), da.from_array(y, 50))):
+            with pytest.raises(ValueError, match=match):
+                SoftmaxRegressionClassifier(solver="lbfgs").fit(*data)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_fit_dask_with_empty_or_weightless_chunks_equals_in_memory(digits, solver):
+    # filtering a Dask array leaves empty chunks; a chunk may weigh nothing
+    X_train, _, y_train, _ = digits
+    Xd, yd = _dask(X_train, y_train)
+    keep = np.arange(len(y_train)) >= 300  # the first chunk goes
+    params = {"solver": solver, "random_state": 0, "tol": 1e-8, "max_iter": 50}
+    if solver == "sgd":
+        params = {"solver": solver, "random_state": 0, "max_iter": 3, "tol": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SoftmaxRegressionClassifier(**params).fit(X_train[keep], y_train[keep])
+        mask = da.from_array(keep, chunks=300)
+        filtered = SoftmaxRegressionClassifier(**params).fit(Xd[mask], yd[mask])
+        weighted = SoftmaxRegressionClassifier(**params).fit(
+            Xd, yd, sample_weight=keep * 1.0
+        )
+    if solver == "lbfgs":  # zero weights: the same objective
+        np.testing.assert_allclose(filtered.coef_, ref.coef_, atol=1e-6)
+        np.testing.assert_allclose(weighted.coef_, ref.coef_, atol=1e-6)
+    else:  # SGD in chunks: other batches, the same quality
+        X_kept, y_kept = X_train[keep], y_train[keep]
+        for clf in (filtered, weighted):
+            assert clf.score(X_kept, y_kept) >= ref.score(X_kept, y_kept) - 0.02
+
+
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_predict_dask_declares_the_dtype_it_computes(digits, dtypes):
+    X_train, X_test, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3)
+    clf.fit(X_train.astype(dtypes[0]), y_train)
+    X_test = X_test.astype(dtypes[1])
+    for method in ("decision_function", "predict_proba", "predict_log_proba"):
+        lazy = getattr(clf, method)(da.from_array(X_test, chunks=100))
+        expected = getattr(clf, method)(X_test).dtype
+        assert lazy.dtype == lazy.compute().dtype == expected, method
 
 
 @pytest.mark.parametrize("to_dask", [False, True])

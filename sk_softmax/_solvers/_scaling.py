@@ -39,8 +39,8 @@ class ColumnMoments(NamedTuple):
 
     def combine(self, other):
         """The moments of both parts' rows (Chan et al.'s pairwise update)."""
-        if not (self.total and other.total):
-            return self if other.total else other
+        if not (self.total and other.total):  # a part without weight adds nothing
+            return other if other.total else self
         m2 = _pooled_m2(self, other, lambda d: d * d)
         return ColumnMoments(
             self.sum + other.sum,
@@ -77,8 +77,8 @@ class InputSketch(NamedTuple):
 
     def combine(self, other):
         """The sketch of both parts' rows (Chan et al.'s pairwise update)."""
-        if not (self.total and other.total):
-            return self if other.total else other
+        if not (self.total and other.total):  # a part without weight adds nothing
+            return other if other.total else self
         m2 = _pooled_m2(self, other, lambda d: np.outer(d, d))
         return InputSketch(self.sum + other.sum, m2, self.total + other.total)
 
