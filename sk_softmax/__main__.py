@@ -225,7 +225,8 @@ def _run(args, threads, out):
         )
         results[name] = _fit(name, clf, data, args.alpha, args.verbose, out)
     if args.solver == "all":
-        ref = LogisticRegression(C=1.0 / (args.alpha * n), **common)
+        C = 1.0 / (args.alpha * n) if args.alpha else np.inf  # inf: no penalty
+        ref = LogisticRegression(C=C, **common)
         results[REFERENCE] = _fit(REFERENCE, ref, data, args.alpha, args.verbose, out)
     header = _header()
     print(header, file=out)

@@ -85,6 +85,12 @@ def training_data(estimator, X, y, sample_weight, classes, incremental):
         name=type(estimator).__name__,
     )
     if is_dask_collection(X):
+        if estimator.backend == "cupy":
+            raise ValueError(
+                'backend="cupy" does not apply to Dask input: a Dask fit computes '
+                "where its chunks live. For the GPU, make them CuPy arrays (e.g. "
+                'X.map_blocks(cupy.asarray)) and keep backend="auto".'
+            )
         data = DaskData.from_input(X, y, sample_weight, **options)
         validate_data(estimator, data.X, skip_check_array=True, reset=first)
         return data

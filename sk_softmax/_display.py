@@ -108,13 +108,18 @@ class TrainingCurveDisplay:
                 f"{type(estimator).__name__} has no loss_curve_. Fit it first, "
                 "or use solver='sgd'."
             )
+        scores = getattr(estimator, "validation_scores_", None)
+        # what the fit scored, read from its scores (a negated log-loss is
+        # never above 0, an accuracy never below), not from ``scoring``, which
+        # may have changed since; all zeros say neither: then ``scoring``
+        metric = getattr(estimator, "scoring", "accuracy")
+        if scores is not None and np.any(np.asarray(scores) != 0):
+            metric = "loss" if np.min(scores) < 0 else "accuracy"
         display = cls(
             estimator.loss_curve_,
-            getattr(estimator, "validation_scores_", None),
+            scores,
             estimator_name=type(estimator).__name__,
-            validation_metric="log_loss"
-            if getattr(estimator, "scoring", "accuracy") == "loss"
-            else "accuracy",
+            validation_metric="log_loss" if metric == "loss" else "accuracy",
         )
         return display.plot(ax=ax)
 

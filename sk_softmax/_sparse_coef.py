@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import is_numpy_namespace, move_to, to_numpy
+from ._backend import device, get_namespace, is_numpy_namespace, move_to, to_numpy
 
 
 class SparseCoefMixin:
@@ -43,8 +43,9 @@ class SparseCoefMixin:
             The estimator, with a dense ``coef_``.
         """
         check_is_fitted(self)
-        if sp.issparse(self.coef_):
-            self.coef_ = self.coef_.toarray()
+        if sp.issparse(self.coef_):  # back where the fit ran, as the intercepts
+            b = self.intercept_
+            self.coef_ = move_to(self.coef_.toarray(), get_namespace(b), device(b))
         return self
 
 

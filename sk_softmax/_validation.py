@@ -124,7 +124,8 @@ def validate_predict_data(estimator, X, method):
 
 def check_same_namespace(estimator, X, method):
     """Raise scikit-learn's error when ``X`` is not where the model was fitted."""
-    coef = estimator.coef_
+    # the intercepts: always an array where the fit ran (coef_ may be sparsify()-ed)
+    coef = estimator.intercept_
     if is_numpy_array(coef) and (is_numpy_array(X) or not _is_array_api(X)):
         return
     if not _is_array_api(X):

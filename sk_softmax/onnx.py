@@ -50,8 +50,12 @@ def convert_softmax_regression(scope, operator, container):
     model = operator.raw_operator
     X = operator.inputs[0]
     label, probabilities = operator.outputs[0], operator.outputs[1]
-    proto = guess_proto_type(X.type)
-    dtype = np.float32 if proto == TensorProto.FLOAT else np.float64
+    # the model computes in X's float type; other X (integers) is cast to
+    # float first, the type skl2onnx declares the outputs in for it (as its
+    # LogisticRegression converter), never the weights to integers
+    double = guess_proto_type(X.type) == TensorProto.DOUBLE
+    proto = TensorProto.DOUBLE if double else TensorProto.FLOAT
+    dtype = np.float64 if double else np.float32
     variable, op_name = scope.get_unique_variable_name, scope.get_unique_operator_name
 
     def constant(values, onnx_type=proto):
@@ -67,8 +71,11 @@ def convert_softmax_regression(scope, operator, container):
 
     coef = dense_coef(model.coef_, dtype)  # sparsify()-ed too
     intercept = np.asarray(to_numpy(model.intercept_), dtype=dtype)
+    inputs = X.full_name
+    if guess_proto_type(X.type) not in (TensorProto.FLOAT, TensorProto.DOUBLE):
+        inputs = node("Cast", [inputs], to=proto)
     logits = node(
-        "Add", [node("MatMul", [X.full_name, constant(coef.T)]), constant(intercept)]
+        "Add", [node("MatMul", [inputs, constant(coef.T)]), constant(intercept)]
     )
     if coef.shape[0] == 1:  # binomial: P(classes_[1]) = sigmoid(z)
         positive = node("Sigmoid", [logits])

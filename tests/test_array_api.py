@@ -138,6 +138,23 @@ def test_array_api_pickle_round_trip(data, device_name):
         )
 
 
+@pytest.mark.parametrize("device_name", ["CPU_DEVICE", "device1"])
+def test_array_api_sparsify_and_densify_keep_the_model_where_it_was_fitted(
+    data, device_name
+):
+    X, y = data
+    X_xp = _strict(X, device_name)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = _fit({"solver": "lbfgs", "l1_ratio": 1.0, "alpha": 1e-2}, X_xp, y)
+        expected = to_numpy(clf.predict_proba(X_xp))
+        clf.sparsify()
+        np.testing.assert_allclose(to_numpy(clf.predict_proba(X_xp)), expected)
+        clf.densify()
+        assert get_namespace(clf.coef_).__name__ == get_namespace(X_xp).__name__
+        assert device(clf.coef_) == device(X_xp)
+        np.testing.assert_allclose(to_numpy(clf.predict_proba(X_xp)), expected)
+
+
 def test_array_api_string_labels_stay_numpy(data):
     X, y = data
     labels = np.array(["a", "b", "c"])[y]

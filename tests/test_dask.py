@@ -380,6 +380,14 @@ def test_dask_refuses_complex_or_featureless_X_like_in_memory():
                 SoftmaxRegressionClassifier(solver="lbfgs").fit(*data)
 
 
+def test_fit_dask_refuses_backend_cupy_saying_where_it_computes(digits):
+    X_train, _, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(backend="cupy")
+    with pytest.raises(ValueError, match="computes where its chunks live"):
+        clf.fit(*_dask(X_train, y_train))
+    assert not hasattr(clf, "coef_")
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_fit_dask_with_empty_or_weightless_chunks_equals_in_memory(digits, solver):
     # filtering a Dask array leaves empty chunks; a chunk may weigh nothing

@@ -39,6 +39,12 @@ def test_demo_single_solver():
     assert "LogisticRegression" not in result.stdout
 
 
+def test_demo_without_a_penalty_compares_with_an_unpenalised_reference():
+    result = _run("--alpha", "0", "--max-iter", "5")
+    assert result.returncode == 0, result.stderr
+    assert "LogisticRegression" in result.stdout
+
+
 def test_demo_bad_option_exits_non_zero():
     result = _run("--solver", "newton")
     assert result.returncode != 0

@@ -101,6 +101,8 @@ def test_display_shows_what_early_stopping_scored(digits, scoring, label):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
+    # what the fit scored, whatever scoring says now
+    clf.set_params(scoring="accuracy" if scoring == "loss" else "loss")
     disp = TrainingCurveDisplay.from_estimator(clf)
     plt.close(disp.figure_)
     assert disp.ax_validation_.get_ylabel() == label

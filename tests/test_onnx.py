@@ -55,6 +55,20 @@ def test_onnx_runtime_predicts_like_the_model(n_classes, dtype, in_pipeline, sol
     np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_onnx_of_integer_input_computes_in_float(n_classes):
+    # integer X: cast to float in the graph (the weights stay floats)
+    model, X = _fitted(n_classes, np.float64, False, "lbfgs")
+    X_int = np.round(X * 10).astype(np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_int, model.predict(X))
+    sess = _session(to_onnx(model, X_int[:1], options={"zipmap": False}))
+    labels, proba = sess.run(None, {sess.get_inputs()[0].name: X_int})
+    np.testing.assert_array_equal(labels, model.predict(X_int))
+    np.testing.assert_allclose(proba, model.predict_proba(X_int), rtol=0, atol=1e-5)
+
+
 def test_onnx_zipmap_and_string_labels():
     X, y = make_classification(
         n_samples=200, n_features=6, n_classes=3, n_informative=3, random_state=0
