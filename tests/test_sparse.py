@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from sk_softmax import SoftmaxRegressionClassifier
+from sk_softmax._solvers._sgd._passes import runs_sparse_loop
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +230,10 @@ def _eager_reference(X, y, clf, epochs, eta, start=None, average=False):
     decay = np.exp(-eta * alpha * p_w)
     # the integral of w exp(-alpha p s) over one step of size eta
     held = np.where(p_w * alpha > 0, (1 - decay) / (alpha * p_w), eta)
+    # not averaged, the step before the decay exp(-a) is expm1(a) / a as long:
+    # the pair rests where the penalised gradient is zero (exponential Euler)
+    a = eta * alpha * p_w
+    kick = np.ones_like(a) if average else np.expm1(a) / a
     for epoch in range(epochs):
         if epoch == 1 or (epoch == 0 and average):
             A, a_b, total = np.zeros_like(W), np.zeros_like(b), 0.0
@@ -238,7 +243,7 @@ def _eager_reference(X, y, clf, epochs, eta, start=None, average=False):
             P = np.exp(Z - Z.max(axis=1, keepdims=True))
             G = P / P.sum(axis=1, keepdims=True) - Yb
             step = eta / Xb.shape[0]
-            jumped = W - step * p_w * (Xb.T @ G).T
+            jumped = W - step * p_w * kick * (Xb.T @ G).T
             b = b - step * p_b * G.sum(axis=0)
             if average:
                 A, a_b, total = A + jumped * held, a_b + eta * b, total + eta
@@ -262,6 +267,27 @@ def _step_by_step(average):
         tol=0.0,
         average=average,
     )
+
+
+@pytest.mark.parametrize("eta", ["auto", 0.1])
+def test_sparse_constant_rate_rests_at_the_optimum(eta):
+    # full batches at a constant rate, no noise: the iterate must settle on
+    # the optimum itself (a plain step before the decay's flow settled 38%
+    # short of it where eta * alpha * p is 0.9: rare columns, p ~ 1 / alpha)
+    rng = np.random.RandomState(0)
+    X = sp.random(200, 5000, density=0.001, random_state=rng, format="csr")
+    X.data[:] = rng.uniform(0.5, 1.5, X.nnz)
+    y = rng.randint(0, 3, 200)
+    assert runs_sparse_loop(X, 200)
+    optimum = SoftmaxRegressionClassifier(
+        solver="lbfgs", alpha=0.1, tol=1e-12, max_iter=10_000
+    ).fit(X, y)
+    clf = SoftmaxRegressionClassifier(
+        alpha=0.1, tol=None, max_iter=300, batch_size=200, learning_rate="constant",
+        learning_rate_init=eta, shuffle=False, average=False,
+    ).fit(X, y)  # fmt: skip
+    np.testing.assert_allclose(clf.coef_, optimum.coef_, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(clf.intercept_, optimum.intercept_, rtol=0, atol=1e-7)
 
 
 @pytest.mark.parametrize("average", [False, True])

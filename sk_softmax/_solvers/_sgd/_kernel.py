@@ -20,6 +20,17 @@ def _decay(x):
     return np.exp(-x)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _kick(a):
+    """``expm1(a) / a``: the factor on a step that the decay ``exp(-a)``
+    follows, for the pair to rest where the penalised gradient is zero
+    (exponential Euler: ``w <- exp(-a) w - (1 - exp(-a)) / a * eta p g``);
+    by its Taylor series where that is exact to 1e-16."""
+    if a < 1e-5:
+        return 1.0 + a * (0.5 + a / 6.0)
+    return np.expm1(a) / a
+
+
 @njit(cache=True, nogil=True)
 def sparse_pass(
     data,
@@ -72,6 +83,7 @@ def sparse_pass(
     intercept = b.shape[0] > 0
     average = A_t.shape[0] > 0
     pays = alpha > 0.0 or average
+    kicked = alpha > 0.0 and not average
     G = np.empty((batch_size, n_rows), dtype=W_t.dtype)
     z = np.empty(n_rows, dtype=np.float64)
     update = 0
@@ -119,12 +131,19 @@ def sparse_pass(
         eta = rates[update]
         step = eta / (mean_weight * m)
         # the step on the batch's columns (already paid up), then its decay
-        # for every column: w <- exp(-eta alpha p) (w - eta p g)
+        # for every column: w <- exp(-a) (w - kick(a) eta p g), a = eta alpha p,
+        # which rests at the optimum (a plain step there would rest at
+        # a / expm1(a) of it: 38% short at a = 0.9, eta with p = 1 / alpha).
+        # Averaged, the step is plain: the average integrates the path, whose
+        # mean over a step at that rest is where the gradient is zero (times
+        # kick(a), with the kick)
         for i in range(m):
             row = order[start + i]
             for nz in range(indptr[row], indptr[row + 1]):
                 j = indices[nz]
                 scaled = step * p_w[j] * data[nz]
+                if kicked:
+                    scaled *= _kick(eta * alpha * p_w[j])
                 for k in range(n_rows):
                     W_t[j, k] -= scaled * G[i, k]
         if intercept:

@@ -19,8 +19,8 @@ passes (NumPy and any array-API namespace) run it. The compiled sparse loop
 fuses its own rule for speed (no momentum, no centering, the L2 decay as the
 exact flow of the penalty over a step, the average as the integral of each
 weight's path): :func:`sparse_rule` composes the same rule from
-:class:`FlowDecay` and :class:`IntegralAverage`, and the tests check the
-loop against it step for step.
+:class:`FlowKick`, :class:`FlowDecay` and :class:`IntegralAverage`, and the
+tests check the loop against it step for step.
 
 Every part writes in place where the namespace allows it (NumPy, CuPy,
 PyTorch, array_api_strict all do): the parameters and the parts' states are
@@ -369,6 +369,32 @@ class FlowDecay:
         coef[:n_w] *= xp.exp(-eta * self.l2 * ctx.precond[:n_w])
 
 
+class FlowKick:
+    """The weights' step times ``expm1(a) / a``, ``a = eta * l2 * P``: with
+    :class:`FlowDecay` after it, ``W <- exp(-a) W - (1 - exp(-a)) / a * eta
+    P g`` (exponential Euler), which rests where the penalised gradient is
+    zero; the plain step followed by the flow would rest at ``a / expm1(a)``
+    of the optimum (the compiled sparse loop's rule)."""
+
+    def __init__(self, ctx, l2):
+        self.ctx, self.l2 = ctx, float(l2)
+        self.cached, self.factor = None, None
+
+    def __call__(self, step, grad, coef, m, eta):
+        if not self.l2:
+            return step
+        ctx = self.ctx
+        xp, n_w = ctx.xp, ctx.n_w
+        if self.cached != eta:
+            self.cached = eta
+            a = eta * self.l2 * ctx.precond[:n_w]
+            positive = a > 0
+            safe = xp.where(positive, a, xp.ones_like(a))
+            self.factor = xp.where(positive, xp.expm1(safe) / safe, xp.ones_like(a))
+        step[:n_w] *= self.factor
+        return step
+
+
 class IntegralAverage(Average):
     """Averaging along :class:`FlowDecay`'s path: each weight adds the
     integral of its decaying path over the step, ``W (1 - exp(-a eta)) / a``
@@ -451,13 +477,16 @@ def dense_rule(config, ctx, center):
 
 
 def sparse_rule(config, ctx):
-    """The compiled sparse loop's rule, composed: preconditioned steps, the
-    L1 penalty, the average along the decay's path, the L2 decay as its
-    flow (no momentum, no centering)."""
+    """The compiled sparse loop's rule, composed: preconditioned steps (times
+    the flow's kick, not averaged), the L1 penalty, the average along the
+    decay's path, the L2 decay as its flow (no momentum, no centering)."""
     after = []
     if config.l1:
         after.append(CumulativeL1(ctx, config.l1))
     if config.average:
         after.append(IntegralAverage(ctx, config.l2))
     after.append(FlowDecay(ctx, config.l2))
-    return UpdateRule([Preconditioned(ctx, 0.0)], PlainStep(), after, ctx)
+    direction = [Preconditioned(ctx, 0.0)]
+    if not config.average:  # the average integrates the plain steps' path
+        direction.append(FlowKick(ctx, config.l2))
+    return UpdateRule(direction, PlainStep(), after, ctx)

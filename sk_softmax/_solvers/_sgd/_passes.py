@@ -477,8 +477,9 @@ def _pass_sparse(
 
     The update of a weight is :func:`~._parts.sparse_rule`: the dense
     rule's preconditioned step with the L2 decay applied as the exact flow of
-    the penalty over the step, ``w <- exp(-eta * alpha * p) * (w - eta * p * g)``
-    (a decay that lazy updates can apply exactly under any schedule);
+    the penalty over the step, ``w <- exp(-a) * (w - expm1(a) / a * eta * p * g)``,
+    ``a = eta * alpha * p`` (the step plain when averaged; a decay that lazy
+    updates can apply exactly under any schedule);
     momentum, which would move every weight at every step, is not used on
     sparse data. The objective, and so the optimum, is the same.
 
