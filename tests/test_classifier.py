@@ -243,6 +243,16 @@ def test_classifier_convergence_warning_tells_precision_limit_from_max_iter():
         SoftmaxRegressionClassifier(solver="cg", tol=0.0, max_iter=100_000).fit(X, y)
 
 
+def test_classifier_lbfgs_stopped_by_a_flat_objective_warns():
+    # L-BFGS-B ends "successfully" when a float32 objective stops falling,
+    # here 80% above the optimum with a gradient 100 times tol: say so
+    X, y = load_iris(return_X_y=True)
+    X = (X * 1000).astype(np.float32)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-3)
+    with pytest.warns(ConvergenceWarning, match="float32 data as float64"):
+        clf.fit(X, y)
+
+
 def test_classifier_in_pipeline_and_grid_search():
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), SoftmaxRegressionClassifier(random_state=0))

@@ -280,7 +280,7 @@ def test_sparse_constant_rate_rests_at_the_optimum(eta):
     y = rng.randint(0, 3, 200)
     assert runs_sparse_loop(X, 200)
     optimum = SoftmaxRegressionClassifier(
-        solver="lbfgs", alpha=0.1, tol=1e-12, max_iter=10_000
+        solver="lbfgs", alpha=0.1, tol=1e-9, max_iter=10_000
     ).fit(X, y)
     clf = SoftmaxRegressionClassifier(
         alpha=0.1, tol=None, max_iter=300, batch_size=200, learning_rate="constant",

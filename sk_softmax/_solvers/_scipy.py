@@ -228,6 +228,11 @@ def minimize_scipy(
             "values of X are too large for float64 arithmetic. Scale the data "
             "(e.g. StandardScaler). The model was left as it was before this call."
         )
+    if res.success and bounds is None and res.jac is not None:
+        # L-BFGS-B also ends, as a success, when the objective stops falling
+        # (ftol): in float32, or on a poorly scaled problem, that can be far
+        # from the gradient's tol; the promise is the gradient's
+        res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
 
@@ -255,8 +260,9 @@ def _check_optimize_result(solver, result, max_iter, tol):
             advice = (
                 "The line search could not lower the loss any further in "
                 f"floating-point precision while the gradient's max-norm ({grad:.2g}) "
-                f"is still above tol={tol:g}: loosen tol, or scale the data (e.g. "
-                f"StandardScaler); a larger max_iter (now {max_iter}) will not help."
+                f"is still above tol={tol:g}: loosen tol, scale the data (e.g. "
+                "StandardScaler), or pass float32 data as float64 (its objective is "
+                f"float32's); a larger max_iter (now {max_iter}) will not help."
             )
         warn_at_caller(
             f"solver={solver!r} did not converge after {n_iter} iterations "
