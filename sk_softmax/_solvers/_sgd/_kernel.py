@@ -55,6 +55,8 @@ def sparse_pass(
     l1_total,
     A_t,
     a_b,
+    p_kick,
+    kick_eta,
 ):
     """Minibatch SGD over ``order``'s rows of a CSR matrix; returns
     ``(owed, l1_total)``.
@@ -76,6 +78,11 @@ def sparse_pass(
     integral of w dS``, in closed form along its decay when the column pays
     it (``w * (1 - exp(-a d)) / a``, ``a = alpha * p_w[j]``), and ``a_b +=
     eta * b`` after each update.
+
+    ``kick_eta > 0`` (a fit that is not averaged): each weight's step is
+    ``expm1(a) / a`` as long, ``a = eta * alpha * p_w[j]`` (:func:`_kick`),
+    read from ``p_kick`` (:func:`kick_scaling`) in the batches at rate
+    ``kick_eta``.
     """
     n_rows = W_t.shape[1]
     n_samples = order.shape[0]
@@ -83,7 +90,7 @@ def sparse_pass(
     intercept = b.shape[0] > 0
     average = A_t.shape[0] > 0
     pays = alpha > 0.0 or average
-    kicked = alpha > 0.0 and not average
+    kicked = alpha > 0.0 and kick_eta > 0.0  # the caller's choice: not averaged
     G = np.empty((batch_size, n_rows), dtype=W_t.dtype)
     z = np.empty(n_rows, dtype=np.float64)
     update = 0
@@ -137,13 +144,17 @@ def sparse_pass(
         # Averaged, the step is plain: the average integrates the path, whose
         # mean over a step at that rest is where the gradient is zero (times
         # kick(a), with the kick)
+        fast = kicked and eta == kick_eta  # the kicked scaling, computed once
         for i in range(m):
             row = order[start + i]
             for nz in range(indptr[row], indptr[row + 1]):
                 j = indices[nz]
-                scaled = step * p_w[j] * data[nz]
-                if kicked:
-                    scaled *= _kick(eta * alpha * p_w[j])
+                if fast:
+                    scaled = step * p_kick[j] * data[nz]
+                elif kicked:
+                    scaled = step * (p_w[j] * _kick(eta * alpha * p_w[j])) * data[nz]
+                else:
+                    scaled = step * p_w[j] * data[nz]
                 for k in range(n_rows):
                     W_t[j, k] -= scaled * G[i, k]
         if intercept:
@@ -164,6 +175,17 @@ def sparse_pass(
         owed += eta
         update += 1
     return owed, l1_total
+
+
+@njit(cache=True, nogil=True)
+def kick_scaling(p_w, eta_alpha):
+    """``p_w * expm1(a) / a``, ``a = eta_alpha * p_w``: the kicked step's
+    scaling at one rate, for :func:`sparse_pass`'s batches at that rate
+    (``p_kick``, ``kick_eta``; a pass at one rate computes no exp)."""
+    out = np.empty(p_w.shape[0])
+    for j in range(p_w.shape[0]):
+        out[j] = p_w[j] * _kick(eta_alpha * p_w[j])
+    return out
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -488,7 +488,7 @@ def _pass_sparse(
     weights, the intercepts' alike), and the pass returns the averaged
     parameters' objective over its rows too.
     """
-    from ._kernel import norms, pay_decay, pay_l1, rows_loss, sparse_pass
+    from ._kernel import kick_scaling, norms, pay_decay, pay_l1, rows_loss, sparse_pass
 
     n_rows, n_features = loss.n_rows, loss.n_features
     n_w = n_rows * n_features
@@ -571,6 +571,12 @@ def _pass_sparse(
     if sample_weight is not None:
         weights = np.asarray(sample_weight, float)[order]
     rates = np.asarray(rates, dtype=np.float64)
+    # not averaged, each step is expm1(a) / a as long (the kernel's _kick): at
+    # the pass's first rate (a constant schedule's only one) computed once
+    kick_eta, p_kick = 0.0, np.empty(0)
+    if alpha > 0 and not config.average and rates.shape[0]:
+        kick_eta = float(rates[0])
+        p_kick = kick_scaling(p_active, kick_eta * alpha)
     segments = _segments(layout, order, config.batch_size)
     owed, kept = 0.0, None
     for csr_rows, part in _segment_rows(layout, order, segments):
@@ -595,6 +601,8 @@ def _pass_sparse(
             l1_total,
             compact.get("A", empty),
             a_b,
+            p_kick,
+            kick_eta,
         )
         # one copy at a time: this one goes before the next is made
         kept = csr_rows if len(segments) == 1 else None
