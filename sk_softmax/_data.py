@@ -189,9 +189,9 @@ class InMemoryData:
             counts = np.bincount(y_enc, minlength=classes.shape[0])
         class_weight = class_weight_vector(class_weight, classes, counts)
         sample_weight = sample_weights(sample_weight, y_enc, class_weight)
-        sample_weight = np.ldexp(
-            sample_weight, weight_exponent(np.max(sample_weight, initial=0.0))
-        )
+        exponent = weight_exponent(np.max(sample_weight, initial=0.0))
+        if exponent:  # huge or tiny weights, on sample_weights' own copy
+            np.ldexp(sample_weight, exponent, out=sample_weight)
         check_weight_total(np.sum(sample_weight))
         loss = SoftmaxLoss(classes.shape[0], X.shape[1], fit_intercept)
         return cls(X, y_enc, sample_weight, loss, classes=classes, estimator_name=name)

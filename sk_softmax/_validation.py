@@ -125,24 +125,24 @@ def validate_predict_data(estimator, X, method):
 def check_same_namespace(estimator, X, method):
     """Raise scikit-learn's error when ``X`` is not where the model was fitted."""
     # the intercepts: always an array where the fit ran (coef_ may be sparsify()-ed)
-    coef = estimator.intercept_
-    if is_numpy_array(coef) and (is_numpy_array(X) or not _is_array_api(X)):
+    fitted = estimator.intercept_
+    if is_numpy_array(fitted) and (is_numpy_array(X) or not _is_array_api(X)):
         return
     if not _is_array_api(X):
         raise ValueError(
             f"Inputs passed to {type(estimator).__name__}.{method}() must use the "
             "same namespace and the same device as those passed to fit(). Array "
-            f"namespace used during fit ({get_namespace(coef).__name__}) is not "
+            f"namespace used during fit ({get_namespace(fitted).__name__}) is not "
             f"compatible with the array-like input passed to {method}."
         )
-    xp_fit, xp_x = get_namespace(coef), get_namespace(X)
-    if xp_fit.__name__ == xp_x.__name__ and device(coef) == device(X):
+    xp_fit, xp_x = get_namespace(fitted), get_namespace(X)
+    if xp_fit.__name__ == xp_x.__name__ and device(fitted) == device(X):
         return
     where = (
         f"Array namespaces used during fit ({xp_fit.__name__}) and {method} "
         f"({xp_x.__name__}) differ."
         if xp_fit.__name__ != xp_x.__name__
-        else f"Devices used during fit ({device(coef)}) and {method} ({device(X)}) "
+        else f"Devices used during fit ({device(fitted)}) and {method} ({device(X)}) "
         "differ."
     )
     raise ValueError(
