@@ -23,6 +23,7 @@ so bad input gives the same errors.
 """
 
 import functools
+import operator
 
 import array_api_compat.numpy as np_compat
 import numpy as np
@@ -297,6 +298,10 @@ def _column_stats(chunk):
     return chunk.column_stats()
 
 
+def _n_rows(chunk):
+    return chunk.n_samples
+
+
 def _loss_gradient_sums(chunk, coef):
     return chunk.loss_gradient_sums(coef)
 
@@ -326,8 +331,8 @@ def _fold_chunk(carry, chunk, fn, ship, seed, span):
     places them where the chunk computes, and back); ``span`` is the
     chunk's share of the pass.
     """
-    if chunk.n_samples == 0:
-        return carry
+    if chunk.n_samples == 0 or not chunk.pass_rows().mean_weight:
+        return carry  # no row, or rows that weigh nothing: nothing to learn
     carry = ship(carry, chunk.asarray)  # in the chunk's namespace and dtype
     carry = fn(carry, chunk.pass_rows(), np.random.RandomState(seed), span)
     return ship(carry, _host64)
@@ -372,6 +377,7 @@ class DaskData:
         self.estimator_name = name
         self.dtype = X.dtype
         self._column_stats = None
+        self._training_rows = None
 
     @classmethod
     def from_input(
@@ -469,6 +475,14 @@ class DaskData:
         task = dask.delayed(fn, pure=False)  # this call's keys: none shared
         return [task(chunk, *args) for chunk in self.chunks]
 
+    def training_rows(self):
+        """How many rows SGD trains on: the chunks' training parts' rows."""
+        if self._training_rows is None:
+            (self._training_rows,) = _compute(
+                _tree_sum(self._map(_n_rows), operator.add)
+            )
+        return int(self._training_rows)
+
     def column_stats(self):
         if self._column_stats is None:
             parts = self._map(_column_stats)
@@ -561,6 +575,13 @@ class DaskData:
                 "Early stopping cannot hold out a validation set: "
                 f"validation_fraction={fraction} of {self.X.shape[0]} samples "
                 "selects none. Raise validation_fraction."
+            )
+        if n_val >= self.X.shape[0]:
+            raise ValueError(
+                "Early stopping held out every row for validation: "
+                f"validation_fraction={fraction} of {self.X.shape[0]} samples "
+                "leaves none to train on. Lower validation_fraction, or pass "
+                "more samples."
             )
         args = (self.X, self.y_enc, self.sample_weight, mask)
         common = (self.loss, self.classes, self.estimator_name)

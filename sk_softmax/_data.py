@@ -106,7 +106,8 @@ class Rows(NamedTuple):
     ``sample_weight`` on the host, None where the rows' weights are equal;
     ``rows`` the training part's row indices (None: all); ``loss`` the
     parameter layout; ``cache`` a dict for what a pass derives from the rows
-    once per fit (kept with the data object).
+    once per fit (kept with the data object); ``mean_weight`` the rows' mean
+    weight (also where ``sample_weight`` is None).
     """
 
     X: object
@@ -115,6 +116,7 @@ class Rows(NamedTuple):
     rows: object
     loss: object
     cache: dict
+    mean_weight: float = 1.0
 
 
 def score_from_sums(metric, correct, loss_sum, weight):
@@ -213,6 +215,10 @@ class InMemoryData:
     @property
     def n_samples(self):
         return self.X.shape[0] if self.rows is None else self.rows.shape[0]
+
+    def training_rows(self):
+        """How many rows SGD trains on (those of the training part)."""
+        return self.n_samples
 
     def asarray(self, a):
         """A copy of ``a`` where the computation runs, in X's dtype."""
@@ -453,6 +459,7 @@ class InMemoryData:
                 self.rows,
                 self.loss,
                 {},
+                float(np.sum(covered)) / covered.shape[0],
             )
         return self._rows
 

@@ -902,3 +902,49 @@ def test_fit_dask_sgd_covariance_equals_in_memory(digits):
     assert clf._sgd_state["scaling"]["lowrank"] is not None
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(clf.intercept_, ref.intercept_, rtol=0, atol=1e-10)
+
+
+def _weighted_iris():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    p = np.random.RandomState(0).permutation(150)
+    return X[p], y[p], np.r_[np.ones(75), np.full(75, 10.0)]
+
+
+def _objective(clf, X, y, sw, alpha):
+    from sk_softmax._loss import SoftmaxLoss
+
+    loss = SoftmaxLoss(3, X.shape[1], True)
+    coef = loss.pack(np.asarray(clf.coef_), np.asarray(clf.intercept_), np)
+    Y = np.eye(3)[y]
+    return float(loss.loss(coef, X, Y, sample_weight=sw, alpha=alpha, xp=np))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_fit_dask_sgd_weights_keep_their_proportions_across_chunks(parallel):
+    # each chunk's steps are divided by the mean weight of all the rows: a
+    # chunk weighing 10x counts 10x (divided by its own mean, every chunk
+    # had counted alike: 6.7e-3 above the optimum, whatever the epochs)
+    X, y, sw = _weighted_iris()
+    alpha = 1e-2
+    opt = SoftmaxRegressionClassifier(solver="lbfgs", alpha=alpha, tol=1e-8)
+    best = _objective(opt.fit(X, y, sample_weight=sw), X, y, sw, alpha)
+    Xd, yd, swd = (da.from_array(a, chunks=75) for a in (X, y, sw))
+    with dask.config.set(scheduler="synchronous"):
+        clf = SoftmaxRegressionClassifier(
+            alpha=alpha, random_state=0, max_iter=3000, parallel=parallel
+        ).fit(Xd, yd, sample_weight=swd)
+    assert _objective(clf, X, y, sw, alpha) - best < 1e-4
+
+
+def test_fit_dask_split_that_holds_out_every_row_says_so():
+    X, y = np.arange(12.0).reshape(6, 2), np.array([0, 1] * 3)
+    for seed in (60, 126, 128):  # seeds whose split holds out all 6 rows
+        clf = SoftmaxRegressionClassifier(
+            early_stopping=True, validation_fraction=0.5, random_state=seed
+        )
+        with dask.config.set(scheduler="synchronous"):
+            with pytest.raises(ValueError, match="leaves none to train on"):
+                clf.fit(da.from_array(X, chunks=3), da.from_array(y, chunks=3))

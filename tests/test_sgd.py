@@ -1361,3 +1361,33 @@ def test_full_batch_solvers_refuse_tol_none(digits, solver):
     clf = SoftmaxRegressionClassifier(solver=solver, tol=None)
     with pytest.raises(ValueError, match="tol=None .* is for solver='sgd'"):
         clf.fit(X_train, y_train)
+
+
+def test_sgd_stream_weights_keep_their_proportions_across_calls():
+    # a stream's steps are divided by the mean weight of every row it has
+    # seen: a chunk weighing 10x counts 10x, as in fit (divided by each
+    # chunk's own mean, the stream ended 8.8e-3 above the weighted optimum)
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    p = np.random.RandomState(0).permutation(150)
+    X, y = X[p], y[p]
+    sw = np.r_[np.ones(75), np.full(75, 10.0)]
+    alpha = 1e-2
+    loss = SoftmaxLoss(3, 4, True)
+
+    def objective(clf):
+        coef = loss.pack(clf.coef_, clf.intercept_, np)
+        return float(loss.loss(coef, X, np.eye(3)[y], sw, alpha=alpha, xp=np))
+
+    best = objective(
+        SoftmaxRegressionClassifier(solver="lbfgs", alpha=alpha, tol=1e-8).fit(
+            X, y, sample_weight=sw
+        )
+    )
+    clf = SoftmaxRegressionClassifier(alpha=alpha, random_state=0)
+    for _ in range(150):
+        for part in (slice(0, 75), slice(75, 150)):
+            clf.partial_fit(X[part], y[part], classes=[0, 1, 2], sample_weight=sw[part])
+    assert objective(clf) - best < 1e-3

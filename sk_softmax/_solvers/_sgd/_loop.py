@@ -412,6 +412,7 @@ class SGDSolver:
                 moments,
                 _placed(scaling.lowrank, data),
                 scaling.sketch,
+                data.training_rows(),
             ),
             rate=schedule.init(eta0, config.max_iter),
             stopping=StoppingRule(
@@ -462,6 +463,7 @@ class SGDSolver:
             moments,
             _placed(lowrank, data),
             sketch,
+            None if scaling.rows is None else scaling.rows + data.training_rows(),
         )
         schedule.resume(state.rate, config.learning_rate_init, config.max_iter)
         if not state.stopping.stream:  # a stream after fit

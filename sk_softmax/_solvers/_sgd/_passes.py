@@ -309,8 +309,10 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
     :func:`~._parts.dense_rule`).
 
     Each minibatch gradient is the weighted sum of per-sample gradients divided
-    by ``m * mean(sample_weight)`` (``m`` its rows), an unbiased estimate of
-    the full objective's gradient, plus the penalty's gradient. A short last
+    by ``m * mean(sample_weight)`` (``m`` its rows; the mean of every row
+    the state has seen, :meth:`~._state.Scaling.mean_weight`, where ``rows``
+    are a part of them: a Dask chunk, a stream's call), an unbiased
+    estimate of the full objective's gradient, plus the penalty's gradient. A short last
     batch (``m`` below the pass's full batch) takes a step ``m / batch_size``
     as long: its few rows make its gradient noisier (a Dask chunk's pass
     ends with one).
@@ -339,7 +341,14 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
     )
     if config.average and state.average is None:
         start_average(state)
-    args = (rows.loss, state, X, rows.Y, sample_weight, order, weight_total, config)
+    mean_weight = weight_total / order.shape[0]  # as the pass weighs its rows
+    seen = state.scaling.mean_weight()
+    if seen is not None:  # rows' true weights against all the rows'
+        mean_weight *= seen / rows.mean_weight
+    args = (
+        rows.loss, state, X, rows.Y, sample_weight, order, weight_total,
+        mean_weight, config,
+    )  # fmt: skip
     if sparse:
         record.loss, record.average_loss = _pass_sparse(*args, rate, gather)
     else:
@@ -351,7 +360,18 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
 
 
 def _pass_dense(
-    loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather, rule
+    loss,
+    state,
+    X,
+    Y,
+    sample_weight,
+    order,
+    weight_total,
+    mean_weight,
+    config,
+    rate,
+    gather,
+    rule,
 ):
     """:func:`sgd_pass` on dense ``X`` (NumPy or any array-API namespace) or
     SciPy sparse ``X`` whose batches touch most columns: the composed rule
@@ -360,7 +380,6 @@ def _pass_dense(
     coef = state.params.coef
     xp = get_namespace(coef)
     n_samples = order.shape[0]
-    mean_weight = weight_total / n_samples
     ctx = Context(loss, state.scaling, xp, mean_weight)
     update = rule(config, ctx, state.scaling.center)
     update.init(state)
@@ -451,7 +470,17 @@ def runs_sparse_loop(X, batch_size):
 
 
 def _pass_sparse(
-    loss, state, X, Y, sample_weight, order, weight_total, config, rate, gather
+    loss,
+    state,
+    X,
+    Y,
+    sample_weight,
+    order,
+    weight_total,
+    mean_weight,
+    config,
+    rate,
+    gather,
 ):
     """:func:`sgd_pass` for wide SciPy sparse ``X``: steps cost what they touch.
 
@@ -594,7 +623,7 @@ def _pass_sparse(
             rates[batches],
             int(config.batch_size),
             alpha,
-            weight_total / n_samples,
+            mean_weight,
             losses[part],
             compact.get("Q", empty),
             l1,

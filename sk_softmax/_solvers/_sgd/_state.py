@@ -71,6 +71,12 @@ class Scaling:
         The features' covariance from samples of every chunk seen so far
         (host, float64), which ``partial_fit`` updates as the moments; None
         without the covariance preconditioner.
+    rows : int or None
+        How many training rows were seen so far: with ``moments.total``,
+        their mean weight, which every pass divides its minibatches'
+        weighted gradients by (a Dask chunk's pass, a stream's call: the
+        mean of all the rows, so that the weights keep their proportions
+        from part to part); None: each pass's own rows' mean.
     """
 
     precond: object
@@ -78,6 +84,13 @@ class Scaling:
     moments: ColumnMoments = field(default=None, metadata={"host": True})
     lowrank: LowRank = None
     sketch: InputSketch = field(default=None, metadata={"host": True})
+    rows: int = None
+
+    def mean_weight(self):
+        """The mean weight of the rows seen so far (None: not known)."""
+        if self.rows is None or not self.rows:
+            return None
+        return self.moments.total / self.rows
 
 
 @dataclass
