@@ -122,9 +122,12 @@ class SoftmaxRegressionClassifier(
         SGD on Dask data: every epoch, all chunks train at once from the same
         model, and their models are averaged; see :ref:`dask-which-path`.
     preconditioner : {"auto", "diagonal", "covariance"}, default="auto"
-        How SGD scales its steps: per feature (``"diagonal"``, and ``"auto"``)
-        or also by the features' inverse correlations (``"covariance"``: dense
-        data without L1; see the user guide). The optimum does not change.
+        How the steps are scaled; the optimum does not change (user guide).
+        SGD: per feature (``"diagonal"``, ``"auto"``) or also by the features'
+        inverse correlations (``"covariance"``: dense data without L1).
+        "cg"/"lbfgs": in coordinates whitened by the features' covariance
+        (``"auto"``, ``"covariance"``: dense data of up to 2,048 features
+        without L1), or as they are (``"diagonal"``).
     early_stopping : bool or "auto", default="auto"
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (improvements must

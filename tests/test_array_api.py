@@ -345,14 +345,17 @@ def test_array_api_full_batch_moves_only_loss_and_gradient(
 
     monkeypatch.setattr(SoftmaxLoss, "loss_gradient", counted)
     for solver in ("lbfgs", "cg"):
-        host_syncs.clear()
-        evaluations.clear()
-        with sklearn.config_context(array_api_dispatch=True):
-            _fit({"solver": solver, "max_iter": 8}, _strict(X, "device1"), y)
-        # one loss value and one gradient read back per evaluation, nothing else
-        assert len(evaluations) > 8
-        reads = _array_reads(host_syncs)
-        assert host_syncs["__float__"] == reads == len(evaluations)
+        for preconditioner, sample in (("diagonal", 0), ("auto", 1)):
+            host_syncs.clear()
+            evaluations.clear()
+            params = {"solver": solver, "max_iter": 8, "preconditioner": preconditioner}
+            with sklearn.config_context(array_api_dispatch=True):
+                _fit(params, _strict(X, "device1"), y)
+            # one loss value and one gradient read back per evaluation, and
+            # whitened, once a fit, the sample of rows the whitening is from
+            assert len(evaluations) > 8
+            assert host_syncs["__float__"] == len(evaluations)
+            assert _array_reads(host_syncs) == len(evaluations) + sample
 
 
 @pytest.mark.parametrize(

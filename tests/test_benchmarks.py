@@ -44,6 +44,7 @@ def test_bench_mnist_quick_run_reports_every_target():
     assert "- ours, linear: picked" in out
     assert 'sk_softmax SGD (ours, "linear"' in out
     assert "- epoch / floor:" in out
+    assert "- ours / LogisticRegression(tol=1e-6):" in out
 
 
 def test_bench_quality_quick_run_reports_every_problem_and_alpha():

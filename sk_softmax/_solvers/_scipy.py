@@ -3,7 +3,9 @@
 import time
 
 import numpy as np
+import scipy.linalg
 import scipy.optimize
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from .._callbacks import IterationReport
@@ -16,6 +18,18 @@ _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
 # tol="auto": the gradient's max-norm at which the full-batch solvers stop
 GRADIENT_TOL = 1e-4
 
+# preconditioner "auto" / "covariance": the full-batch solvers run in
+# whitened coordinates (:class:`_Whitened`) on dense data of up to this many
+# features (a Cholesky factor of their size, from a sample of 1,000 rows)
+WHITENED_FEATURES = 2048
+
+# the data term's weight in the whitening, ``c`` in ``c E[x x^T] + alpha``:
+# the softmax's curvature where the model fits (well below the bound 0.5);
+# evaluations to a 1e-6 objective gap at 0.005, 0.01 and 0.02 were within a
+# third of each other on MNIST, digits and correlated or unevenly scaled
+# synthetic data; 0.1 took 0.85x to 1.8x 0.01's (the user guide's table)
+WHITENING_CURVATURE = 0.01
+
 
 class ScipySolver:
     """A full-batch solver: SciPy's CG or L-BFGS-B on a training-data object.
@@ -27,21 +41,38 @@ class ScipySolver:
     Parameters
     ----------
     solver : {"cg", "lbfgs"}
-    alpha, l1_ratio, tol, max_iter, verbose :
+    alpha, l1_ratio, tol, max_iter, verbose, preconditioner :
         The estimator's parameters of the same names. With ``l1_ratio > 0``
         (L-BFGS-B only) the solver minimises over ``(W+, W-, b)`` with
         ``W = W+ - W-`` and bounds ``W+, W- >= 0``, where the L1 norm is the
         linear ``sum(W+ + W-)``: a smooth problem with the same optimum, whose
-        zero weights are exactly zero (both halves at their bound).
+        zero weights are exactly zero (both halves at their bound). With
+        ``preconditioner`` "auto" or "covariance", on dense data of up to
+        ``WHITENED_FEATURES`` features and without L1, the solver works in
+        whitened coordinates (:class:`_Whitened`): the same objective and
+        optimum, a gradient's max-norm still judged on the model's
+        parameters, in several times fewer iterations where the features
+        are correlated or unevenly scaled.
     """
 
-    def __init__(self, solver, *, alpha, l1_ratio=0.0, tol, max_iter, verbose=0):
+    def __init__(
+        self,
+        solver,
+        *,
+        alpha,
+        l1_ratio=0.0,
+        tol,
+        max_iter,
+        verbose=0,
+        preconditioner="auto",
+    ):
         self.solver = solver
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.tol = tol
         self.max_iter = max_iter
         self.verbose = verbose
+        self.preconditioner = preconditioner
 
     @classmethod
     def from_params(cls, params):
@@ -57,7 +88,7 @@ class ScipySolver:
                 "stopping criterion, exactly max_iter epochs) is for solver='sgd'; "
                 "use a float or 'auto'."
             )
-        names = ("alpha", "l1_ratio", "max_iter", "verbose")
+        names = ("alpha", "l1_ratio", "max_iter", "verbose", "preconditioner")
         tol = GRADIENT_TOL if params["tol"] == "auto" else params["tol"]
         return cls(params["solver"], tol=tol, **{k: params[k] for k in names})
 
@@ -69,14 +100,22 @@ class ScipySolver:
         """
         l2, l1 = penalty_strengths(self.alpha, self.l1_ratio)
         split = _L1Split(data.loss.n_rows * data.loss.n_features, l1) if l1 else None
+        whitened = None
+        if not l1 and self.preconditioner != "diagonal":
+            whitened = _Whitened.from_data(data, l2)
         last = {"evaluations": 0}
 
         def objective(x):
-            coef = x if split is None else split.coef(x)
+            if whitened is not None:
+                coef = whitened.coef(x)
+            else:
+                coef = x if split is None else split.coef(x)
             value, grad = data.loss_gradient(coef, l2)
+            last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
+            if whitened is not None:
+                grad = whitened.gradient(grad)
             if split is not None:
                 value, grad = split.objective(x, value, grad)
-            last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
             return value, grad
 
         if coef0 is None:
@@ -85,6 +124,8 @@ class ScipySolver:
             x0 = np.asarray(coef0, dtype=np.float64)
         if split is not None:
             x0 = split.start(x0)
+        if whitened is not None:
+            x0 = whitened.start(x0)
         callback = None
         if hooks.per_iteration:
             # like LogisticRegression: SciPy's callback ends an iteration and
@@ -110,6 +151,8 @@ class ScipySolver:
 
             if split is not None:  # the listeners see the model's parameters
                 callback = _on_coef(callback, split.coef)
+            if whitened is not None:
+                callback = _on_coef(callback, whitened.coef)
 
         # overflow in a trial step is SciPy's to handle (the line search backs
         # off), not a NumPy warning for the user
@@ -122,12 +165,92 @@ class ScipySolver:
                 max_iter=self.max_iter,
                 callback=callback,
                 bounds=None if split is None else split.bounds(x0.shape[0]),
+                # whitened, SciPy sees another gradient: tol is the model's
+                gradient_norm=None
+                if whitened is None
+                else (lambda: float(np.max(np.abs(last["grad"]), initial=0.0))),
             )
         if callback is not None:
             hooks.epoch_end(None)
         if split is not None:
             result.coef = split.coef(result.coef)
+        if whitened is not None:
+            result.coef = whitened.coef(result.coef)
         return result
+
+
+class _Whitened:
+    """Coordinates in which the objective's curvature is about the same in
+    every direction: the full-batch solvers' preconditioner on dense data.
+
+    Each class's row of ``[W b]`` is ``v L^-1`` with ``L L^T = c E_s[x x^T] +
+    alpha I`` (``x`` extended by 1 for the intercept, whose penalty is 0;
+    ``E_s`` over a weighted sample of up to 1,000 training rows; ``c`` is
+    ``WHITENING_CURVATURE``), so the Hessian in ``v`` is about ``L^-1 H
+    L^-T``: correlated or unevenly scaled features no longer slow the
+    solver. The map is fixed and invertible: the same objective, the same
+    optimum. The solver's vector is ``V.ravel()`` (``V`` of shape
+    ``(n_rows, n_features + fit_intercept)``); its gradient is ``G L^-T``.
+    """
+
+    def __init__(self, loss, L):
+        self.loss = loss
+        self.L = L
+
+    @classmethod
+    def from_data(cls, data, alpha):
+        """The whitening of ``data``'s features, or None where it does not
+        apply (sparse data, more than ``WHITENED_FEATURES`` features, a
+        sample that weighs nothing)."""
+        loss = data.loss
+        if loss.n_features + loss.fit_intercept > WHITENED_FEATURES:
+            return None
+        Xs, ws = data.host_sample()
+        ws = np.asarray(ws, dtype=np.float64)
+        if sp.issparse(Xs) or not np.sum(ws) > 0:
+            return None
+        Xs = np.asarray(Xs, dtype=np.float64)
+        if loss.fit_intercept:
+            Xs = np.hstack([Xs, np.ones((Xs.shape[0], 1))])
+        A = (Xs.T * (ws * (WHITENING_CURVATURE / np.sum(ws)))) @ Xs
+        penalised = np.arange(loss.n_features)
+        A[penalised, penalised] += alpha
+        try:
+            L = scipy.linalg.cholesky(A, lower=True)
+        except (np.linalg.LinAlgError, ValueError):  # alpha = 0, a flat direction
+            return None
+        return cls(loss, L)
+
+    def _rows(self, coef):
+        """``[W b]`` of shape ``(n_rows, n_features + fit_intercept)``."""
+        loss = self.loss
+        n_w = loss.n_rows * loss.n_features
+        W = np.reshape(coef[:n_w], (loss.n_rows, loss.n_features))
+        if not loss.fit_intercept:
+            return W
+        return np.hstack([W, np.reshape(coef[n_w:], (-1, 1))])
+
+    def _flat(self, rows):
+        """The flat parameters (layout in :mod:`sk_softmax._loss`) of ``rows``."""
+        n_features = self.loss.n_features
+        if not self.loss.fit_intercept:
+            return rows.ravel()
+        return np.concatenate([rows[:, :n_features].ravel(), rows[:, n_features]])
+
+    def coef(self, v):
+        """The model's parameters at the solver's vector ``v``."""
+        V = np.reshape(v, (self.loss.n_rows, -1))
+        rows = scipy.linalg.solve_triangular(self.L, V.T, lower=True, trans="T").T
+        return self._flat(rows)
+
+    def start(self, coef):
+        """The solver's vector at the model's parameters ``coef``."""
+        return (self._rows(np.asarray(coef, dtype=np.float64)) @ self.L).ravel()
+
+    def gradient(self, grad):
+        """The objective's gradient in the solver's coordinates."""
+        G = self._rows(np.asarray(grad, dtype=np.float64))
+        return scipy.linalg.solve_triangular(self.L, G.T, lower=True).T.ravel()
 
 
 class _L1Split:
@@ -166,7 +289,15 @@ def _on_coef(callback, to_coef):
 
 
 def minimize_scipy(
-    solver, objective, coef0, *, tol, max_iter, callback=None, bounds=None
+    solver,
+    objective,
+    coef0,
+    *,
+    tol,
+    max_iter,
+    callback=None,
+    bounds=None,
+    gradient_norm=None,
 ):
     """Minimise ``objective`` with SciPy's CG or L-BFGS-B.
 
@@ -185,17 +316,32 @@ def minimize_scipy(
         ``callback(coef)`` after every iteration, with the current parameters.
     bounds : list of (low, high) or None
         Bounds of the parameters (L-BFGS-B only).
+    gradient_norm : callable or None
+        ``gradient_norm()``: the max-norm of the model's gradient at the last
+        evaluation, where it is not the gradient SciPy sees (whitened
+        coordinates); then it, not SciPy's, is held to ``tol``, after every
+        iteration.
 
     Returns
     -------
     SolverResult
     """
     method = _METHODS[solver]
+    gtol = tol
+    if gradient_norm is not None:
+        # SciPy's gradient is not the model's: it is held to tol here, at the
+        # start (as SciPy would: a warm start at rest takes no step) and by
+        # the callback after every iteration
+        objective(coef0)
+        if gradient_norm() <= tol:
+            return SolverResult(coef=np.asarray(coef0, dtype=np.float64), n_iter=0)
+        gtol = 0.0
+        callback = _stop_at(gradient_norm, tol, callback)
     if solver == "lbfgs":
         options = {
             "maxiter": max_iter,
             "maxfun": max(15000, 2 * max_iter),
-            "gtol": tol,
+            "gtol": gtol,
             # with bounds (the L1 split) L-BFGS-B's steps can shrink while the
             # projected gradient is still above tol: only tol decides there
             "ftol": 64 * np.finfo(float).eps if bounds is None else 0.0,
@@ -206,7 +352,7 @@ def minimize_scipy(
     else:
         options = {
             "maxiter": max_iter,
-            "gtol": tol,
+            "gtol": gtol,
             "norm": np.inf,
             "disp": False,  # progress comes from the hooks, for every solver
         }
@@ -215,7 +361,7 @@ def minimize_scipy(
         coef0,
         method=method,
         jac=True,
-        tol=tol,
+        tol=gtol,
         options=options,
         callback=callback,
         bounds=bounds,
@@ -228,13 +374,30 @@ def minimize_scipy(
             "values of X are too large for float64 arithmetic. Scale the data "
             "(e.g. StandardScaler). The model was left as it was before this call."
         )
-    if res.success and bounds is None and res.jac is not None:
+    if gradient_norm is not None:
+        res.success = bool(gradient_norm() <= tol)
+    elif res.success and bounds is None and res.jac is not None:
         # L-BFGS-B also ends, as a success, when the objective stops falling
         # (ftol): in float32, or on a poorly scaled problem, that can be far
         # from the gradient's tol; the promise is the gradient's
         res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
+    if gradient_norm is not None:  # the warning names the model's gradient
+        res.jac = np.array([gradient_norm()])
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
+
+
+def _stop_at(gradient_norm, tol, callback):
+    """A SciPy callback that ends the run once ``gradient_norm() <= tol``
+    (after ``callback``, if any, has seen the iteration)."""
+
+    def stop(x):
+        if callback is not None:
+            callback(x)
+        if gradient_norm() <= tol:
+            raise StopIteration
+
+    return stop
 
 
 def _check_optimize_result(solver, result, max_iter, tol):
