@@ -106,16 +106,15 @@ class ScipySolver:
         last = {"evaluations": 0}
 
         def objective(x):
-            if whitened is not None:
-                coef = whitened.coef(x)
-            else:
-                coef = x if split is None else split.coef(x)
+            if whitened is not None:  # the reports see the model's gradient
+                value, grad = data.loss_gradient(whitened.coef(x), l2)
+                last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
+                return value, whitened.gradient(grad)
+            coef = x if split is None else split.coef(x)
             value, grad = data.loss_gradient(coef, l2)
-            last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
-            if whitened is not None:
-                grad = whitened.gradient(grad)
             if split is not None:
                 value, grad = split.objective(x, value, grad)
+            last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
             return value, grad
 
         if coef0 is None:

@@ -345,10 +345,8 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
     seen = state.scaling.mean_weight()
     if seen is not None:  # rows' true weights against all the rows'
         mean_weight *= seen / rows.mean_weight
-    args = (
-        rows.loss, state, X, rows.Y, sample_weight, order, weight_total,
-        mean_weight, config,
-    )  # fmt: skip
+    weighting = (weight_total, mean_weight)  # the loss's mean, the steps' scale
+    args = (rows.loss, state, X, rows.Y, sample_weight, order, weighting, config)
     if sparse:
         record.loss, record.average_loss = _pass_sparse(*args, rate, gather)
     else:
@@ -360,18 +358,7 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
 
 
 def _pass_dense(
-    loss,
-    state,
-    X,
-    Y,
-    sample_weight,
-    order,
-    weight_total,
-    mean_weight,
-    config,
-    rate,
-    gather,
-    rule,
+    loss, state, X, Y, sample_weight, order, weighting, config, rate, gather, rule
 ):
     """:func:`sgd_pass` on dense ``X`` (NumPy or any array-API namespace) or
     SciPy sparse ``X`` whose batches touch most columns: the composed rule
@@ -380,6 +367,7 @@ def _pass_dense(
     coef = state.params.coef
     xp = get_namespace(coef)
     n_samples = order.shape[0]
+    weight_total, mean_weight = weighting
     ctx = Context(loss, state.scaling, xp, mean_weight)
     update = rule(config, ctx, state.scaling.center)
     update.init(state)
@@ -470,17 +458,7 @@ def runs_sparse_loop(X, batch_size):
 
 
 def _pass_sparse(
-    loss,
-    state,
-    X,
-    Y,
-    sample_weight,
-    order,
-    weight_total,
-    mean_weight,
-    config,
-    rate,
-    gather,
+    loss, state, X, Y, sample_weight, order, weighting, config, rate, gather
 ):
     """:func:`sgd_pass` for wide SciPy sparse ``X``: steps cost what they touch.
 
@@ -519,6 +497,7 @@ def _pass_sparse(
     """
     from ._kernel import kick_scaling, norms, pay_decay, pay_l1, rows_loss, sparse_pass
 
+    weight_total, mean_weight = weighting
     n_rows, n_features = loss.n_rows, loss.n_features
     n_w = n_rows * n_features
     shape = (n_rows, n_features)
