@@ -1391,3 +1391,19 @@ def test_sgd_stream_weights_keep_their_proportions_across_calls():
         for part in (slice(0, 75), slice(75, 150)):
             clf.partial_fit(X[part], y[part], classes=[0, 1, 2], sample_weight=sw[part])
     assert objective(clf) - best < 1e-3
+
+
+def test_sgd_stream_rate_set_back_to_auto_takes_effect():
+    # a number set between partial_fit calls takes effect, and so does "auto"
+    # set back after it: the rate computed from the data, not the number
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    chunks = np.array_split(np.arange(len(y)), 3)
+    clf = SoftmaxRegressionClassifier(random_state=0)
+    clf.partial_fit(X[chunks[0]], y[chunks[0]], classes=np.arange(10))
+    automatic = clf._sgd_state["rate"]["eta0"]
+    clf.set_params(learning_rate_init=0.001).partial_fit(X[chunks[1]], y[chunks[1]])
+    assert clf._sgd_state["rate"]["eta0"] == 0.001
+    clf.set_params(learning_rate_init="auto").partial_fit(X[chunks[2]], y[chunks[2]])
+    eta0 = clf._sgd_state["rate"]["eta0"]
+    assert 0.5 * automatic < eta0 < 2 * automatic  # (0.158, then 0.123)

@@ -47,6 +47,9 @@ class RateState:
         length (None before it starts).
     best_at_lowering : float
         "auto": the criterion's best when the rate was last lowered.
+    hand_set : bool
+        Whether ``eta0`` is the user's ``learning_rate_init`` (a number), not
+        the rate computed from the data (``"auto"``).
     """
 
     eta0: float
@@ -55,6 +58,7 @@ class RateState:
     decay_start: float = None
     decay_epochs: float = None
     best_at_lowering: float = np.inf
+    hand_set: bool = False
 
 
 class Schedule:
@@ -83,16 +87,22 @@ class Schedule:
         self.name = name
         self.power_t = power_t
 
-    def init(self, eta0, horizon):
+    def init(self, eta0, horizon, hand_set=False):
         """A fresh :class:`RateState`."""
-        return RateState(eta0=eta0, eta=eta0, horizon=horizon)
+        return RateState(eta0=eta0, eta=eta0, horizon=horizon, hand_set=hand_set)
 
-    def resume(self, rate, learning_rate_init, horizon):
+    def resume(self, rate, learning_rate_init, horizon, auto_rate):
         """The state of a stream's next call (in place): a rate set by the
-        user since takes effect; an "auto" decay ended by ``fit`` becomes a
-        rate lowered once."""
-        if learning_rate_init != "auto" and float(learning_rate_init) != rate.eta0:
-            rate.eta0 = rate.eta = float(learning_rate_init)
+        user since takes effect, and so does ``"auto"`` set back after one
+        (``auto_rate()``: the rate computed from the data, as a fit starts
+        with); an "auto" decay ended by ``fit`` becomes a rate lowered once."""
+        if learning_rate_init != "auto":
+            if float(learning_rate_init) != rate.eta0 or not rate.hand_set:
+                rate.eta0 = rate.eta = float(learning_rate_init)
+            rate.hand_set = True
+        elif rate.hand_set:
+            rate.eta0 = rate.eta = float(auto_rate())
+            rate.hand_set = False
         rate.horizon = horizon
         if rate.decay_start is not None:
             rate.decay_start = rate.decay_epochs = None

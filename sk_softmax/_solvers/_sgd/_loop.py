@@ -31,6 +31,7 @@ from .._scaling import (
     input_sketch,
     offsets_dominate,
     sgd_scaling,
+    top_curvature_step,
 )
 from .._schedule import Schedule
 from ._passes import (
@@ -414,7 +415,9 @@ class SGDSolver:
                 scaling.sketch,
                 data.training_rows(),
             ),
-            rate=schedule.init(eta0, config.max_iter),
+            rate=schedule.init(
+                eta0, config.max_iter, config.learning_rate_init != "auto"
+            ),
             stopping=StoppingRule(
                 tol=config.tol, n_iter_no_change=config.n_iter_no_change, stream=True
             ).init(),
@@ -465,7 +468,14 @@ class SGDSolver:
             sketch,
             None if scaling.rows is None else scaling.rows + data.training_rows(),
         )
-        schedule.resume(state.rate, config.learning_rate_init, config.max_iter)
+        args = (loss.n_classes, loss.fit_intercept, config.alpha, center, lowrank)
+
+        def auto_rate():  # "auto" set back after a rate of the user's
+            return top_curvature_step(*data.host_sample(), precond, *args)
+
+        schedule.resume(
+            state.rate, config.learning_rate_init, config.max_iter, auto_rate
+        )
         if not state.stopping.stream:  # a stream after fit
             state.stopping = StoppingRule(
                 tol=config.tol, n_iter_no_change=config.n_iter_no_change, stream=True
