@@ -47,8 +47,8 @@ Parity, the optimum, the oracle and the epoch target are defined once, in
    ``--backend cupy``.
 2. **The exact optimum: full-batch solvers to a 1e-6 objective gap.** In
    float64, ``alpha=1e-4``: ours ``solver="lbfgs"`` at ``tol=1e-6`` (its
-   default ``preconditioner="auto"``: whitened coordinates), the same in the
-   coordinates as they are (``preconditioner="diagonal"``), and
+   default ``preconditioner="auto"``: whitened coordinates), the same scaled
+   per feature only (``preconditioner="diagonal"``), and
    ``LogisticRegression(tol=1e-6)`` (lbfgs), each fitted once, in turn:
    wall time, iterations, and the objective's gap to the lowest any of
    them reached with ``tol=1e-9``, relative. The target: ours at most 0.5x

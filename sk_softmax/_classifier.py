@@ -127,7 +127,7 @@ class SoftmaxRegressionClassifier(
         inverse correlations (``"covariance"``: dense data without L1).
         "cg"/"lbfgs": in coordinates whitened by the features' covariance
         (``"auto"``, ``"covariance"``: dense data of up to 2,048 features
-        without L1), or as they are (``"diagonal"``).
+        without L1), else by their scales (``"diagonal"``; no L1).
     early_stopping : bool or "auto", default="auto"
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (improvements must

@@ -345,17 +345,19 @@ def test_array_api_full_batch_moves_only_loss_and_gradient(
 
     monkeypatch.setattr(SoftmaxLoss, "loss_gradient", counted)
     for solver in ("lbfgs", "cg"):
-        for preconditioner, sample in (("diagonal", 0), ("auto", 1)):
+        # whitened, once a fit: "auto", the sample of rows it is from (dense,
+        # few features); "diagonal", the column sums (three vectors)
+        for preconditioner, extra in (("diagonal", 3), ("auto", 1)):
             host_syncs.clear()
             evaluations.clear()
             params = {"solver": solver, "max_iter": 8, "preconditioner": preconditioner}
             with sklearn.config_context(array_api_dispatch=True):
                 _fit(params, _strict(X, "device1"), y)
             # one loss value and one gradient read back per evaluation, and
-            # whitened, once a fit, the sample of rows the whitening is from
+            # what the whitening is from
             assert len(evaluations) > 8
             assert host_syncs["__float__"] == len(evaluations)
-            assert _array_reads(host_syncs) == len(evaluations) + sample
+            assert _array_reads(host_syncs) == len(evaluations) + extra
 
 
 @pytest.mark.parametrize(

@@ -394,8 +394,9 @@ def test_fit_dask_with_empty_or_weightless_chunks_equals_in_memory(digits, solve
     X_train, _, y_train, _ = digits
     Xd, yd = _dask(X_train, y_train)
     keep = np.arange(len(y_train)) >= 300  # the first chunk goes
-    # in the coordinates as they are: the same evaluations, iteration for
-    # iteration (whitened, the row sample the whitening is from differs)
+    # scaled per feature (the column moments of the same rows): the same
+    # evaluations, iteration for iteration (whitened, the row sample the
+    # whitening is from differs)
     params = {
         "solver": solver,
         "tol": 1e-8,

@@ -46,13 +46,14 @@ class ScipySolver:
         (L-BFGS-B only) the solver minimises over ``(W+, W-, b)`` with
         ``W = W+ - W-`` and bounds ``W+, W- >= 0``, where the L1 norm is the
         linear ``sum(W+ + W-)``: a smooth problem with the same optimum, whose
-        zero weights are exactly zero (both halves at their bound). With
-        ``preconditioner`` "auto" or "covariance", on dense data of up to
-        ``WHITENED_FEATURES`` features and without L1, the solver works in
-        whitened coordinates (:class:`_Whitened`): the same objective and
-        optimum, a gradient's max-norm still judged on the model's
-        parameters, in several times fewer iterations where the features
-        are correlated or unevenly scaled.
+        zero weights are exactly zero (both halves at their bound). Without
+        L1 the solver works in whitened coordinates (:class:`_Whitened`;
+        with ``preconditioner`` "auto" or "covariance" on dense data of up
+        to ``WHITENED_FEATURES`` features by the features' covariance, else
+        by their scales): the same objective and optimum, a gradient's
+        max-norm still judged on the model's parameters, in several times
+        fewer iterations where the features are correlated or unevenly
+        scaled.
     """
 
     def __init__(
@@ -101,8 +102,8 @@ class ScipySolver:
         l2, l1 = penalty_strengths(self.alpha, self.l1_ratio)
         split = _L1Split(data.loss.n_rows * data.loss.n_features, l1) if l1 else None
         whitened = None
-        if not l1 and self.preconditioner != "diagonal":
-            whitened = _Whitened.from_data(data, l2)
+        if not l1:
+            whitened = _Whitened.from_data(data, l2, self.preconditioner)
         last = {"evaluations": 0}
 
         def objective(x):
@@ -187,9 +188,13 @@ class _Whitened:
     ``E_s`` over a weighted sample of up to 1,000 training rows; ``c`` is
     ``WHITENING_CURVATURE``), so the Hessian in ``v`` is about ``L^-1 H
     L^-T``: correlated or unevenly scaled features no longer slow the
-    solver. The map is fixed and invertible: the same objective, the same
-    optimum. The solver's vector is ``V.ravel()`` (``V`` of shape
-    ``(n_rows, n_features + fit_intercept)``); its gradient is ``G L^-T``.
+    solver. Where that does not apply (sparse data, more than
+    ``WHITENED_FEATURES`` features, ``preconditioner="diagonal"``), ``L`` is
+    the diagonal ``sqrt(c E[x_j^2] + alpha)`` over all the training rows (a
+    vector: unevenly scaled features no longer slow the solver). The map is
+    fixed and invertible: the same objective, the same optimum. The
+    solver's vector is ``V.ravel()`` (``V`` of shape ``(n_rows, n_features +
+    fit_intercept)``); its gradient is ``G L^-T``.
     """
 
     def __init__(self, loss, L):
@@ -197,13 +202,31 @@ class _Whitened:
         self.L = L
 
     @classmethod
-    def from_data(cls, data, alpha):
-        """The whitening of ``data``'s features, or None where it does not
-        apply (sparse data, more than ``WHITENED_FEATURES`` features, a
-        sample that weighs nothing)."""
+    def from_data(cls, data, alpha, preconditioner):
+        """The whitening of ``data``'s features: full (from a sample) where it
+        applies and ``preconditioner`` is not "diagonal", else diagonal."""
         loss = data.loss
-        if loss.n_features + loss.fit_intercept > WHITENED_FEATURES:
-            return None
+        full = None
+        if preconditioner != "diagonal":
+            if loss.n_features + loss.fit_intercept <= WHITENED_FEATURES:
+                full = cls._full(data, alpha)
+        return full if full is not None else cls._diagonal(data, alpha)
+
+    @classmethod
+    def _diagonal(cls, data, alpha):
+        """The diagonal form, from the column moments of the training rows."""
+        moments = data.column_stats()
+        scale = WHITENING_CURVATURE * moments.sq_sum / moments.total + alpha
+        if data.loss.fit_intercept:
+            scale = np.append(scale, WHITENING_CURVATURE)
+        scale[~(scale > 0)] = 1.0  # a feature no row uses, with alpha = 0
+        return cls(data.loss, np.sqrt(scale))
+
+    @classmethod
+    def _full(cls, data, alpha):
+        """The full form, from a sample of rows (None: sparse data, a sample
+        that weighs nothing, a factorisation that fails)."""
+        loss = data.loss
         Xs, ws = data.host_sample()
         ws = np.asarray(ws, dtype=np.float64)
         if sp.issparse(Xs) or not np.sum(ws) > 0:
@@ -239,16 +262,21 @@ class _Whitened:
     def coef(self, v):
         """The model's parameters at the solver's vector ``v``."""
         V = np.reshape(v, (self.loss.n_rows, -1))
+        if self.L.ndim == 1:
+            return self._flat(V / self.L)
         rows = scipy.linalg.solve_triangular(self.L, V.T, lower=True, trans="T").T
         return self._flat(rows)
 
     def start(self, coef):
         """The solver's vector at the model's parameters ``coef``."""
-        return (self._rows(np.asarray(coef, dtype=np.float64)) @ self.L).ravel()
+        rows = self._rows(np.asarray(coef, dtype=np.float64))
+        return (rows * self.L if self.L.ndim == 1 else rows @ self.L).ravel()
 
     def gradient(self, grad):
         """The objective's gradient in the solver's coordinates."""
         G = self._rows(np.asarray(grad, dtype=np.float64))
+        if self.L.ndim == 1:
+            return (G / self.L).ravel()
         return scipy.linalg.solve_triangular(self.L, G.T, lower=True).T.ravel()
 
 
