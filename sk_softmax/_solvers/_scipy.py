@@ -245,19 +245,14 @@ class _Whitened:
 
     def _rows(self, coef):
         """``[W b]`` of shape ``(n_rows, n_features + fit_intercept)``."""
-        loss = self.loss
-        n_w = loss.n_rows * loss.n_features
-        W = np.reshape(coef[:n_w], (loss.n_rows, loss.n_features))
-        if not loss.fit_intercept:
-            return W
-        return np.hstack([W, np.reshape(coef[n_w:], (-1, 1))])
+        W, b = self.loss.unpack(coef, np)
+        return W if b is None else np.hstack([W, b[:, None]])
 
     def _flat(self, rows):
         """The flat parameters (layout in :mod:`sk_softmax._loss`) of ``rows``."""
         n_features = self.loss.n_features
-        if not self.loss.fit_intercept:
-            return rows.ravel()
-        return np.concatenate([rows[:, :n_features].ravel(), rows[:, n_features]])
+        b = rows[:, n_features] if self.loss.fit_intercept else None
+        return self.loss.pack(rows[:, :n_features], b, np)
 
     def coef(self, v):
         """The model's parameters at the solver's vector ``v``."""
@@ -359,7 +354,7 @@ def minimize_scipy(
         # SciPy's gradient is not the model's: it is held to tol here, at the
         # start (as SciPy would: a warm start at rest takes no step) and by
         # the callback after every iteration
-        objective(coef0)
+        objective = _first_answered(objective, coef0, objective(coef0))
         if gradient_norm() <= tol:
             return SolverResult(coef=np.asarray(coef0, dtype=np.float64), n_iter=0)
         gtol = 0.0
@@ -412,6 +407,20 @@ def minimize_scipy(
         res.jac = np.array([gradient_norm()])
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
+
+
+def _first_answered(objective, x0, answer):
+    """``objective`` whose first call, at ``x0``, gets ``answer`` (computed
+    already): SciPy's first evaluation is not made twice."""
+    pending = [answer]
+
+    def first_answered(x):
+        if pending and np.array_equal(x, x0):
+            return pending.pop()
+        pending.clear()
+        return objective(x)
+
+    return first_answered
 
 
 def _stop_at(gradient_norm, tol, callback):

@@ -312,10 +312,10 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
     by ``m * mean(sample_weight)`` (``m`` its rows; the mean of every row
     the state has seen, :meth:`~._state.Scaling.mean_weight`, where ``rows``
     are a part of them: a Dask chunk, a stream's call), an unbiased
-    estimate of the full objective's gradient, plus the penalty's gradient. A short last
-    batch (``m`` below the pass's full batch) takes a step ``m / batch_size``
-    as long: its few rows make its gradient noisier (a Dask chunk's pass
-    ends with one).
+    estimate of the full objective's gradient, plus the penalty's gradient.
+    A short last batch (``m`` below the pass's full batch) takes a step
+    ``m / batch_size`` as long: its few rows make its gradient noisier (a
+    Dask chunk's pass ends with one).
     """
     X, sample_weight = rows.X, rows.sample_weight
     order, weight_total = _epoch_order(
