@@ -78,7 +78,9 @@ class SoftmaxRegressionClassifier(
         Maximum number of iterations (full-batch solvers) or epochs (SGD).
     class_weight : dict or "balanced", default=None
         Weights ``{label: weight}`` multiplying the sample weights of each
-        class; ``"balanced"`` uses ``n_samples / (n_classes * bincount(y))``.
+        class; ``"balanced"`` uses ``n_samples / (n_classes * bincount(y))``,
+        with ``sample_weight`` each class's total weight in place of its
+        count (as ``LogisticRegression``: integer weights act as repeated rows).
     warm_start : bool, default=False
         Start ``fit`` from the last solution (same classes and features; else zeros).
     batch_size : int or "auto", default="auto"

@@ -38,6 +38,7 @@ from ._validation import (
     check_same_namespace,
     check_weight_shape,
     check_weight_total,
+    class_totals,
     class_weight_vector,
     encode_labels,
     is_dask_collection,
@@ -274,6 +275,31 @@ def _chunk_weights(sw, y_enc, class_weight):
     return sample_weights(None if sw is None else to_numpy(sw), y_enc, class_weight)
 
 
+def _chunk_class_totals(y_enc, sw=None, *, n_classes):
+    """One chunk's :func:`class_totals`, as a row."""
+    sw = None if sw is None else to_numpy(sw)
+    return class_totals(sw, np.asarray(to_numpy(y_enc)), n_classes)[None, :]
+
+
+def _class_totals(y_enc, sample_weight, n_classes):
+    """The classes' rows or total weights over every chunk (what
+    ``class_weight="balanced"`` balances), each chunk's weights checked as
+    in memory."""
+    import dask.array as da
+
+    blocks = (y_enc,) if sample_weight is None else (y_enc, sample_weight)
+    rows = da.map_blocks(
+        _chunk_class_totals,
+        *blocks,
+        n_classes=n_classes,
+        dtype=np.float64,
+        new_axis=1,
+        chunks=((1,) * y_enc.numblocks[0], (n_classes,)),
+    )
+    (totals,) = _compute(rows.sum(axis=0))
+    return totals
+
+
 def _chunk_data(X, y_enc, sw, mask, part, loss, classes, estimator_name):
     """One chunk as :class:`InMemoryData` (``part``: its rows to use)."""
     rows = None
@@ -410,7 +436,7 @@ class DaskData:
         y_enc = y.map_blocks(_encode_block, classes, dtype=np.intp)
         counts = None
         if isinstance(class_weight, str):
-            (counts,) = _compute(da.bincount(y_enc, minlength=classes.shape[0]))
+            counts = _class_totals(y_enc, sample_weight, classes.shape[0])
         cw = class_weight_vector(class_weight, classes, counts)
         if sample_weight is None:
             sw = y_enc.map_blocks(

@@ -63,6 +63,7 @@ from ._solvers._scaling import column_moments, curvature_sample, sample_rows
 from ._split import make_validation_split
 from ._validation import (
     check_weight_total,
+    class_totals,
     class_weight_vector,
     encode_labels,
     sample_weights,
@@ -188,7 +189,7 @@ class InMemoryData:
         y_enc = np.searchsorted(classes, y)
         counts = None
         if isinstance(class_weight, str):
-            counts = np.bincount(y_enc, minlength=classes.shape[0])
+            counts = class_totals(sample_weight, y_enc, classes.shape[0])
         class_weight = class_weight_vector(class_weight, classes, counts)
         sample_weight = sample_weights(sample_weight, y_enc, class_weight)
         exponent = weight_exponent(np.max(sample_weight, initial=0.0))

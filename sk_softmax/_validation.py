@@ -308,12 +308,24 @@ def check_weight_shape(shape, n_samples):
         )
 
 
+def class_totals(sample_weight, y_enc, n_classes):
+    """What ``class_weight="balanced"`` balances (float64, one per class):
+    each class's number of rows, or with ``sample_weight`` (checked here) its
+    rows' total weight, as scikit-learn's ``LogisticRegression`` counts them:
+    so integer weights balance as repeated rows do."""
+    weights = None
+    if sample_weight is not None:
+        weights = check_sample_weight(sample_weight, y_enc.shape[0])
+    return np.bincount(y_enc, weights=weights, minlength=n_classes).astype(np.float64)
+
+
 def class_weight_vector(class_weight, classes, counts=None):
     """Per-class weights (float64, like ``classes``) or None.
 
-    ``"balanced"`` needs ``counts``, the number of samples of each class:
-    ``n_samples / (n_classes * counts)``, as scikit-learn computes it. A dict
-    must give finite, non-negative weights.
+    ``"balanced"`` needs ``counts``, the :func:`class_totals` of the data:
+    ``counts.sum() / (n_classes * counts)``, as scikit-learn computes it (a
+    class of no weight gets 0: its rows count for nothing either way). A
+    dict must give finite, non-negative weights.
     """
     if class_weight is None:
         return None
@@ -323,7 +335,10 @@ def class_weight_vector(class_weight, classes, counts=None):
                 "class_weight='balanced' needs the whole y and cannot be used with "
                 "partial_fit; pass a dict of class weights instead."
             )
-        return counts.sum() / (classes.shape[0] * counts.astype(np.float64))
+        counts = np.asarray(counts, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            balanced = counts.sum() / (classes.shape[0] * counts)
+        return np.where(counts > 0, balanced, 0.0)
     try:
         weights = np.asarray(list(class_weight.values()), dtype=np.float64)
     except (TypeError, ValueError) as exc:

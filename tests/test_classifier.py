@@ -119,6 +119,47 @@ def test_classifier_class_weight_matches_logistic_regression(solver, class_weigh
 
 
 @pytest.mark.parametrize("solver", FULL_BATCH)
+def test_classifier_balanced_class_weight_counts_sample_weight(solver):
+    # "balanced" balances the classes' total weights, as LogisticRegression
+    # does: integer weights balance as repeated rows, and the weights are the
+    # dict of weighted counts.
+    X, y = DATASETS["wine"]()
+    sw = np.random.default_rng(0).integers(0, 4, X.shape[0])
+    totals = np.bincount(y, weights=sw)
+    by_weight = {c: totals.sum() / (3 * totals[c]) for c in range(3)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
+        weighted = _tight(solver, alpha=0.05, class_weight="balanced").fit(
+            X, y, sample_weight=sw
+        )
+        repeated = _tight(solver, alpha=0.05, class_weight="balanced").fit(
+            np.repeat(X, sw, 0), np.repeat(y, sw)
+        )
+        as_dict = _tight(solver, alpha=0.05, class_weight=by_weight).fit(
+            X, y, sample_weight=sw
+        )
+    P = weighted.predict_proba(X)
+    np.testing.assert_allclose(P, repeated.predict_proba(X), atol=1e-7)
+    np.testing.assert_allclose(P, as_dict.predict_proba(X), atol=1e-7)
+
+
+def test_classifier_balanced_class_weight_with_a_weightless_class():
+    # A class whose rows all weigh 0 gets class weight 0 (not inf times 0):
+    # the fit is the one without those rows' weights, finite.
+    X, y = DATASETS["wine"]()
+    sw = np.where(y == 2, 0.0, 1.0)
+    totals = np.bincount(y[y != 2])
+    clf = _tight("lbfgs", alpha=0.05, class_weight="balanced")
+    ref = _tight("lbfgs", alpha=0.05, class_weight={0: 1.0, 1: totals[0] / totals[1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # precision-limited stop
+        clf.fit(X, y, sample_weight=sw)
+        ref.fit(X, y, sample_weight=sw)
+    assert np.all(np.isfinite(clf.coef_))
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-7)
+
+
+@pytest.mark.parametrize("solver", FULL_BATCH)
 def test_classifier_weighted_equals_repeated(solver):
     X, y = make_classification(
         n_samples=60, n_features=6, n_informative=4, n_classes=3, random_state=0

@@ -102,6 +102,24 @@ def test_fit_dask_weights_and_binary_equal_in_memory(client, digits):
     )
 
 
+def test_fit_dask_balanced_class_weight_counts_sample_weight(client, digits):
+    # "balanced" balances the classes' total weights over every chunk: the
+    # in-memory fit with those weights as a dict.
+    X_train, X_test, y_train, _ = digits
+    sw = np.random.default_rng(0).uniform(0.0, 3.0, size=y_train.shape[0])
+    totals = np.bincount(y_train, weights=sw)
+    by_weight = dict(enumerate(totals.sum() / (10 * totals)))
+    params = dict(solver="lbfgs", alpha=1e-2, tol=1e-8)
+    ref = SoftmaxRegressionClassifier(class_weight=by_weight, **params)
+    ref.fit(X_train, y_train, sample_weight=sw)
+    clf = SoftmaxRegressionClassifier(class_weight="balanced", **params).fit(
+        *_dask(X_train, y_train), sample_weight=da.from_array(sw, chunks=100)
+    )
+    np.testing.assert_allclose(
+        clf.predict_proba(X_test), ref.predict_proba(X_test), rtol=0, atol=1e-6
+    )
+
+
 @pytest.mark.parametrize(
     "early_stopping, average", [(False, "auto"), (True, "auto"), (False, True)]
 )
