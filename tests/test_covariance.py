@@ -158,6 +158,35 @@ def test_covariance_stream_preconditioner_is_all_its_rows():
     np.testing.assert_allclose(sketch.sum / sketch.total, X.mean(axis=0))
 
 
+def test_covariance_stream_follows_the_parameter():
+    """Between ``partial_fit`` calls ``preconditioner`` takes effect both
+    ways (on: the sketch starts from that call's rows; off: it is dropped),
+    and calls with an L1 penalty (which step with the diagonal) keep the
+    sketch growing: the next call without one has the sketch of every row."""
+    X, y = _correlated(n=900, offset=5.0)
+    chunks = np.array_split(np.arange(len(y)), 3)
+
+    def call(clf, i, **params):
+        clf.set_params(**params).partial_fit(
+            X[chunks[i]], y[chunks[i]], classes=[0, 1, 2]
+        )
+        scaling = _state(clf).scaling
+        total = None if scaling.sketch is None else scaling.sketch.total
+        return scaling.lowrank is not None, total
+
+    clf = SoftmaxRegressionClassifier(preconditioner="diagonal", random_state=0)
+    assert call(clf, 0) == (False, None)
+    assert call(clf, 1, preconditioner="covariance") == (True, 300)
+    assert call(clf, 2, preconditioner="diagonal") == (False, None)
+
+    clf = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
+    assert call(clf, 0) == (True, 300)
+    assert call(clf, 1, l1_ratio=0.5) == (False, 600)
+    assert call(clf, 2, l1_ratio=0.0) == (True, 900)
+    sketch = _state(clf).scaling.sketch
+    np.testing.assert_allclose(sketch.m2 / sketch.total, np.cov(X.T, bias=True))
+
+
 def _state(clf):
     from sk_softmax._solvers._sgd import SGDState
 

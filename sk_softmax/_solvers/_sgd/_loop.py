@@ -448,10 +448,11 @@ class SGDSolver:
                 None, seen.sq_sum + chunk.sq_sum, None, seen.total + chunk.total
             )
         sketch = lowrank = None
-        if _covariance(config, data, scaling.sketch):  # as the stream started
+        if _sketched(config, data):  # the parameter as it is now: on or off
             sketch = input_sketch(*data.host_sample(), chunk.total)
             if scaling.sketch is not None:
                 sketch = scaling.sketch.combine(sketch)
+        if sketch is not None and not config.l1:
             precond, center, lowrank = covariance_preconditioner(
                 moments, sketch, loss, config.alpha, centered
             )
@@ -777,21 +778,27 @@ def _centers(config, data, moments):
     )
 
 
-def _covariance(config, data, sketch=None):
-    """Whether the steps take the covariance preconditioner
-    (:func:`~.._scaling.covariance_preconditioner`).
+def _sketched(config, data):
+    """Whether the state keeps the rows' covariance sketch: where asked for
+    (``preconditioner="covariance"``), except where SGD runs its compiled
+    sparse loop (whose steps touch only the batch's columns). ``"auto"`` is
+    the diagonal (on MNIST the default fit stopped after as many epochs
+    either way, 19, and the covariance preconditioner's epochs cost more;
+    see the user guide). A stream follows the parameter from call to call:
+    switched on, the sketch starts from that call's rows; off, it is
+    dropped."""
+    return config.preconditioner == "covariance" and not sparse_steps(
+        data, config.batch_size
+    )
 
-    Only where asked for (``preconditioner="covariance"``; a stream: as it
-    started, ``sketch`` its sketch so far): ``"auto"`` is the diagonal (on
-    MNIST the default fit stopped after as many epochs either way, 19, and
-    the covariance preconditioner's epochs cost more; see the user guide).
-    Never with an L1 penalty (its clipping is per weight) nor where SGD
-    runs its compiled sparse loop (whose steps touch only the batch's
-    columns).
-    """
-    if config.preconditioner != "covariance" and sketch is None:
-        return False
-    return not config.l1 and not sparse_steps(data, config.batch_size)
+
+def _covariance(config, data):
+    """Whether the steps take the covariance preconditioner
+    (:func:`~.._scaling.covariance_preconditioner`): where the sketch is
+    kept, but never with an L1 penalty (its clipping is per weight; a
+    stream's calls with one keep its sketch growing, for the calls
+    without)."""
+    return _sketched(config, data) and not config.l1
 
 
 def _placed(lowrank, data):
