@@ -158,6 +158,34 @@ def test_covariance_stream_preconditioner_is_all_its_rows():
     np.testing.assert_allclose(sketch.sum / sketch.total, X.mean(axis=0))
 
 
+def test_covariance_sketch_keeps_its_leading_directions():
+    """Above ``SKETCH_RANK`` features the sketch keeps that many rows (not a
+    ``(n_features, n_features)`` matrix): exact where the rows' covariance
+    has no larger rank, so a stream's preconditioner is still all its
+    rows'."""
+    from sk_softmax._solvers._scaling import SKETCH_RANK
+
+    rng = np.random.default_rng(0)
+    d = SKETCH_RANK + 44
+    X = rng.standard_normal((900, 40)) @ rng.standard_normal((40, d)) + 3.0
+    y = np.argmax(X @ rng.standard_normal((d, 3)) + rng.gumbel(size=(900, 3)), 1)
+    stream = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
+    for rows in np.array_split(np.arange(len(y)), 3):
+        stream.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+    whole = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
+    whole.partial_fit(X, y, classes=[0, 1, 2])
+    states = [_state(clf) for clf in (stream, whole)]
+    for state in states:
+        assert state.scaling.sketch.factor.shape == (SKETCH_RANK, d)
+    P_stream, P_whole = (_preconditioner(s.scaling, d) for s in states)
+    np.testing.assert_allclose(P_stream, P_whole, rtol=1e-7, atol=1e-10)
+    sketch = states[0].scaling.sketch
+    np.testing.assert_allclose(
+        sketch.m2 / sketch.total, np.cov(X.T, bias=True), rtol=1e-7, atol=1e-9
+    )
+    np.testing.assert_allclose(sketch.var / sketch.total, X.var(axis=0))
+
+
 def test_covariance_stream_follows_the_parameter():
     """Between ``partial_fit`` calls ``preconditioner`` takes effect both
     ways (on: the sketch starts from that call's rows; off: it is dropped),

@@ -41,46 +41,82 @@ class ColumnMoments(NamedTuple):
         """The moments of both parts' rows (Chan et al.'s pairwise update)."""
         if not (self.total and other.total):  # a part without weight adds nothing
             return other if other.total else self
-        m2 = _pooled_m2(self, other, lambda d: d * d)
+        delta, weight = _mean_shift(self, other)
         return ColumnMoments(
             self.sum + other.sum,
             self.sq_sum + other.sq_sum,
-            m2,
+            self.m2 + other.m2 + weight * delta * delta,
             self.total + other.total,
         )
 
 
-def _pooled_m2(a, b, square):
-    """Chan et al.'s pairwise update of the centred second moments of two
-    parts (``sum``, ``m2``, ``total`` each): ``a.m2 + b.m2`` plus the
-    ``square`` (elementwise, or the outer product) of the means' difference,
-    weighted by ``a.total * b.total / (a.total + b.total)``."""
+def _mean_shift(a, b):
+    """Chan et al.'s pairwise update of two parts' centred second moments
+    (``sum`` and ``total`` each): they add up, plus ``weight`` times the
+    square (elementwise, or the outer product) of the means' difference
+    ``delta``. Returns ``(delta, weight)``."""
     delta = b.sum / b.total - a.sum / a.total
-    return a.m2 + b.m2 + square(delta) * (a.total * b.total / (a.total + b.total))
+    return delta, a.total * b.total / (a.total + b.total)
+
+
+#: The rows an :class:`InputSketch`'s factor keeps at most: its leading
+#: directions, where the features are more (exact up to this rank, which is
+#: 8 times the covariance preconditioner's ``COVARIANCE_RANK``). A fitted
+#: model keeps the sketch for its stream: ``min(n_features, 256) *
+#: n_features`` values, not ``n_features ** 2`` (129 MB at 4,000 features).
+SKETCH_RANK = 256
 
 
 class InputSketch(NamedTuple):
     """The features' weighted covariance, from a sample of rows (host, float64).
 
-    ``sum``: ``sum_i s_i x_i`` (shape ``(n_features,)``); ``m2``:
-    ``sum_i s_i (x_i - mean)(x_i - mean)^T`` (``(n_features, n_features)``);
-    ``total``: ``sum_i s_i``. Sums over a sample of rows stand for the sums
-    over all the rows they were drawn from (scaled by the rows' total weight
-    over the sample's); where the sample is every row, they are exact. Parts
-    combine as :class:`ColumnMoments` do, so a stream's sketch is the sketch
-    of all its rows, sample for sample.
+    ``sum``: ``sum_i s_i x_i`` (shape ``(n_features,)``); ``factor``: rows
+    ``F`` with ``F^T F = sum_i s_i (x_i - mean)(x_i - mean)^T`` (at most
+    ``SKETCH_RANK`` of them: the leading directions where that matrix's rank
+    is larger, the rest dropped); ``var``: its diagonal, exact; ``total``:
+    ``sum_i s_i``. Sums over a sample of rows stand for the sums over all
+    the rows they were drawn from (scaled by the rows' total weight over the
+    sample's); where the sample is every row, they are exact. Parts combine
+    as :class:`ColumnMoments` do, so a stream's sketch is the sketch of all
+    its rows, sample for sample.
     """
 
     sum: np.ndarray
-    m2: np.ndarray
+    factor: np.ndarray
+    var: np.ndarray
     total: float
+
+    @property
+    def m2(self):
+        """``F^T F`` (``(n_features, n_features)``: for inspection)."""
+        return self.factor.T @ self.factor
 
     def combine(self, other):
         """The sketch of both parts' rows (Chan et al.'s pairwise update)."""
         if not (self.total and other.total):  # a part without weight adds nothing
             return other if other.total else self
-        m2 = _pooled_m2(self, other, lambda d: np.outer(d, d))
-        return InputSketch(self.sum + other.sum, m2, self.total + other.total)
+        delta, weight = _mean_shift(self, other)
+        shift = np.sqrt(weight) * delta
+        return InputSketch(
+            self.sum + other.sum,
+            _leading_rows(np.vstack([self.factor, other.factor, shift[None, :]])),
+            self.var + other.var + shift * shift,
+            self.total + other.total,
+        )
+
+
+def _leading_rows(F):
+    """Rows ``G`` (at most ``SKETCH_RANK``) with ``G^T G`` equal to ``F^T F``
+    in its leading directions: ``F`` itself where it has few rows, the
+    triangle of its QR where the features are few (exact), else the top
+    ``SKETCH_RANK`` directions from the eigenvectors of ``F F^T``."""
+    n_rows, n_features = F.shape
+    if n_rows <= min(n_features, SKETCH_RANK):
+        return F
+    if n_features <= SKETCH_RANK:
+        return np.linalg.qr(F, mode="r")
+    _, U = np.linalg.eigh(F @ F.T)
+    return U[:, ::-1][:, :SKETCH_RANK].T @ F
 
 
 def input_sketch(Xs, ws, total):
@@ -93,12 +129,13 @@ def input_sketch(Xs, ws, total):
     weight = float(np.sum(ws))
     if not weight or not total:
         zero = np.zeros(n_features)
-        return InputSketch(zero, np.zeros((n_features, n_features)), 0.0)
+        return InputSketch(zero, np.zeros((0, n_features)), zero, 0.0)
     scale = float(total) / weight
     mean = ws @ Xs / weight
     D = (Xs - mean) * np.sqrt(ws * scale)[:, None]
-    m2 = D.T @ D  # a symmetric product (BLAS syrk)
-    return InputSketch(mean * float(total), m2, float(total))
+    return InputSketch(
+        mean * float(total), _leading_rows(D), np.sum(D * D, axis=0), float(total)
+    )
 
 
 def column_moments(X, sample_weight, check_finite=False, in_float64=False):
@@ -408,25 +445,46 @@ class LowRank(NamedTuple):
         return self.basis @ (self.shrink * (g @ self.basis))
 
 
+class _LowRankPlusDiagonal(NamedTuple):
+    """The symmetric ``G^T G + diag(d)``, never formed where it is large."""
+
+    G: np.ndarray
+    d: np.ndarray
+
+    @property
+    def shape(self):
+        return (self.d.shape[0],) * 2
+
+    def __matmul__(self, Q):
+        return self.G.T @ (self.G @ Q) + self.d[:, None] * Q
+
+    def toarray(self):
+        A = self.G.T @ self.G
+        A[np.diag_indices_from(A)] += self.d
+        return A
+
+
 def _leading_eigen(N, k):
     """The ``k + 1`` (all, if fewer) largest eigenvalues of the symmetric
-    positive semi-definite ``N`` (descending) and their eigenvectors.
+    positive semi-definite ``N`` (a :class:`_LowRankPlusDiagonal`;
+    descending) and their eigenvectors.
 
     A full decomposition where ``N`` is small, else a randomized subspace
-    iteration (fixed seed, 4 rounds, 8 extra directions), whose Ritz values
-    bound the eigenvalues from below (the step size, computed on the
-    preconditioner as it is, makes up for an underestimate).
+    iteration (fixed seed, 4 rounds, 8 extra directions) on products with
+    ``N``, whose Ritz values bound the eigenvalues from below (the step
+    size, computed on the preconditioner as it is, makes up for an
+    underestimate).
     """
     n = N.shape[0]
     if n <= 4 * (k + 1) or n <= 256:
-        s, U = np.linalg.eigh(N)
+        s, U = np.linalg.eigh(N.toarray())
         s, U = s[::-1][: k + 1], U[:, ::-1][:, : k + 1]
         return s, U
     rng = np.random.RandomState(0)
     Q = np.linalg.qr(N @ rng.standard_normal((n, k + 9)))[0]
     for _ in range(4):
         Q = np.linalg.qr(N @ Q)[0]
-    s, V = np.linalg.eigh(Q.T @ N @ Q)
+    s, V = np.linalg.eigh(Q.T @ (N @ Q))
     order = np.argsort(s)[::-1][: k + 1]
     return s[order], Q @ V[:, order]
 
@@ -435,24 +493,29 @@ def _scaled_bound(moments, sketch, loss, precond, centered):
     """``(D, N)``: the per-feature bound ``D`` (``1 / precond``) and the
     bound scaled to a unit diagonal ``N = D^-1/2 (c E_s[x x^T] + alpha I)
     D^-1/2`` (the sample's correlations in ``sketch``, the exact second
-    moments of ``moments``; centered where ``centered``)."""
+    moments of ``moments``; centered where ``centered``), as a
+    :class:`_LowRankPlusDiagonal`: the sketch's rows, scaled, and the
+    diagonal that makes ``N``'s 1."""
     n_features = loss.n_features
     c = _curvature_constant(loss.n_classes)
     second = (moments.m2 if centered else moments.sq_sum) / moments.total
     D = 1.0 / precond[:n_features]
     # the sample's correlations, the scales the exact moments'
-    S = sketch.m2 / sketch.total if sketch.total else np.zeros((n_features,) * 2)
-    if not centered and sketch.total:
-        mean = sketch.sum / sketch.total
-        S = S + np.outer(mean, mean)
-    spread = np.sqrt(np.maximum(np.diag(S), 0.0))
+    if sketch.total:
+        rows, var = sketch.factor, sketch.var
+        if not centered:
+            mean = sketch.sum / sketch.total
+            rows = np.vstack([rows, np.sqrt(sketch.total) * mean[None, :]])
+            var = var + sketch.total * mean * mean
+        spread = np.sqrt(np.maximum(var / sketch.total, 0.0))
+    else:
+        rows, spread = np.zeros((0, n_features)), np.zeros(n_features)
     inv = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
     # N = diag(a) corr diag(a) + diag(1 - a^2), a^2 the part of D_j that
     # the feature's second moment makes (the rest is alpha)
     a = np.sqrt(np.clip(c * second / D, 0.0, 1.0)) * inv
-    N = a[:, None] * S * a[None, :]
-    np.fill_diagonal(N, 1.0)
-    return D, N
+    G = rows * (a / np.sqrt(sketch.total or 1.0))[None, :]
+    return D, _LowRankPlusDiagonal(G, 1.0 - np.sum(G * G, axis=0))
 
 
 def covariance_preconditioner(moments, sketch, loss, alpha, centered, rank=None):
