@@ -707,6 +707,45 @@ def test_sgd_auto_schedule_on_large_data_lowers_once_then_decays():
     assert clf.score(X, y) >= ref.score(X, y) - 0.01
 
 
+def test_sgd_auto_schedule_decays_once_the_lowered_rate_leaves_little_noise():
+    """With its single lowering, "auto" starts the decay without a stall
+    two epochs after the lowering where the drop since it says the lowered
+    rate leaves under 1.5% of noise in the loss (a quarter of the drop) and
+    the last epoch gained no more than that; a large drop (a noisy problem,
+    with much left at the lowered rate) or a descent still under way waits
+    for the stall."""
+    from sk_softmax._solvers._schedule import Schedule
+
+    def run(bests):
+        """The reactions to the epochs' bests: a stall at the first, then
+        improvements."""
+        schedule = Schedule("auto", 0.5)
+        rate = schedule.init(1.0, 100)
+        reactions = [schedule.after_epoch(rate, bests[0], 1, "loss", 2, once=True)]
+        for epoch, best in enumerate(bests[1:], start=2):
+            reactions.append(
+                schedule.after_epoch(rate, best, epoch, None, 2, once=True)
+            )
+        return reactions, rate
+
+    # MNIST-like: 4% in two epochs (1% left), the second one's gain 0.7%
+    reactions, rate = run([0.300, 0.290, 0.288])
+    assert reactions == ["lowered", "continue", "lowered"]
+    assert rate.decay_start == 3 and rate.eta == pytest.approx(0.2)
+    # noisy: 27% (7% left)
+    reactions, _ = run([1.10, 1.04, 0.80, 0.79, 0.78])
+    assert reactions == ["lowered"] + ["continue"] * 4
+    # 1% left but the last epoch still gained 1.5%: not settled yet
+    reactions, _ = run([0.300, 0.293, 0.288, 0.2875])
+    assert reactions == ["lowered", "continue", "continue", "lowered"]
+    # without the single lowering (small data, the exact objective): no change
+    schedule = Schedule("auto", 0.5)
+    rate = schedule.init(1.0, 100)
+    schedule.after_epoch(rate, 0.300, 1, "loss", 2)
+    assert schedule.after_epoch(rate, 0.290, 2, None, 2) == "continue"
+    assert schedule.after_epoch(rate, 0.288, 3, None, 2) == "continue"
+
+
 def test_sgd_stall_judged_against_the_loss_noise():
     from sk_softmax._stopping import StoppingRule
 
