@@ -53,8 +53,9 @@ class ColumnMoments(NamedTuple):
 def _mean_shift(a, b):
     """Chan et al.'s pairwise update of two parts' centred second moments
     (``sum`` and ``total`` each): they add up, plus ``weight`` times the
-    square (elementwise, or the outer product) of the means' difference
-    ``delta``. Returns ``(delta, weight)``."""
+    square of the means' difference ``delta`` (per feature; the sketch's
+    factor gains the row ``sqrt(weight) * delta``). Returns ``(delta,
+    weight)``."""
     delta = b.sum / b.total - a.sum / a.total
     return delta, a.total * b.total / (a.total + b.total)
 
