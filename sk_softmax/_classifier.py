@@ -72,7 +72,8 @@ class SoftmaxRegressionClassifier(
         Full-batch solvers: stop when the gradient's max-norm is below it
         ("auto": 1e-4). SGD: the relative gain of the criterion that counts,
         relative to at least 0.1 ("auto": 1e-4 up to 2**20 stored values,
-        1e-3 above, as ``SGDClassifier``); ``None`` (as there): no criterion,
+        1e-3 above or on a validation split, as ``SGDClassifier``); ``None``
+        (as there): no criterion,
         ``max_iter`` epochs, each one's loss the pass's own, no warning.
     max_iter : int, default=1000
         Maximum number of iterations (full-batch solvers) or epochs (SGD).

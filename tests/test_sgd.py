@@ -1292,6 +1292,8 @@ def test_sgd_tol_auto_is_relative_and_follows_the_data_size():
         y = np.arange(n) % 2
         data = InMemoryData(X, y, np.ones(n), SoftmaxLoss(2, 3), classes=[0, 1])
         assert SGDConfig().resolved(data).tol == tol
+        # on a validation split's log-loss: the large one, whatever the size
+        assert SGDConfig(early_stopping=True).resolved(data).tol == 1e-3
     assert SGDConfig(tol=0.5).resolved(data).tol == 0.5
     params = SoftmaxRegressionClassifier(solver="lbfgs").get_params()
     assert ScipySolver.from_params(params).tol == 1e-4

@@ -67,7 +67,10 @@ STREAM_PATIENCE = 5
 # tol="auto": the relative improvement an epoch must bring, on small data
 # (at most SMALL_VALUES stored values: epochs cost little, and a small test
 # set tells apart models a sample apart, so the fit goes closer to the
-# optimum) and on the rest (as SGDClassifier's tol)
+# optimum) and on the rest (as SGDClassifier's tol), and where the criterion
+# is a validation split's log-loss (an estimate on a tenth of the rows: on
+# bench_sparse.py's 50-class short-document corpus, 300,000 values, 1e-4 ran
+# 7 epochs where 1e-3 runs 4, both at held-out parity)
 SMALL_TOL, LARGE_TOL = 1e-4, 1e-3
 SMALL_VALUES = 2**20
 
@@ -138,7 +141,7 @@ class SGDConfig:
         if tol == "auto":
             per_row = data.row_nnz() or data.loss.n_features
             small = data.n_samples * per_row <= SMALL_VALUES
-            tol = SMALL_TOL if small else LARGE_TOL
+            tol = SMALL_TOL if small and not early_stopping else LARGE_TOL
         return dataclasses.replace(
             self,
             batch_size=batch_size,
