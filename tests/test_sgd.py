@@ -713,8 +713,13 @@ def test_sgd_auto_schedule_decays_once_the_lowered_rate_leaves_little_noise():
     rate leaves under 1.5% of noise in the loss (a quarter of the drop) and
     the last epoch gained no more than that; a large drop (a noisy problem,
     with much left at the lowered rate) or a descent still under way waits
-    for the stall."""
+    for the stall, and a decay with much left lasts longer."""
     from sk_softmax._solvers._schedule import Schedule
+
+    def schedule_stall(rate, best, epoch):
+        return Schedule("auto", 0.5).after_epoch(
+            rate, best, epoch, "loss", 2, once=True
+        )
 
     def run(bests):
         """The reactions to the epochs' bests: a stall at the first, then
@@ -732,9 +737,12 @@ def test_sgd_auto_schedule_decays_once_the_lowered_rate_leaves_little_noise():
     reactions, rate = run([0.300, 0.290, 0.288])
     assert reactions == ["lowered", "continue", "lowered"]
     assert rate.decay_start == 3 and rate.eta == pytest.approx(0.2)
-    # noisy: 27% (7% left)
-    reactions, _ = run([1.10, 1.04, 0.80, 0.79, 0.78])
+    # noisy: 27% (7% left), the decay waits for the stall and takes an epoch
+    # per 1.5% left: (1.10 - 0.78) / 4 / 0.78 = 10.3%, 7 epochs
+    reactions, rate = run([1.10, 1.04, 0.80, 0.79, 0.78])
     assert reactions == ["lowered"] + ["continue"] * 4
+    assert schedule_stall(rate, 0.78, 6) == "lowered"
+    assert rate.decay_start == 6 and rate.decay_epochs == 7
     # 1% left but the last epoch still gained 1.5%: not settled yet
     reactions, _ = run([0.300, 0.293, 0.288, 0.2875])
     assert reactions == ["lowered", "continue", "continue", "lowered"]
