@@ -140,17 +140,23 @@ def test_covariance_step_keeps_float32():
     assert error <= 1e-4 * np.linalg.norm(steps[np.float64])
 
 
-def test_covariance_stream_preconditioner_is_all_its_rows():
-    """The chunks' sketches join into the sketch of all their rows (each
-    chunk's sample is every one of its rows here): the same preconditioner
-    as one call on them all, and the sketch their exact covariance."""
-    X, y = _correlated(n=900, offset=5.0)
+def _stream_and_whole(X, y):
+    """The SGD states of a covariance stream of 3 chunks of ``(X, y)`` and of
+    one call on all of it."""
     stream = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
     for rows in np.array_split(np.arange(len(y)), 3):
         stream.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
     whole = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
     whole.partial_fit(X, y, classes=[0, 1, 2])
-    states = [_state(clf) for clf in (stream, whole)]
+    return [_state(clf) for clf in (stream, whole)]
+
+
+def test_covariance_stream_preconditioner_is_all_its_rows():
+    """The chunks' sketches join into the sketch of all their rows (each
+    chunk's sample is every one of its rows here): the same preconditioner
+    as one call on them all, and the sketch their exact covariance."""
+    X, y = _correlated(n=900, offset=5.0)
+    states = _stream_and_whole(X, y)
     P_stream, P_whole = (_preconditioner(s.scaling, X.shape[1]) for s in states)
     np.testing.assert_allclose(P_stream, P_whole, rtol=1e-9, atol=1e-12)
     sketch = states[0].scaling.sketch
@@ -169,12 +175,7 @@ def test_covariance_sketch_keeps_its_leading_directions():
     d = SKETCH_RANK + 44
     X = rng.standard_normal((900, 40)) @ rng.standard_normal((40, d)) + 3.0
     y = np.argmax(X @ rng.standard_normal((d, 3)) + rng.gumbel(size=(900, 3)), 1)
-    stream = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
-    for rows in np.array_split(np.arange(len(y)), 3):
-        stream.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
-    whole = SoftmaxRegressionClassifier(preconditioner="covariance", random_state=0)
-    whole.partial_fit(X, y, classes=[0, 1, 2])
-    states = [_state(clf) for clf in (stream, whole)]
+    states = _stream_and_whole(X, y)
     for state in states:
         assert state.scaling.sketch.factor.shape == (SKETCH_RANK, d)
     P_stream, P_whole = (_preconditioner(s.scaling, d) for s in states)
