@@ -1300,8 +1300,11 @@ def test_sgd_tol_auto_is_relative_and_follows_the_data_size():
         y = np.arange(n) % 2
         data = InMemoryData(X, y, np.ones(n), SoftmaxLoss(2, 3), classes=[0, 1])
         assert SGDConfig().resolved(data).tol == tol
-        # on a validation split's log-loss: the large one, whatever the size
+        # on a validation split's log-loss: the large one, whatever the size;
+        # a stream has no split (its caller decides when it stops)
         assert SGDConfig(early_stopping=True).resolved(data).tol == 1e-3
+        stream = SGDConfig(early_stopping=True).resolved(data, incremental=True)
+        assert stream.tol == tol and not stream.early_stopping
     assert SGDConfig(tol=0.5).resolved(data).tol == 0.5
     params = SoftmaxRegressionClassifier(solver="lbfgs").get_params()
     assert ScipySolver.from_params(params).tol == 1e-4

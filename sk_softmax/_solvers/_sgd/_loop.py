@@ -111,9 +111,11 @@ class SGDConfig:
     parallel: bool = False
     preconditioner: str = "auto"
 
-    def resolved(self, data, previous=None):
+    def resolved(self, data, previous=None, incremental=False):
         """This config with ``batch_size`` and ``average`` "auto" decided for
-        ``data`` (and a stream's ``previous`` state, as plain values).
+        ``data`` (and a stream's ``previous`` state, as plain values), and
+        ``early_stopping`` and ``tol``: no split in a stream (``incremental``:
+        its caller decides when it stops).
 
         On data where SGD runs its compiled sparse loop (wide sparse X) of
         more than ``EXACT_ROWS`` rows and without an L1 penalty (whose exact
@@ -135,7 +137,9 @@ class SGDConfig:
         if batch_size == "auto":
             batch_size = SPARSE_BATCH if sparse and average else 256
         early_stopping = self.early_stopping
-        if early_stopping == "auto":
+        if incremental:
+            early_stopping = False
+        elif early_stopping == "auto":
             early_stopping = sparse and data.n_samples > EXACT_ROWS
         tol = self.tol
         if tol == "auto":
@@ -332,12 +336,10 @@ class SGDSolver:
     def setup(self, data, rng, previous, coef0, incremental):
         """The run: the resolved config, early stopping's split, the state
         (fresh, or a stream's resumed) and the stopping rule."""
-        config = self.config.resolved(data, previous)
+        config = self.config.resolved(data, previous, incremental)
         schedule = Schedule(config.learning_rate, config.power_t)
         validation = None
-        if incremental:  # the caller decides when a stream stops
-            config = dataclasses.replace(config, early_stopping=False)
-        elif config.early_stopping:
+        if config.early_stopping:
             data, validation = data.split(config.validation_fraction, rng)
         if previous is not None:
             state = SGDState.from_plain(previous, coef0)
