@@ -40,7 +40,7 @@ AUTO_GAIN = 1e-2
 # of it: what is left is the drop since the lowering over LOWERING - 1.
 # MNIST (alpha=1e-4, seeds 0 to 4): 1.1% to 1.2% left, 9 to 11 epochs instead
 # of 12 to 15, at held-out parity; bench_quality's 20- and 50-class problems
-# (7% to 10% left): the same fits, but at alpha=1 (4 of 6) 1 to 3 epochs fewer.
+# (7% to 14% left): the same fits, but at alpha=1 (4 of 6) 1 to 3 epochs fewer.
 # Where more is left, the decay takes an epoch for every QUIET_EXCESS of it
 # (at least its usual 2): the 50-class problem, 9% to 14% left, 17 of 18 fits
 # at held-out parity instead of 14 (test log-loss 0.9% to 2.1% above the
