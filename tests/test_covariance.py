@@ -165,14 +165,14 @@ def test_covariance_stream_preconditioner_is_all_its_rows():
 
 
 def test_covariance_sketch_keeps_its_leading_directions():
-    """Above ``SKETCH_RANK`` features the sketch keeps that many rows (not a
-    ``(n_features, n_features)`` matrix): exact where the rows' covariance
-    has no larger rank, so a stream's preconditioner is still all its
-    rows'."""
-    from sk_softmax._solvers._scaling import SKETCH_RANK
+    """Above ``EXACT_FEATURES`` features the sketch keeps ``SKETCH_RANK``
+    rows (not a ``(n_features, n_features)`` matrix): exact where the rows'
+    covariance has no larger rank, so a stream's preconditioner is still all
+    its rows'."""
+    from sk_softmax._solvers._scaling import EXACT_FEATURES, SKETCH_RANK
 
     rng = np.random.default_rng(0)
-    d = SKETCH_RANK + 44
+    d = EXACT_FEATURES + 44
     X = rng.standard_normal((900, 40)) @ rng.standard_normal((40, d)) + 3.0
     y = np.argmax(X @ rng.standard_normal((d, 3)) + rng.gumbel(size=(900, 3)), 1)
     states = _stream_and_whole(X, y)
