@@ -11,14 +11,15 @@ from ._warnings import warn_at_caller
 # sums, the same in every process and on every machine
 _KEY_SEEDS = (np.uint64(0x5EED_50F7), np.uint64(0x2545_F491_4F6C_DD1D))
 _GOLDEN = np.uint64(0x9E37_79B9_7F4A_7C15)
+_MIX = (np.uint64(0xBF58_476D_1CE4_E5B9), np.uint64(0x94D0_49BB_1331_11EB))
 
 
 def _key_multipliers(columns, seed):
     """The odd multiplier of each of ``columns`` (uint64), SplitMix64's
     finaliser of ``columns * golden + seed`` (wrapping arithmetic)."""
     z = columns.astype(np.uint64) * _GOLDEN + seed
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58_476D_1CE4_E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D0_49BB_1331_11EB)
+    z = (z ^ (z >> np.uint64(30))) * _MIX[0]
+    z = (z ^ (z >> np.uint64(27))) * _MIX[1]
     return (z ^ (z >> np.uint64(31))) | np.uint64(1)
 
 
@@ -39,9 +40,9 @@ def _row_keys(X):
     random_state), and distinct rows practically never collide (a collision
     would only put two distinct rows on the same side). Zeros add nothing, so
     a dense and a sparse copy of the same data (duplicates summed, explicit
-    zeros dropped) get the same keys. Computed by row blocks: a sparse matrix
-    is never copied whole, an array API / GPU array crosses to the host a
-    block at a time.
+    zeros dropped) get the same keys. A CSR matrix is read in place (one
+    compiled pass); other data by row blocks: a sparse matrix is never copied
+    whole, an array API / GPU array crosses to the host a block at a time.
 
     Returns
     -------
@@ -49,6 +50,10 @@ def _row_keys(X):
     """
     n_samples, n_features = X.shape
     keys = np.zeros((n_samples, 2), dtype=np.uint64)
+    if sp.issparse(X) and X.format == "csr" and X.has_canonical_format:
+        # the CSR arrays as they are: one compiled pass, no copy of a block
+        _sparse_row_keys(X.data, X.indices, X.indptr, keys)
+        return keys
     mult = None
     rows = 8192 if sp.issparse(X) else 2048  # a dense block: 2048 x 8 bytes a value
     for start in range(0, n_samples, rows):
@@ -60,21 +65,28 @@ def _row_keys(X):
             if not block.has_canonical_format:
                 block = sp.csr_matrix(block, copy=True)
                 block.sum_duplicates()  # explicit zeros add nothing
-            values = _bits(block.data)
-            for c, seed in enumerate(_KEY_SEEDS):
-                terms = values * _key_multipliers(block.indices, seed)
-                # row sums from a running (wrapping, exact) sum
-                running = np.zeros(terms.shape[0] + 1, dtype=np.uint64)
-                np.cumsum(terms, out=running[1:])
-                keys[start:stop, c] = (
-                    running[block.indptr[1:]] - running[block.indptr[:-1]]
-                )
+            _sparse_row_keys(block.data, block.indices, block.indptr, keys[start:stop])
         else:
             if mult is None:
                 columns = np.arange(n_features)
                 mult = np.stack([_key_multipliers(columns, s) for s in _KEY_SEEDS], 1)
             keys[start:stop] = _bits(np.asarray(to_numpy(block))) @ mult
     return keys
+
+
+def _sparse_row_keys(data, indices, indptr, keys):
+    """:func:`_row_keys` of CSR arrays (no duplicate entries) into ``keys``:
+    one compiled pass, both keys at once, the float values' bits read in
+    place (-0.0 as 0.0)."""
+    from ._split_kernel import sparse_row_keys
+
+    if data.dtype in (np.float32, np.float64):
+        kind = np.uint32 if data.dtype == np.float32 else np.uint64
+        negative_zero = np.array([-0.0], data.dtype).view(kind)[0]
+        bits = data.view(kind)
+    else:
+        bits, negative_zero = _bits(data), np.uint64(0)
+    sparse_row_keys(bits, indices, indptr, *_KEY_SEEDS, negative_zero, keys)
 
 
 def _unique_rows(table):

@@ -222,6 +222,18 @@ def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
     )
     messy.has_canonical_format = False
     np.testing.assert_array_equal(_row_keys(messy), _row_keys(sp.csr_matrix(X)))
+    # a canonical CSR matrix (read in place) storing explicit 0.0 and -0.0
+    rows, cols = np.nonzero(X == 0)
+    data = np.concatenate([coo.data, np.zeros(4, dtype), np.full(4, -0.0, dtype)])
+    zeros = sp.csr_matrix(
+        (data, (np.append(coo.row, rows[:8]), np.append(coo.col, cols[:8]))),
+        shape=X.shape,
+    )
+    zeros.sum_duplicates()
+    stored_zeros = zeros.data[zeros.data == 0]
+    assert stored_zeros.shape == (8,) and np.signbit(stored_zeros).sum() == 4
+    np.testing.assert_array_equal(_row_keys(zeros), keys)
+    np.testing.assert_array_equal(_row_keys(sp.csr_array(X)), keys)
 
 
 def test_sgd_partial_fit_reaches_fit_accuracy(digits):

@@ -1,0 +1,46 @@
+"""The compiled half of the split's row keys on sparse data (Numba).
+
+Imported by :func:`sk_softmax._split._row_keys` when it meets a sparse
+matrix (Numba is imported then, not with the package).
+"""
+
+import numpy as np
+from numba import njit
+
+from ._split import _GOLDEN, _MIX
+
+_MIX_1, _MIX_2 = _MIX
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_ODD = np.uint64(1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _multiplier(column, seed):
+    """:func:`sk_softmax._split._key_multipliers` of one column."""
+    z = np.uint64(column) * _GOLDEN + seed
+    z = (z ^ (z >> _S30)) * _MIX_1
+    z = (z ^ (z >> _S27)) * _MIX_2
+    return (z ^ (z >> _S31)) | _ODD
+
+
+@njit(cache=True, nogil=True)
+def sparse_row_keys(bits, indices, indptr, seed_0, seed_1, negative_zero, keys):
+    """``keys[i, c] = sum bits * multiplier(column, seed_c)`` over row ``i``'s
+    stored values (wrapping uint64 arithmetic: the same integers as the
+    NumPy formula), in one pass over the CSR arrays without temporaries.
+
+    ``bits``: the values' IEEE bits (uint32 or uint64), ``negative_zero``'s
+    counted as 0 (the bits of 0.0).
+    """
+    for i in range(indptr.shape[0] - 1):
+        k0 = np.uint64(0)
+        k1 = np.uint64(0)
+        for nz in range(indptr[i], indptr[i + 1]):
+            j = indices[nz]
+            b = np.uint64(bits[nz])
+            if b == negative_zero:
+                continue
+            k0 += b * _multiplier(j, seed_0)
+            k1 += b * _multiplier(j, seed_1)
+        keys[i, 0] = k0
+        keys[i, 1] = k1
