@@ -186,3 +186,18 @@ def test_backend_cupy_moves_other_namespaces_to_the_device(monkeypatch):
     assert len(moved) == 2  # resolve_backend's check, then the move
     ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
     np.testing.assert_allclose(clf.coef_, ref.coef_)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+def test_backend_all_finite_finds_a_value_in_any_block(namespace):
+    xp = np if namespace == "numpy" else pytest.importorskip("array_api_strict")
+    n = 3 * 2**20 + 5  # three whole blocks and a short one
+    for position in (0, 2**20 - 1, 2**20, n - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            a = np.zeros(n)
+            assert _backend.all_finite(xp.asarray(a))
+            a[position] = bad
+            assert not _backend.all_finite(xp.asarray(a))
+            W = a[:-5].reshape(6, -1)  # rows of half a block
+            assert _backend.all_finite(xp.asarray(W)) == (position >= n - 5)
+    assert _backend.all_finite(xp.asarray(np.zeros((0, 3))))
