@@ -174,7 +174,7 @@ def sparse_pass(
                                 A_t[j, k] += W_t[j, k] * held
                             W_t[j, k] *= factor
                         up_to_date[j] = owed
-            _logits(data, indices, lo, hi, W_t, b, z)
+            _logits(data, indices, lo, hi, W_t, b, z, 0 if pays else PREFETCH_AHEAD)
             label = labels[row]
             if n_rows == 1:  # binomial: log(1 + exp(z)) - y z; sigmoid(z) - y
                 norm = np.logaddexp(0.0, z[0])
@@ -250,21 +250,27 @@ def kick_scaling(p_w, eta_alpha):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _logits(data, indices, lo, hi, W_t, b, z):
+def _logits(data, indices, lo, hi, W_t, b, z, ahead):
     """``z = b + x W`` for the row stored at ``lo:hi`` (``b`` may be empty),
     each logit summed over the row's values in their order.
 
     Up to 8 rows of weights (5 classes, the binomial model), four logits at
     a time in registers over the row (a third faster than a store and a
     load of each logit a value); more, the row's values one at a time, all
-    the logits at once (a contiguous, vectorised loop).
+    the logits at once (a contiguous, vectorised loop), asking for the
+    weights of the column ``ahead`` values on (0: none; up to ``last``, the
+    end of the stored values: a tenth to a fifth faster at 50 classes, none
+    at 5, whose weights the cache mostly holds).
     """
     n_rows = W_t.shape[1]
     intercept = b.shape[0] > 0
     if n_rows > 8:
         for k in range(n_rows):
             z[k] = b[k] if intercept else 0.0
+        last = indices.shape[0]
         for nz in range(lo, hi):
+            if ahead and nz + ahead < last:
+                _prefetch_column(W_t, indices[nz + ahead])
             j = indices[nz]
             x = data[nz]
             for k in range(n_rows):
@@ -370,7 +376,8 @@ def rows_loss(data, indices, indptr, rows, labels, sample_weight, W_t, b, scale)
     total = 0.0
     for i in range(rows.shape[0]):
         row = rows[i]
-        _logits(data, indices, indptr[row], indptr[row + 1], W_t, b, z)
+        lo, hi = indptr[row], indptr[row + 1]
+        _logits(data, indices, lo, hi, W_t, b, z, PREFETCH_AHEAD)
         for k in range(n_rows):
             z[k] *= scale
         label = labels[row]
