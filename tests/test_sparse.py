@@ -609,3 +609,23 @@ def test_sparse_tol_none_computes_no_criterion(monkeypatch):
     assert all(
         a > b for a, b in zip(clf.loss_curve_, reference.loss_curve_, strict=True)
     )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_sample_loss_sees_a_weight_its_rows_do_not_use(bad, dtype):
+    # the final check of a run reads a sample of rows: a non-finite weight in
+    # a column none of them uses still makes it inf (the run then raises)
+    from sk_softmax._data import sample_loss
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _wide(n_samples=50)
+    X = X[:, : X.shape[1] - 1]  # the last column: used by no row
+    loss = SoftmaxLoss(4, X.shape[1] + 1)
+    coef = np.zeros(loss.n_coef, dtype=dtype)
+    Xs = sp.hstack([X, sp.csr_matrix((50, 1))]).tocsr()
+    ws = np.ones(50)
+    assert sample_loss(loss, coef, Xs, y, ws) == pytest.approx(np.log(4))
+    W, _ = loss.unpack(coef, np)
+    W[2, -1] = bad
+    assert sample_loss(loss, coef, Xs, y, ws) == np.inf
