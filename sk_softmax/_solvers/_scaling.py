@@ -157,10 +157,11 @@ def column_moments(X, sample_weight, check_finite=False, in_float64=False):
 
     With ``check_finite=True`` the result is ``(moments, surely_finite)``:
     whether every entry of ``X`` is certainly finite. For sparse and dense
-    NumPy ``X`` it comes from the same pass (a NaN or infinity makes its column's sum
-    non-finite; rows of zero weight get an unweighted sum too), so SGD reads
-    ``X`` once for both; False can also mean a sum overflowed, so the caller
-    then runs the exact check. ``in_float64=True`` squares in float64
+    NumPy ``X`` it comes from the same pass (sparse: each stored value
+    checked; dense: a NaN or infinity makes its column's sum non-finite, and
+    rows of zero weight get an unweighted sum too), so SGD reads ``X`` once
+    for both; for dense ``X`` False can also mean a sum overflowed, so the
+    caller then runs the exact check. ``in_float64=True`` squares in float64
     (float32 data whose squares overflow float32).
     """
     if check_finite:

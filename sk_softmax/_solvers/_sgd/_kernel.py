@@ -16,9 +16,10 @@ from numba.extending import intrinsic
 
 # how many stored values ahead the pass asks for a column's weights (and
 # averages, and its decay's bookkeeping): past the frequent words, a column's
-# reads miss the cache. bench_sparse's corpora of 100 words a document, 2^20
-# columns: the pass 12% to 19% (5 classes) and 16% to 23% (50 classes)
-# faster, 16 and 32 values ahead within a few percent of 8
+# reads miss the cache. On bench_sparse's corpora of 100 words a document
+# (2^20 columns) the pass was 5% to 22% faster at 5 classes and 14% to 26% at
+# 50 (A/B runs at 8, 16 and 32 values ahead; 8 the fastest or within the
+# noise of it in each); at 15 words, 5 classes, the same within the noise
 PREFETCH_AHEAD = 8
 
 
