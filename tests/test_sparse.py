@@ -1,5 +1,7 @@
 """scipy.sparse input: the same model as dense, without densifying X."""
 
+import subprocess
+import sys
 import tracemalloc
 import warnings
 
@@ -629,3 +631,23 @@ def test_sparse_sample_loss_sees_a_weight_its_rows_do_not_use(bad, dtype):
     W, _ = loss.unpack(coef, np)
     W[2, -1] = bad
     assert sample_loss(loss, coef, Xs, y, ws) == np.inf
+
+
+def test_sparse_fit_off_the_compiled_loop_never_imports_numba():
+    # Numba's import costs about 0.3 s a process: only the compiled loop (and
+    # early stopping's row keys of a sparse matrix) may pay it
+    code = """
+import sys, warnings
+import numpy as np, scipy.sparse as sp
+from sk_softmax import SoftmaxRegressionClassifier
+from sk_softmax._solvers._sgd._passes import runs_sparse_loop
+X = sp.random(200, 6, density=0.5, format="csr", random_state=0)
+y = np.arange(200) % 3
+warnings.simplefilter("ignore")
+assert not runs_sparse_loop(X, 1)
+SoftmaxRegressionClassifier(max_iter=2, early_stopping=False).fit(X, y)
+SoftmaxRegressionClassifier(max_iter=2, solver="lbfgs").fit(X, y)
+SoftmaxRegressionClassifier(max_iter=2).fit(X.toarray(), y)
+assert "numba" not in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -148,20 +148,18 @@ def input_sketch(Xs, ws, total):
 def column_moments(X, sample_weight, check_finite=False, in_float64=False):
     """The weighted :class:`ColumnMoments` of ``X``.
 
-    Computed by row blocks (dense or on X's device; sparse ``X`` in one
-    compiled pass over its CSR arrays): never a full copy of ``X``; only
-    ``(n_features,)`` results cross to the host. Dense blocks are summed
-    about a reference row (the first): the sums of ``x - x_0`` and of its
-    squares, in X's dtype, give the variances without cancellation; sparse
-    ``X`` is summed as it is, in float64.
+    Computed by row blocks (dense, sparse or on X's device): never a full copy
+    of ``X``; only ``(n_features,)`` results cross to the host. Dense blocks
+    are summed about a reference row (the first): the sums of
+    ``x - x_0`` and of its squares, in X's dtype, give the variances without
+    cancellation; sparse ``X`` is summed as it is, in float64.
 
     With ``check_finite=True`` the result is ``(moments, surely_finite)``:
-    whether every entry of ``X`` is certainly finite. For sparse and dense
-    NumPy ``X`` it comes from the same pass (sparse: each stored value
-    checked; dense: a NaN or infinity makes its column's sum non-finite, and
-    rows of zero weight get an unweighted sum too), so SGD reads ``X`` once
-    for both; for dense ``X`` False can also mean a sum overflowed, so the
-    caller then runs the exact check. ``in_float64=True`` squares in float64
+    whether every entry of ``X`` is certainly finite. For dense NumPy ``X``
+    it comes from the same pass (a NaN or infinity makes its column's sum
+    non-finite; rows of zero weight get an unweighted sum too), so SGD reads
+    ``X`` once for both; False can also mean a sum overflowed, so the caller
+    then runs the exact check. ``in_float64=True`` squares in float64
     (float32 data whose squares overflow float32).
     """
     if check_finite:
@@ -181,17 +179,27 @@ def _column_moments(X, sample_weight, check_finite, in_float64):
     if sp.issparse(X):
         X = sp.csr_matrix(X)  # the CSR arrays (for a csr_array too), no copy
         uniform = bool(np.all(sw == sw[0])) if n_samples else True
-        from ._sgd._kernel import column_sums
-
-        # one compiled pass over the CSR arrays, read in place
-        col_sum, col_sq, finite = column_sums(
-            X.data, X.indices, X.indptr, sw[:0] if uniform else sw, n_features
-        )
+        col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
+        # blocks of about 2**20 stored values, read in place (views of the CSR
+        # arrays): the temporaries stay small whatever the matrix
+        step = max(1, int(n_samples * 2**20 // max(X.nnz, 1)))
+        for start in range(0, n_samples, step):
+            stop = min(start + step, n_samples)
+            lo, hi = X.indptr[start], X.indptr[stop]
+            values = np.asarray(X.data[lo:hi], dtype=np.float64)
+            if not uniform:
+                values = values * np.repeat(
+                    sw[start:stop], np.diff(X.indptr[start : stop + 1])
+                )
+            sq = np.multiply(values, X.data[lo:hi], dtype=np.float64)
+            cols = X.indices[lo:hi]
+            col_sum += np.bincount(cols, weights=values, minlength=n_features)
+            col_sq += np.bincount(cols, weights=sq, minlength=n_features)
         if uniform and n_samples:
             col_sum *= sw[0]
             col_sq *= sw[0]
         if check_finite:
-            surely_finite = finite
+            surely_finite = bool(np.isfinite(X.data).all())
     elif isinstance(X, np.ndarray):
         col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
         dtype = np.float64 if in_float64 else X.dtype
