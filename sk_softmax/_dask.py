@@ -588,8 +588,9 @@ class DaskData:
         (result,) = _compute(_tree_sum(parts, functools.partial(_join, combine)))
         return result
 
-    def split(self, fraction, rng):
-        """A random ``fraction`` of every chunk held out for validation."""
+    def split(self, fraction, rng, compiled=False):
+        """A random ``fraction`` of every chunk held out for validation
+        (``compiled``: for the in-memory data's interface; no row keys here)."""
 
         mask = self.y_enc.map_blocks(
             _val_mask_block, fraction, rng.randint(2**31 - 1), dtype=bool

@@ -477,14 +477,21 @@ class InMemoryData:
         (there is nothing to run side by side, or to ``combine``)."""
         return self.fold(fn, carry, rng, shuffle, ship)
 
-    def split(self, fraction, rng):
+    def split(self, fraction, rng, compiled=False):
         """Early stopping's ``(train, validation)`` parts (stratified).
 
         The training part reads ``X``'s rows in place; the validation part is
-        a copy (small).
+        a copy (small). ``compiled``: sparse rows' keys from the compiled pass
+        (see :func:`~sk_softmax._split.make_validation_split`).
         """
         train_idx, val_idx = make_validation_split(
-            self.X, self.y_enc, self.sample_weight, fraction, rng, self.classes
+            self.X,
+            self.y_enc,
+            self.sample_weight,
+            fraction,
+            rng,
+            self.classes,
+            compiled=compiled,
         )
         common = dict(classes=self.classes, estimator_name=self.estimator_name)
         train = InMemoryData(

@@ -190,8 +190,10 @@ def test_sgd_validation_split_groups_rows_as_numpy_unique(n):
     np.testing.assert_array_equal(ids, inverse.reshape(-1))
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
+def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype, compiled):
+    # compiled: sparse keys from the compiled pass (NumPy's otherwise)
     from sk_softmax._split import _row_keys
 
     rng = np.random.default_rng(0)
@@ -205,9 +207,9 @@ def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
     # unsorted entries in CSR, dense vs sparse
     X_neg = X.copy()
     X_neg[X_neg == 0] = -0.0
-    np.testing.assert_array_equal(_row_keys(X_neg), keys)
+    np.testing.assert_array_equal(_row_keys(X_neg, compiled), keys)
     csr = sp.csr_matrix(X)
-    np.testing.assert_array_equal(_row_keys(csr), keys)
+    np.testing.assert_array_equal(_row_keys(csr, compiled), keys)
     coo = sp.coo_matrix(X)
     half = coo.data / 2
     messy = sp.csr_matrix(
@@ -221,7 +223,7 @@ def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
         shape=X.shape,
     )
     messy.has_canonical_format = False
-    np.testing.assert_array_equal(_row_keys(messy), _row_keys(sp.csr_matrix(X)))
+    np.testing.assert_array_equal(_row_keys(messy, compiled), keys)
     # a canonical CSR matrix (read in place) storing explicit 0.0 and -0.0
     rows, cols = np.nonzero(X == 0)
     data = np.concatenate([coo.data, np.zeros(4, dtype), np.full(4, -0.0, dtype)])
@@ -232,8 +234,8 @@ def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype):
     zeros.sum_duplicates()
     stored_zeros = zeros.data[zeros.data == 0]
     assert stored_zeros.shape == (8,) and np.signbit(stored_zeros).sum() == 4
-    np.testing.assert_array_equal(_row_keys(zeros), keys)
-    np.testing.assert_array_equal(_row_keys(sp.csr_array(X)), keys)
+    np.testing.assert_array_equal(_row_keys(zeros, compiled), keys)
+    np.testing.assert_array_equal(_row_keys(sp.csr_array(X), compiled), keys)
 
 
 def test_sgd_partial_fit_reaches_fit_accuracy(digits):

@@ -635,7 +635,7 @@ def test_sparse_sample_loss_sees_a_weight_its_rows_do_not_use(bad, dtype):
 
 def test_sparse_fit_off_the_compiled_loop_never_imports_numba():
     # Numba's import costs about 0.3 s a process: only the compiled loop (and
-    # early stopping's row keys of a sparse matrix) may pay it
+    # early stopping's row keys of the sparse matrices it runs on) may pay it
     code = """
 import sys, warnings
 import numpy as np, scipy.sparse as sp
@@ -646,6 +646,7 @@ y = np.arange(200) % 3
 warnings.simplefilter("ignore")
 assert not runs_sparse_loop(X, 1)
 SoftmaxRegressionClassifier(max_iter=2, early_stopping=False).fit(X, y)
+SoftmaxRegressionClassifier(max_iter=2, early_stopping=True).fit(X, y)
 SoftmaxRegressionClassifier(max_iter=2, solver="lbfgs").fit(X, y)
 SoftmaxRegressionClassifier(max_iter=2).fit(X.toarray(), y)
 assert "numba" not in sys.modules

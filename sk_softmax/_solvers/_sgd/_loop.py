@@ -340,7 +340,9 @@ class SGDSolver:
         schedule = Schedule(config.learning_rate, config.power_t)
         validation = None
         if config.early_stopping:
-            data, validation = data.split(config.validation_fraction, rng)
+            # the compiled row keys where the compiled loop runs (and loads Numba)
+            compiled = sparse_steps(data, config.batch_size)
+            data, validation = data.split(config.validation_fraction, rng, compiled)
         if previous is not None:
             state = SGDState.from_plain(previous, coef0)
             state = self.resume(config, schedule, state, data)
