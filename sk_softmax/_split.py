@@ -45,7 +45,7 @@ def _row_keys(X, compiled=False):
     block at a time.
 
     ``compiled``: a sparse matrix's keys from one compiled pass over its CSR
-    arrays (Numba), read in place where they are canonical: 4 to 9 times
+    arrays (Numba), read in place where they are canonical: 6 to 9 times
     faster, for fits whose steps run the compiled loop (Numba is loaded for
     it anyway; its import costs about 0.3 s a process, more than NumPy's
     keys of a few million values).
