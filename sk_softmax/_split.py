@@ -44,11 +44,11 @@ def _row_keys(X, compiled=False):
     is never copied whole, an array API / GPU array crosses to the host a
     block at a time.
 
-    ``compiled``: a sparse matrix's keys from one compiled pass over its CSR
-    arrays (Numba), read in place where they are canonical: 6 to 9 times
-    faster, for fits whose steps run the compiled loop (Numba is loaded for
-    it anyway; its import costs about 0.3 s a process, more than NumPy's
-    keys of a few million values).
+    ``compiled``: a canonical CSR matrix's keys from one compiled pass over
+    its arrays (Numba), read in place (other sparse data: by blocks, as
+    without), 6 to 9 times faster; for fits whose steps run the compiled loop
+    (Numba is loaded for it anyway; its import costs about 0.3 s a process,
+    more than NumPy's keys of a few million values).
 
     Returns
     -------
@@ -70,11 +70,6 @@ def _row_keys(X, compiled=False):
             if not block.has_canonical_format:
                 block = sp.csr_matrix(block, copy=True)
                 block.sum_duplicates()  # explicit zeros add nothing
-            if compiled:
-                _sparse_row_keys(
-                    block.data, block.indices, block.indptr, keys[start:stop]
-                )
-                continue
             values = _bits(block.data)
             for c, seed in enumerate(_KEY_SEEDS):
                 terms = values * _key_multipliers(block.indices, seed)
