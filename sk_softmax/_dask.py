@@ -509,7 +509,9 @@ class DaskData:
             )
         return int(self._training_rows)
 
-    def column_stats(self):
+    def column_stats(self, compiled=False):
+        """The in-memory data's column moments, summed over the chunks
+        (``compiled``: for that interface; each chunk sums its own)."""
         if self._column_stats is None:
             parts = self._map(_column_stats)
             (self._column_stats,) = _compute(_tree_sum(parts, _combine_moments))

@@ -256,17 +256,18 @@ class InMemoryData:
         mask[self.rows] = True
         return np.where(mask, self.sample_weight, 0.0)
 
-    def column_stats(self):
+    def column_stats(self, compiled=False):
         """Column moments (sums, sums of squares, spreads, total weight),
         checking X is finite.
 
         SGD validates X with ``ensure_all_finite=False`` and checks it here,
         in the pass that computes the column sums (one pass over X fewer);
         where that pass cannot vouch for X, scikit-learn's own check runs and
-        raises its usual error.
+        raises its usual error. ``compiled``: sparse X's sums from the
+        compiled pass (see :func:`~._solvers._scaling.column_moments`).
         """
         moments, surely_finite = column_moments(
-            self.X, self._training_weights(), check_finite=True
+            self.X, self._training_weights(), check_finite=True, compiled=compiled
         )
         if not surely_finite:
             assert_all_finite(

@@ -1055,14 +1055,17 @@ def test_column_moments_keep_the_spread_of_float32_features_far_from_zero():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_column_moments_of_sparse_X_equal_the_dense_ones(dtype, weighted):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_column_moments_of_sparse_X_equal_the_dense_ones(dtype, weighted, compiled):
     from sk_softmax._solvers._scaling import column_moments
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400, 30)).astype(dtype)
     X[rng.random(X.shape) < 0.8] = 0.0
     sw = rng.uniform(0.0, 3.0, 400) if weighted else np.full(400, 2.0)
-    sparse, finite = column_moments(sp.csr_matrix(X), sw, check_finite=True)
+    sparse, finite = column_moments(
+        sp.csr_matrix(X), sw, check_finite=True, compiled=compiled
+    )
     dense = column_moments(X.astype(np.float64), sw)
     assert finite
     for name in ("sum", "sq_sum", "m2"):
@@ -1070,8 +1073,11 @@ def test_column_moments_of_sparse_X_equal_the_dense_ones(dtype, weighted):
             getattr(sparse, name), getattr(dense, name), rtol=1e-12, atol=1e-12
         )
     assert sparse.total == dense.total
-    X[7, 3] = np.nan
-    assert not column_moments(sp.csr_matrix(X), sw, check_finite=True)[1]
+    for bad in (np.nan, np.inf):
+        X[7, 3] = bad
+        assert not column_moments(
+            sp.csr_matrix(X), sw, check_finite=True, compiled=compiled
+        )[1]
 
 
 def test_sgd_failed_call_leaves_a_centered_stream_as_it_was():

@@ -145,14 +145,20 @@ def input_sketch(Xs, ws, total):
     )
 
 
-def column_moments(X, sample_weight, check_finite=False, in_float64=False):
+def column_moments(
+    X, sample_weight, check_finite=False, in_float64=False, compiled=False
+):
     """The weighted :class:`ColumnMoments` of ``X``.
 
     Computed by row blocks (dense, sparse or on X's device): never a full copy
     of ``X``; only ``(n_features,)`` results cross to the host. Dense blocks
     are summed about a reference row (the first): the sums of
     ``x - x_0`` and of its squares, in X's dtype, give the variances without
-    cancellation; sparse ``X`` is summed as it is, in float64.
+    cancellation; sparse ``X`` is summed as it is, in float64. ``compiled``:
+    sparse ``X``'s sums (and finiteness) from one compiled pass over its CSR
+    arrays instead (Numba; for fits whose steps run the compiled loop, which
+    loads it anyway: on ``benchmarks/bench_sparse.py``'s corpora 0 to 8 ms
+    less a fit).
 
     With ``check_finite=True`` the result is ``(moments, surely_finite)``:
     whether every entry of ``X`` is certainly finite. For dense NumPy ``X``
@@ -166,11 +172,11 @@ def column_moments(X, sample_weight, check_finite=False, in_float64=False):
         # a NaN or infinity in X makes "invalid" products (inf * 0) on its way
         # to the error the caller raises: no RuntimeWarning before it
         with np.errstate(invalid="ignore", over="ignore"):
-            return _column_moments(X, sample_weight, True, in_float64)
-    return _column_moments(X, sample_weight, False, in_float64)[0]
+            return _column_moments(X, sample_weight, True, in_float64, compiled)
+    return _column_moments(X, sample_weight, False, in_float64, compiled)[0]
 
 
-def _column_moments(X, sample_weight, check_finite, in_float64):
+def _column_moments(X, sample_weight, check_finite, in_float64, compiled):
     n_samples, n_features = X.shape
     sw = np.asarray(sample_weight, dtype=np.float64)
     total = float(np.sum(sw))
@@ -179,27 +185,18 @@ def _column_moments(X, sample_weight, check_finite, in_float64):
     if sp.issparse(X):
         X = sp.csr_matrix(X)  # the CSR arrays (for a csr_array too), no copy
         uniform = bool(np.all(sw == sw[0])) if n_samples else True
-        col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
-        # blocks of about 2**20 stored values, read in place (views of the CSR
-        # arrays): the temporaries stay small whatever the matrix
-        step = max(1, int(n_samples * 2**20 // max(X.nnz, 1)))
-        for start in range(0, n_samples, step):
-            stop = min(start + step, n_samples)
-            lo, hi = X.indptr[start], X.indptr[stop]
-            values = np.asarray(X.data[lo:hi], dtype=np.float64)
-            if not uniform:
-                values = values * np.repeat(
-                    sw[start:stop], np.diff(X.indptr[start : stop + 1])
-                )
-            sq = np.multiply(values, X.data[lo:hi], dtype=np.float64)
-            cols = X.indices[lo:hi]
-            col_sum += np.bincount(cols, weights=values, minlength=n_features)
-            col_sq += np.bincount(cols, weights=sq, minlength=n_features)
+        if compiled:
+            from ._sgd._kernel import column_sums
+
+            col_sum, col_sq, surely_finite = column_sums(
+                X.data, X.indices, X.indptr, sw[:0] if uniform else sw, n_features
+            )
+        else:
+            col_sum, col_sq = _sparse_column_sums(X, sw, uniform)
+            surely_finite = not check_finite or bool(np.isfinite(X.data).all())
         if uniform and n_samples:
             col_sum *= sw[0]
             col_sq *= sw[0]
-        if check_finite:
-            surely_finite = bool(np.isfinite(X.data).all())
     elif isinstance(X, np.ndarray):
         col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
         dtype = np.float64 if in_float64 else X.dtype
@@ -251,6 +248,29 @@ def _column_moments(X, sample_weight, check_finite, in_float64):
         mean = col_sum / total if total else np.zeros(n_features)
         sq_sum = m2 + total * mean * mean
     return ColumnMoments(col_sum, sq_sum, m2, total), surely_finite
+
+
+def _sparse_column_sums(X, sw, uniform):
+    """``(sum_i s_i x_ij, sum_i s_i x_ij^2)`` of a CSR matrix in float64 (the
+    plain sums where the weights are ``uniform``), by blocks of about 2**20
+    stored values read in place (views of the CSR arrays): the temporaries
+    stay small whatever the matrix."""
+    n_samples, n_features = X.shape
+    col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
+    step = max(1, int(n_samples * 2**20 // max(X.nnz, 1)))
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        lo, hi = X.indptr[start], X.indptr[stop]
+        values = np.asarray(X.data[lo:hi], dtype=np.float64)
+        if not uniform:
+            values = values * np.repeat(
+                sw[start:stop], np.diff(X.indptr[start : stop + 1])
+            )
+        sq = np.multiply(values, X.data[lo:hi], dtype=np.float64)
+        cols = X.indices[lo:hi]
+        col_sum += np.bincount(cols, weights=values, minlength=n_features)
+        col_sq += np.bincount(cols, weights=sq, minlength=n_features)
+    return col_sum, col_sq
 
 
 def _curvature_constant(n_classes):

@@ -406,3 +406,24 @@ def norms(W_t):
             squares += w * w
             absolute += abs(w)
     return squares, absolute
+
+
+@njit(cache=True, nogil=True)
+def column_sums(data, indices, indptr, sample_weight, n_features):
+    """``(sum_i s_i x_ij, sum_i s_i x_ij^2, every value finite)`` of CSR
+    arrays in one pass, in float64 (``sample_weight`` empty: the plain sums),
+    each column's terms added in row order."""
+    weighted = sample_weight.shape[0] > 0
+    col_sum = np.zeros(n_features)
+    col_sq = np.zeros(n_features)
+    finite = True
+    for i in range(indptr.shape[0] - 1):
+        for nz in range(indptr[i], indptr[i + 1]):
+            x = np.float64(data[nz])
+            if not np.isfinite(x):
+                finite = False
+            v = x * sample_weight[i] if weighted else x
+            j = indices[nz]
+            col_sum[j] += v
+            col_sq[j] += v * x
+    return col_sum, col_sq, finite

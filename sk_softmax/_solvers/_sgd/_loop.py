@@ -387,7 +387,8 @@ class SGDSolver:
 
     def start(self, config, schedule, data, coef0=None):
         """A fresh state: step scaling from ``data``, parameters ``coef0`` or 0."""
-        moments = data.column_stats()
+        # the compiled sums where the steps run the compiled loop (see split)
+        moments = data.column_stats(compiled=sparse_steps(data, config.batch_size))
         centered = _centers(config, data, moments)
         scaling = sgd_scaling(
             moments,
@@ -447,7 +448,7 @@ class SGDSolver:
         scaling = state.scaling
         seen = scaling.moments
         centered = seen.sum is not None  # as the stream started
-        chunk = data.column_stats()
+        chunk = data.column_stats(compiled=sparse_steps(data, config.batch_size))
         if centered:
             moments = seen.combine(chunk)
         else:
