@@ -768,6 +768,42 @@ def test_sgd_auto_schedule_decays_once_the_lowered_rate_leaves_little_noise():
     assert schedule.after_epoch(rate, 0.288, 3, None, 2) == "continue"
 
 
+@pytest.mark.parametrize(
+    "name", ["auto", "constant", "adaptive", "invscaling", "decay", "linear"]
+)
+def test_schedule_rates_of_a_pass_follow_the_schedule(name):
+    """A pass's step sizes, all computed when it starts, are each update's
+    rate by the schedule's formula (the ``t``-th update, ``progress`` epochs
+    in, epoch 3; "auto" also within its final decay)."""
+    from sk_softmax._solvers._schedule import LINEAR_FLOOR, Schedule
+
+    schedule = Schedule(name, 0.25)
+    rate = schedule.init(0.5, 10)
+    rate.eta = 0.1
+    t = np.arange(40, 50)
+    progress = 3.0 + np.arange(10) / 10.0
+    expected = {
+        "auto": np.full(10, 0.1),
+        "constant": np.full(10, 0.1),
+        "adaptive": np.full(10, 0.1),
+        "invscaling": 0.5 / (t + 1.0) ** 0.25,
+        "decay": np.full(10, 0.5 / 4.0**0.25),
+        "linear": 0.5 * np.maximum(1.0 - progress / 10.0, LINEAR_FLOOR),
+    }[name]
+    rates = schedule.rates(rate, t, 3, progress)
+    np.testing.assert_array_equal(rates, expected)
+    assert Schedule("linear", 0.25).rates(rate, t, 3, progress + 20.0)[0] == (
+        0.5 * LINEAR_FLOOR
+    )
+    if name == "auto":  # a decay from epoch 3 over 2 epochs: zero from 5
+        rate.decay_start, rate.decay_epochs = 3.0, 2.0
+        rates = schedule.rates(rate, t, 3, progress)
+        np.testing.assert_allclose(
+            rates, 0.1 * np.clip(1.0 - (progress - 3.0) / 2.0, 0.0, None)
+        )
+        assert schedule.rates(rate, t, 5, progress + 3.0).max() == 0.0
+
+
 def test_sgd_stall_judged_against_the_loss_noise():
     from sk_softmax._stopping import StoppingRule
 

@@ -134,19 +134,25 @@ class Schedule:
             rate.decay_start = rate.decay_epochs = None
             rate.eta /= LOWERING
 
-    def rate(self, rate, params, progress):
-        """The step size of the next update, ``progress`` epochs into training
-        (``params``: the update and epoch counters)."""
+    def rates(self, rate, t, epoch, progress):
+        """The step sizes of a pass's updates (an array): the ``i``-th is
+        the ``t[i]``-th update of the fit, ``progress[i]`` epochs into
+        training (arrays), in epoch ``epoch``. The rate state changes only
+        between passes, so a pass's rates are known when it starts."""
+        progress = np.asarray(progress, dtype=np.float64)
         if self.name == "linear":
-            return rate.eta0 * max(1.0 - progress / rate.horizon, LINEAR_FLOOR)
+            left = np.maximum(1.0 - progress / rate.horizon, LINEAR_FLOOR)
+            return rate.eta0 * left
         if self.name == "invscaling":
-            return rate.eta0 / (params.t + 1) ** self.power_t
+            return rate.eta0 / (np.asarray(t, dtype=np.float64) + 1) ** self.power_t
         if self.name == "decay":
-            return rate.eta0 / (params.epoch + 1) ** self.power_t
-        if self.name == "auto" and rate.decay_start is not None:
+            eta = rate.eta0 / (epoch + 1) ** self.power_t
+        elif self.name == "auto" and rate.decay_start is not None:
             left = 1.0 - (progress - rate.decay_start) / rate.decay_epochs
-            return rate.eta * max(left, 0.0)
-        return rate.eta
+            return rate.eta * np.maximum(left, 0.0)
+        else:
+            eta = rate.eta
+        return np.full(progress.shape, eta)
 
     def on_stall(self, rate, stream=False):
         """The stopping criterion stalled: lower the rate (in place); False

@@ -14,6 +14,7 @@ over its rows; the Dask data one per chunk, where the chunk lives.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -322,15 +323,8 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
         X.shape[0], rows.rows, sample_weight, rng, config.shuffle
     )
     record = PassResult(0.0, weight_total, [], [])
-    width = (span[1] - span[0]) / order.shape[0]
-    at = state.params.epoch + span[0]
-
-    def rate(start):
-        progress = at + width * start
-        eta = schedule.rate(state.rate, state.params, progress)
-        record.progress.append(progress)
-        record.rates.append(eta)
-        return eta
+    rates = _pass_rates(schedule, state, order.shape[0], config.batch_size, span)
+    record.progress, record.rates = rates.progress.tolist(), rates.rates.tolist()
 
     gather = rows.cache.get("gather")
     if gather is None:
@@ -348,17 +342,44 @@ def sgd_pass(rows, state, config, schedule, rng, span=(0.0, 1.0), rule=None):
     weighting = (weight_total, mean_weight)  # the loss's mean, the steps' scale
     args = (rows.loss, state, X, rows.Y, sample_weight, order, weighting, config)
     if sparse:
-        record.loss, record.average_loss = _pass_sparse(*args, rate, gather)
+        record.loss, record.average_loss = _pass_sparse(*args, rates.steps, gather)
     else:
         state.sync()
         record.loss, record.batch_losses, record.batch_weights = _pass_dense(
-            *args, rate, gather, rule or dense_rule
+            *args, rates.steps, gather, rule or dense_rule
         )
     return record
 
 
+class PassRates(NamedTuple):
+    """A pass's schedule, one entry an update: ``progress`` (epochs done),
+    ``rates`` (the schedule's step sizes) and ``steps`` (the step sizes
+    taken: a short last batch's in proportion to its rows, its gradient as
+    noisy as its few rows make it)."""
+
+    progress: np.ndarray
+    rates: np.ndarray
+    steps: np.ndarray
+
+
+def _pass_rates(schedule, state, n_samples, batch_size, span):
+    """The :class:`PassRates` of a pass over ``n_samples`` rows in batches of
+    ``batch_size``, covering ``span`` of its epoch (see :func:`sgd_pass`):
+    known when the pass starts (the rate state changes between passes)."""
+    starts = np.arange(0, n_samples, batch_size)
+    width = (span[1] - span[0]) / n_samples
+    progress = (state.params.epoch + span[0]) + width * starts
+    t = state.params.t + np.arange(starts.shape[0])
+    rates = schedule.rates(state.rate, t, state.params.epoch, progress)
+    steps = rates.copy()
+    if starts.shape[0]:
+        full = min(batch_size, n_samples)
+        steps[-1] *= (n_samples - starts[-1]) / full
+    return PassRates(progress, rates, steps)
+
+
 def _pass_dense(
-    loss, state, X, Y, sample_weight, order, weighting, config, rate, gather, rule
+    loss, state, X, Y, sample_weight, order, weighting, config, steps, gather, rule
 ):
     """:func:`sgd_pass` on dense ``X`` (NumPy or any array-API namespace) or
     SciPy sparse ``X`` whose batches touch most columns: the composed rule
@@ -385,14 +406,10 @@ def _pass_dense(
             loss, state, X, Y, sample_weight, order, gather
         )
     starts = np.arange(0, n_samples, batch_size)
-    full = min(batch_size, n_samples)
-    for start in range(0, n_samples, batch_size):
+    for i, start in enumerate(range(0, n_samples, batch_size)):
         stop = min(start + batch_size, n_samples)
         grad = gradient(start, stop)
-        m = stop - start
-        # a short last batch steps in proportion to its rows (its gradient
-        # is as noisy as its few rows make it)
-        update.update(state, grad, m, rate(start) * (m / full))
+        update.update(state, grad, stop - start, float(steps[i]))
     w = state.params.coef[: loss.n_rows * loss.n_features]
     penalty = 0.5 * config.l2 * xp.sum(w * w) if config.l2 else 0.0
     if config.l1:
@@ -458,7 +475,7 @@ def runs_sparse_loop(X, batch_size):
 
 
 def _pass_sparse(
-    loss, state, X, Y, sample_weight, order, weighting, config, rate, gather
+    loss, state, X, Y, sample_weight, order, weighting, config, steps, gather
 ):
     """:func:`sgd_pass` for wide SciPy sparse ``X``: steps cost what they touch.
 
@@ -565,12 +582,8 @@ def _pass_sparse(
     W_t = compact["W"]
     empty = np.empty((0, n_rows), dtype=W_t.dtype)
     n_samples = order.shape[0]
-    rates = []
-    full = min(config.batch_size, n_samples)
-    for start in range(0, n_samples, config.batch_size):
-        m = min(config.batch_size, n_samples - start)
-        rates.append(rate(start) * (m / full))  # a short batch: a shorter step
-        params.t += 1
+    rates = steps
+    params.t += rates.shape[0]
     losses = np.empty(n_samples)
     up_to_date = np.zeros(layout.columns.shape[0])
     alpha = float(config.l2)
@@ -578,7 +591,6 @@ def _pass_sparse(
     weights = np.empty(0)
     if sample_weight is not None:
         weights = np.asarray(sample_weight, float)[order]
-    rates = np.asarray(rates, dtype=np.float64)
     # not averaged, each step is expm1(a) / a as long (the kernel's _kick): at
     # the pass's first rate (a constant schedule's only one) computed once
     kick_eta, p_kick = 0.0, np.empty(0)
