@@ -695,10 +695,11 @@ def test_sgd_auto_schedule_stream_after_fit_goes_on(digits):
     assert clf._sgd_state["rate"]["decay_start"] is None
 
 
-def test_sgd_auto_schedule_on_large_data_lowers_once_then_decays():
-    """Above 10,000 rows (the criterion: the pass's loss) "auto" lowers the
-    rate once, at a stall judged against the loss's noise, and decays at the
-    next stall."""
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sgd_auto_schedule_on_large_data_lowers_once_then_decays(early_stopping):
+    """Above 10,000 training rows, not averaged, "auto" lowers the rate once
+    (at a stall judged against the noise of the criterion: the pass's loss,
+    or a validation split's log-loss), then decays it to zero."""
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
@@ -709,13 +710,16 @@ def test_sgd_auto_schedule_on_large_data_lowers_once_then_decays():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         with observe(lambda report, _: reports.append(report)):
-            clf = SoftmaxRegressionClassifier(random_state=0).fit(X, y)
+            clf = SoftmaxRegressionClassifier(
+                random_state=0, early_stopping=early_stopping
+            ).fit(X, y)
     eta0 = reports[0].eta0
     rates = np.concatenate([r.rates for r in reports])
     levels = np.unique(rates[rates >= eta0 / 5 * (1 - 1e-12)])
     np.testing.assert_allclose(levels, [eta0 / 5, eta0])  # one lowering
     decaying = rates[rates < eta0 / 5 * (1 - 1e-12)]
     assert decaying.size and np.all(np.diff(decaying) < 0)  # then the decay
+    assert rates[-1] < 0.01 * eta0  # to its end
     assert clf.n_iter_ == len(reports) < 30
     ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
     assert clf.score(X, y) >= ref.score(X, y) - 0.01

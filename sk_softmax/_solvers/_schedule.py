@@ -182,14 +182,16 @@ class Schedule:
         ``stalled == "validation"``). With ``once``, the rate is lowered
         at the first stall only; the next one starts the decay, and so does
         an earlier epoch where the lowered rate leaves little noise
-        (:meth:`_quiet`).
+        (:meth:`_quiet`); that decay runs to its end (the best epoch is
+        kept: a validation score that stalls in it, its rate still half
+        the lowered one, does not cut it short).
         """
         if self.name != "auto":
             return None
         if self.finished(rate, epoch):
             return "stop"
         if rate.decay_start is not None:
-            return "stop" if stalled == "validation" else "continue"
+            return "stop" if stalled == "validation" and not once else "continue"
         if once and self._quiet(rate, best, epoch):
             if self._start_decay(rate, epoch, decay_epochs):
                 return "lowered"

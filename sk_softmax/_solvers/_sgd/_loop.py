@@ -621,11 +621,22 @@ class SGDSolver:
         (there the loss settles at the rate's noise floor, which the first
         lowering removes at once), and the rate is lowered once, the next
         stall starting the decay (each lowering costs whole epochs of many
-        updates; the user guide has the measurements)."""
+        updates; the user guide has the measurements). The rate is lowered
+        once, and the decay sized, likewise where the criterion is a
+        validation split's log-loss on such data (``early_stopping=True``,
+        not averaged)."""
         criterion, score, model, report = run.last
         state, stopping, history = run.state, run.stopping, run.history
         value = None if score is None else -score
         estimate = run.loss_noise is not None and run.schedule.name == "auto"
+        # "auto" lowers the rate once on large data not averaged, whether its
+        # criterion is the pass's loss or a split's log-loss
+        once = estimate or (
+            run.schedule.name == "auto"
+            and run.validation is not None
+            and not run.config.average
+            and run.train.n_samples > EXACT_ROWS
+        )
         loss_noise = 0.0
         if estimate and not run.schedule.lowered(state.rate):
             loss_noise = run.loss_noise  # at the start rate only
@@ -647,7 +658,7 @@ class SGDSolver:
                 state.params.epoch,
                 verdict.stalled,
                 _decay_epochs(run),
-                once=estimate,
+                once=once,
             )
         if reaction is None and verdict.stalled:
             lowered = stopping.improved_since_lowering(history) and (
