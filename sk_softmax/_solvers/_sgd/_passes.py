@@ -475,7 +475,7 @@ def runs_sparse_loop(X, batch_size):
 
 
 def _pass_sparse(
-    loss, state, X, Y, sample_weight, order, weighting, config, steps, gather
+    loss, state, X, Y, sample_weight, order, weighting, config, rates, gather
 ):
     """:func:`sgd_pass` for wide SciPy sparse ``X``: steps cost what they touch.
 
@@ -582,7 +582,6 @@ def _pass_sparse(
     W_t = compact["W"]
     empty = np.empty((0, n_rows), dtype=W_t.dtype)
     n_samples = order.shape[0]
-    rates = steps
     params.t += rates.shape[0]
     losses = np.empty(n_samples)
     up_to_date = np.zeros(layout.columns.shape[0])
