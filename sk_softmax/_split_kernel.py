@@ -1,7 +1,8 @@
 """The compiled half of the split's row keys on sparse data (Numba).
 
-Imported by :func:`sk_softmax._split._row_keys` when it meets a sparse
-matrix (Numba is imported then, not with the package).
+Imported by :func:`sk_softmax._split._row_keys` for a canonical CSR matrix
+when asked for its compiled keys (fits whose steps run the compiled sparse
+loop): Numba is imported then, not with the package.
 """
 
 import numpy as np
