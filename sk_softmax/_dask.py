@@ -527,11 +527,12 @@ class DaskData:
         its own loop)."""
         return None
 
-    def sample_loss(self, coef):
+    def sample_loss(self, coef, weights_of=None):
         rows = sample_rows(self.X.shape[0])
         Xs, ys, ws = _compute(self.X[rows], self.y_enc[rows], self.weights[rows])
         Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
-        return sample_loss(self.loss, coef, Xs, np.asarray(to_numpy(ys)), ws)
+        ys = np.asarray(to_numpy(ys))
+        return sample_loss(self.loss, coef, Xs, ys, ws, weights_of)
 
     def loss_gradient(self, coef, alpha):
         coef_node = _in_graph(np.asarray(coef, dtype=np.float64))

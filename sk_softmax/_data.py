@@ -22,8 +22,9 @@ methods on each chunk, where the chunk lives. The interface:
     Up to 1,000 evenly spaced rows on the host (float64) and their weights.
 ``row_nnz()``
     The mean number of stored values a row (sparse X), or None (dense).
-``sample_loss(coef)``
-    The loss of ``coef`` on up to 1,000 training rows (the final check).
+``sample_loss(coef, weights_of=None)``
+    The loss of ``coef`` on up to 1,000 training rows (the final check), or
+    of the model ``weights_of(columns)`` gives in pieces.
 ``loss_gradient(coef, alpha)``
     The full objective and its gradient at a float64 host vector.
 ``objective(coef, l2, l1)``
@@ -71,7 +72,7 @@ from ._validation import (
 )
 
 
-def sample_loss(loss, coef, Xs, ys, ws):
+def sample_loss(loss, coef, Xs, ys, ws, weights_of=None):
     """Mean loss of ``coef`` on host rows ``Xs`` (labels ``ys``), weighted
     by the rows' training weights ``ws`` (sample and class weights: the loss
     the fit lowers, which at zero parameters is ``log(n_classes)`` as the
@@ -80,17 +81,29 @@ def sample_loss(loss, coef, Xs, ys, ws):
     The check of a run's final parameters (its last update is in no epoch
     loss): a float64 host computation on at most ``SAMPLE_ROWS`` rows; inf
     where any weight is not finite.
+
+    ``weights_of`` (sparse ``Xs``, ``coef`` None): a function of sorted
+    columns returning the model's ``(W, b)`` on them (a model kept in
+    pieces: :func:`~sk_softmax._solvers._sgd._passes.weights_on`); the rows
+    are scored on their columns' weights alone, and whether the other
+    weights are finite is the caller's to check.
     """
-    coef = to_numpy(coef)  # in its dtype: Xs in float64 makes the logits so
     ws = np.asarray(to_numpy(ws), dtype=np.float64)
     if Xs.shape[0] == 0 or not np.sum(ws) > 0:
         return 0.0
     Y = encoded_targets(ys, loss.n_rows)
     with np.errstate(all="ignore"):
-        # the penalty's term at alpha=0 is 0 * ||W||^2, NaN where any weight
-        # is not finite: the value says so, whatever columns the rows use
-        # (one BLAS pass over the weights, no scan of its own)
-        value = float(loss.loss(coef, Xs, Y, sample_weight=ws, xp=np))
+        if weights_of is not None:
+            Xs, used = compact_columns(Xs)
+            W, b = weights_of(np.arange(Xs.shape[1]) if used is None else used)
+            loss_i = loss.losses_from_logits(logits(Xs, W, b, compacted=True), Y, np)
+            value = float(np.sum(loss_i * ws) / np.sum(ws))
+        else:
+            # the penalty's term at alpha=0 is 0 * ||W||^2, NaN where any
+            # weight is not finite: the value says so, whatever columns the
+            # rows use (one BLAS pass over the weights, no scan of its own)
+            coef = to_numpy(coef)  # in its dtype: Xs in float64 makes the logits so
+            value = float(loss.loss(coef, Xs, Y, sample_weight=ws, xp=np))
     return value if np.isfinite(value) else np.inf
 
 
@@ -294,7 +307,7 @@ class InMemoryData:
             return None
         return self.X.nnz / max(self.X.shape[0], 1)
 
-    def sample_loss(self, coef):
+    def sample_loss(self, coef, weights_of=None):
         """:func:`sample_loss` on up to 1,000 evenly spaced training rows."""
         rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
         rows = rows[sample_rows(rows.shape[0])]
@@ -304,7 +317,7 @@ class InMemoryData:
         else:
             Xs = np.asarray(to_numpy(Xs), dtype=np.float64)
         ws = self.sample_weight[rows]
-        return sample_loss(self.loss, coef, Xs, self.y_enc[rows], ws)
+        return sample_loss(self.loss, coef, Xs, self.y_enc[rows], ws, weights_of)
 
     def loss_gradient(self, coef, alpha):
         """The objective and its gradient at the float64 host vector ``coef``."""

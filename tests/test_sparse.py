@@ -487,6 +487,52 @@ def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch, fit_inter
 
 
 @pytest.mark.parametrize("average", [False, True])
+def test_sparse_final_check_reads_the_kept_model(monkeypatch, average):
+    """A run's final check (its model's loss on a sample of rows; every
+    weight finite) reads the model where the sparse pass keeps it, before it
+    is written back: the same loss as on the written-back model, the same
+    model; a non-finite weight there fails the check."""
+    import sk_softmax._data as data_module
+    import sk_softmax._solvers._sgd._loop as loop
+    from sk_softmax._solvers._sgd._passes import kept_model
+
+    X, y = _wide(n_samples=1500, n_features=4000)
+    params = dict(max_iter=3, early_stopping=False, average=average)
+    losses, flags = [], []
+    read = data_module.InMemoryData.sample_loss
+
+    def sample_loss(self, *args):
+        losses.append(read(self, *args))
+        return losses[-1]
+
+    def checked(state):
+        kept = kept_model(state)
+        flags.append(kept[1])
+        return kept
+
+    monkeypatch.setattr(data_module.InMemoryData, "sample_loss", sample_loss)
+    monkeypatch.setattr(loop, "kept_model", checked)
+    kept = _fit(X, y, **params)
+    monkeypatch.setattr(loop, "kept_model", lambda state: None)
+    whole = _fit(X, y, **params)
+    assert flags == [True] and len(losses) == 2
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
+    np.testing.assert_array_equal(kept.coef_, whole.coef_)
+
+    def poisoned(state):  # the least used column's first weight: NaN
+        pending = state.scratch.pending
+        name = "W" if state.average is None or not state.average.weight else "A"
+        pending.compact[name][-1, 0] = np.nan
+        flags.append(kept_model(state)[1])
+        return kept_model(state)
+
+    monkeypatch.setattr(loop, "kept_model", poisoned)
+    with pytest.raises(ValueError, match="diverged"):
+        _fit(X, y, **params)
+    assert flags[-1] is False
+
+
+@pytest.mark.parametrize("average", [False, True])
 def test_sparse_pass_in_segments_is_the_same_pass(monkeypatch, average):
     """A pass copies its rows a segment of whole minibatches at a time (a
     large matrix's rows are never copied whole): the same steps, so the same

@@ -40,6 +40,7 @@ from ._passes import (
     PassResult,
     SparseScratch,
     joined_batches,
+    kept_model,
     merge_records,
     restart_average,
     settle_average,
@@ -685,10 +686,17 @@ class SGDSolver:
         if config.average and not run.incremental:
             # the model is the average; a stream after this fit goes on from it
             settle_average(state)
+        # the last update is in no epoch's loss: check where the run ended
+        # (where a sparse pass keeps the model in pieces, there: the sample's
+        # columns read, the weights' finiteness from their compact copy)
+        kept = kept_model(state)
+        if kept is not None:
+            weights_of, finite = kept
+            loss = run.train.sample_loss(None, weights_of) if finite else np.inf
         state.sync(release=True)
         coef = self.model(run)
-        # the last update is in no epoch's loss: check where the run ended
-        loss = run.train.sample_loss(coef)
+        if kept is None:
+            loss = run.train.sample_loss(coef)
         check_divergence(loss, state, run.train.loss.n_classes)
         if loss > 2 * run.start_loss + 0.1:
             warn_worse(run.start_loss, loss, state, run.incremental)

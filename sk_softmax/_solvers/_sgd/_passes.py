@@ -13,6 +13,7 @@ reading the pass's loss once at its end. The in-memory data runs one pass
 over its rows; the Dask data one per chunk, where the chunk lives.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -715,6 +716,29 @@ def weights_on(state, columns):
     return W, (b if b.shape[0] else None)
 
 
+def kept_model(state):
+    """``(weights_of, finite)`` where a sparse pass keeps the model in pieces
+    (None elsewhere): ``weights_of(columns)`` is :func:`weights_on` of the
+    state, and ``finite`` whether every weight and intercept of that model
+    is, checked there: one pass over its columns' compact copy (its squared
+    norm, as the whole model's would read), the columns outside it where
+    they may be non-zero. What the final check of a run reads, before the
+    weights are written back."""
+    pending = None if state.scratch is None else state.scratch.pending
+    if pending is None:
+        return None
+    from ._kernel import norms  # loaded: a sparse pass ran the compiled loop
+
+    name, scale, b = _model_part(state, pending)
+    squares, _ = norms(pending.compact[name])
+    finite = bool(np.isfinite(squares * scale * scale) and np.all(np.isfinite(b)))
+    other = _other_columns(state, pending.layout)
+    flat = pending.flat[name]
+    if finite and other.shape[0] and not callable(flat):  # else zeros
+        finite = bool(np.all(np.isfinite(flat[:, other] * scale)))
+    return functools.partial(weights_on, state), finite
+
+
 def _model_part(state, pending):
     """Which compact array holds the model (``"A"``: the average's sum, else
     the weights ``"W"``), the factor that makes it the model, and the
@@ -797,7 +821,8 @@ def settle_average(state):
 
     Where a sparse pass keeps the weights laid out by its columns, the
     average takes the iterate's place there, and only the weights are
-    written back: the average never needs a weight-sized array.
+    written back (at the caller's :meth:`~._state.SGDState.sync`): the
+    average never needs a weight-sized array.
     """
     average = state.average
     if average is None or not average.weight:
@@ -820,8 +845,7 @@ def settle_average(state):
             else:
                 W[:, other] = pending.target("A")[:, other] * scale
         pending.flat.pop("A")
-        state.average = None
-        state.sync(release=True)
+        state.average = None  # written back at the caller's sync
     else:
         state.sync(release=True)
         state.params.coef = _average_sum(state) * scale
