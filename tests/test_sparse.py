@@ -491,8 +491,10 @@ def test_sparse_final_check_reads_the_kept_model(monkeypatch, average):
     """A run's final check (its model's loss on a sample of rows; every
     weight finite) reads the model where the sparse pass keeps it, before it
     is written back: the same loss as on the written-back model, the same
-    model; a non-finite weight there fails the check."""
+    model, and the written-back weights are not scanned again; a non-finite
+    weight there fails the check."""
     import sk_softmax._data as data_module
+    import sk_softmax._solvers._result as result_module
     import sk_softmax._solvers._sgd._loop as loop
     from sk_softmax._solvers._sgd._passes import kept_model
 
@@ -510,11 +512,21 @@ def test_sparse_final_check_reads_the_kept_model(monkeypatch, average):
         flags.append(kept[1])
         return kept
 
+    scanned = []
+    scan = result_module.all_finite
+
+    def all_finite(a, xp=None):
+        scanned.append(a.ndim)
+        return scan(a, xp)
+
     monkeypatch.setattr(data_module.InMemoryData, "sample_loss", sample_loss)
+    monkeypatch.setattr(result_module, "all_finite", all_finite)
     monkeypatch.setattr(loop, "kept_model", checked)
     kept = _fit(X, y, **params)
+    assert scanned == [1]  # the intercepts only
     monkeypatch.setattr(loop, "kept_model", lambda state: None)
     whole = _fit(X, y, **params)
+    assert scanned == [1, 2, 1]
     assert flags == [True] and len(losses) == 2
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
     np.testing.assert_array_equal(kept.coef_, whole.coef_)

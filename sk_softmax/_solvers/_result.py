@@ -17,29 +17,37 @@ class SolverResult:
         The parameters found (layout in :mod:`sk_softmax._loss`).
     n_iter : int
         Iterations run.
+    checked : bool
+        Whether the solver found every weight of ``coef`` finite already
+        (SGD's final check, where it read these very values): not scanned
+        again.
     """
 
     coef: object
     n_iter: int
+    checked: bool = False
 
     def fitted_attributes(self, data):
         """``coef_``, ``intercept_``, ``n_iter_``, placed like the data's results."""
-        W, b = fitted_parameters(data, self.coef)
+        W, b = fitted_parameters(data, self.coef, self.checked)
         return {"coef_": W, "intercept_": b, "n_iter_": int(self.n_iter)}
 
 
-def fitted_parameters(data, coef):
+def fitted_parameters(data, coef, checked=False):
     """``(coef_, intercept_)`` from the flat ``coef``, where the data puts results.
 
-    Raises a ValueError rather than returning a non-finite model.
+    Raises a ValueError rather than returning a non-finite model. With
+    ``checked`` (the weights of ``coef`` are known finite), the weights are
+    not scanned again where they keep their dtype (a cast could overflow).
     """
     loss, xp = data.loss, data.xp
     # the solver's final parameters become the model's (no copy where they
     # are already in the data's namespace and dtype: the state keeps none)
     W, b = loss.unpack(data.to_fitted(coef, copy=False), xp)
+    checked = checked and W.dtype == coef.dtype
     if b is None:
         b = data.to_fitted(np.zeros(loss.n_rows))
-    if not (all_finite(W, xp) and all_finite(b, xp)):
+    if not ((checked or all_finite(W, xp)) and all_finite(b, xp)):
         raise ValueError(
             "The solver produced non-finite coefficients; scale the data (e.g. "
             "StandardScaler) or increase alpha."

@@ -705,6 +705,7 @@ class SGDSolver:
         result = SGDResult(
             coef=coef,
             n_iter=state.params.epoch,
+            checked=kept is not None,  # its weights' finiteness: read above
             state=state,
             loss_curve=run.loss_curve,
         )
@@ -717,6 +718,7 @@ class SGDSolver:
                 else:
                     best = run.train.copy(best)
                 state.params.coef = result.coef = best
+                result.checked = False  # not the model checked above
                 state.momentum = state.average = None
         if run.validation is not None:
             result.validation_scores = run.scores
