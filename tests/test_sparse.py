@@ -487,6 +487,44 @@ def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch, fit_inter
 
 
 @pytest.mark.parametrize("average", [False, True])
+def test_sparse_best_epoch_is_put_back_before_the_write_back(monkeypatch, average):
+    """Early stopping's best epoch, kept as the pass's columns, takes the
+    last epoch's place where the pass keeps its weights, before they are
+    written back (one write of the weights): the same model, the same state
+    a stream goes on from, as writing it over the written-back last epoch."""
+    from sk_softmax._solvers._sgd._passes import CompactModel
+
+    X, y = _wide(n_samples=1500, n_features=4000)
+    params = dict(
+        max_iter=12, n_iter_no_change=100, early_stopping=True, average=average,
+        alpha=0.0, warm_start=True,
+    )  # fmt: skip
+    writes = []
+    write_into = CompactModel.write_into
+
+    def counted(self, coef, loss):
+        writes.append(1)
+        return write_into(self, coef, loss)
+
+    monkeypatch.setattr(CompactModel, "write_into", counted)
+    put_back = _fit(X, y, **params)
+    assert writes == []
+    monkeypatch.setattr(CompactModel, "put_back", lambda self, state: False)
+    written = _fit(X, y, **params)
+    assert writes == [1]
+    assert (
+        put_back.n_iter_
+        == written.n_iter_
+        > int(np.argmax(written.validation_scores_) + 1)
+    ), "the run should go past its best epoch"
+    np.testing.assert_array_equal(put_back.coef_, written.coef_)
+    np.testing.assert_array_equal(put_back.intercept_, written.intercept_)
+    for clf in (put_back, written):  # a stream goes on from the same state
+        clf.partial_fit(X[:300], y[:300])
+    np.testing.assert_array_equal(put_back.coef_, written.coef_)
+
+
+@pytest.mark.parametrize("average", [False, True])
 def test_sparse_final_check_reads_the_kept_model(monkeypatch, average):
     """A run's final check (its model's loss on a sample of rows; every
     weight finite) reads the model where the sparse pass keeps it, before it

@@ -693,6 +693,17 @@ class SGDSolver:
         if kept is not None:
             weights_of, finite = kept
             loss = run.train.sample_loss(None, weights_of) if finite else np.inf
+        checked = kept is not None  # its weights' finiteness: read above
+        # early stopping's best weights: where a sparse pass keeps its
+        # epoch's weights, they take the last one's place before the
+        # write-back (one write of the weights, not two)
+        restore = run.best is not None and run.best.coef is not None
+        restore = restore and (
+            run.validation is not None or run.best.score < run.loss_curve[-1]
+        )
+        best = run.best.coef if restore else None
+        if isinstance(best, CompactModel) and best.put_back(state):
+            best, checked = None, kept_model(state)[1]
         state.sync(release=True)
         coef = self.model(run)
         if kept is None:
@@ -705,21 +716,19 @@ class SGDSolver:
         result = SGDResult(
             coef=coef,
             n_iter=state.params.epoch,
-            checked=kept is not None,  # its weights' finiteness: read above
+            checked=checked,
             state=state,
             loss_curve=run.loss_curve,
         )
-        if run.best is not None and run.best.coef is not None:
-            if run.validation is not None or run.best.score < run.loss_curve[-1]:
-                # partial_fit / warm_start go on from the kept weights, at rest
-                best = run.best.coef
+        if restore:  # partial_fit / warm_start go on from the kept weights, at rest
+            if best is not None:  # not put back above
                 if isinstance(best, CompactModel):  # into the last model, in place
                     best = best.write_into(state.params.coef, run.train.loss)
                 else:
                     best = run.train.copy(best)
                 state.params.coef = result.coef = best
                 result.checked = False  # not the model checked above
-                state.momentum = state.average = None
+            state.momentum = state.average = None
         if run.validation is not None:
             result.validation_scores = run.scores
             result.best_validation_score = run.best.score

@@ -778,6 +778,25 @@ class CompactModel:
         self.columns = pending.layout.columns
         self.W = pending.compact[name] * scale
 
+    def put_back(self, state):
+        """Make this the model the state's sparse pass keeps, in place of its
+        last weights and intercepts, to be written back (:meth:`flush
+        <CompactWeights.flush>`) as :meth:`write_into` would write them: the
+        other columns left as they are. False (nothing done) where the pass
+        keeps another layout's columns, or an average."""
+        pending = None if state.scratch is None else state.scratch.pending
+        if (
+            pending is None
+            or pending.layout.columns is not self.columns
+            or state.average is not None
+            or "A" in pending.compact
+        ):
+            return False
+        pending.compact["W"] = self.W
+        pending.vectors["b"][0][...] = self.b
+        pending.written = False
+        return True
+
     def write_into(self, coef, loss):
         """``coef`` (a whole parameter vector, in place) with this model's part."""
         W, b = loss.unpack(coef, np)
