@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sk_softmax._loss import SoftmaxLoss, log_softmax
 
@@ -139,3 +140,30 @@ def test_log_softmax_matches_naive_and_is_stable():
     with np.errstate(all="raise", under="ignore"):
         out = log_softmax(Z * 1e6, np)
     assert np.all(np.isfinite(out)) and np.all(out <= 0)
+
+
+@pytest.mark.parametrize("canonical", [True, False])
+def test_compact_columns_renumbers_the_used_columns_in_order(canonical):
+    """``compact_columns`` keeps each stored value in its place, numbering the
+    columns the rows use in their order (as ``np.unique`` and
+    ``np.searchsorted`` would), whatever the order of the indices; where half
+    the columns or more are used, ``X`` comes back as it is."""
+    from sk_softmax._loss import compact_columns
+
+    rng = np.random.default_rng(0)
+    X = sp.random(50, 2000, density=0.01, format="csr", random_state=0)
+    if not canonical:  # unsorted indices, duplicates
+        indices = rng.integers(0, 2000, 600).astype(np.int32)
+        indices[1::12] = indices[::12]
+        indptr = np.arange(0, 601, 12, dtype=np.int32)
+        X = sp.csr_matrix((rng.random(600), indices, indptr), shape=(50, 2000))
+    local, used = compact_columns(X)
+    np.testing.assert_array_equal(used, np.unique(X.indices))
+    np.testing.assert_array_equal(local.indices, np.searchsorted(used, X.indices))
+    assert local.indices.dtype == X.indices.dtype and local.shape == (50, used.shape[0])
+    np.testing.assert_array_equal(local.data, X.data)
+    np.testing.assert_array_equal(local.indptr, X.indptr)
+    W = rng.random((3, 2000))
+    np.testing.assert_allclose(local @ W[:, used].T, X @ W.T, rtol=1e-12)
+    dense = sp.csr_matrix(rng.random((4, 10)))
+    assert compact_columns(dense)[1] is None
