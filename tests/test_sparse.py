@@ -347,6 +347,28 @@ def test_sparse_layout_rows_in_the_pass_order(seed):
     np.testing.assert_array_equal(data, expected.data)
 
 
+@pytest.mark.parametrize("n_samples", [300, 2**16 + 2000])
+def test_sparse_layout_columns_most_used_first(n_samples):
+    """The layout's columns: those the pass's rows use, the most used first,
+    ties in column order (counts up to 2^16 and above)."""
+    from sk_softmax._solvers._sgd._passes import SparseLayout
+
+    rng = np.random.default_rng(0)
+    cols = np.minimum(rng.zipf(1.5, n_samples), 500) - 1  # one value a row
+    cols[: max(0, n_samples - 1500)] = 0  # large: a count above 2^16
+    X = sp.csr_matrix(
+        (np.ones(n_samples), cols, np.arange(n_samples + 1)), shape=(n_samples, 600)
+    )
+    order = rng.permutation(n_samples)[: n_samples - 7]
+    layout = SparseLayout(X, order, np.ones((n_samples, 1)))
+    counts = np.bincount(cols[order], minlength=600)
+    active = np.flatnonzero(counts)
+    np.testing.assert_array_equal(layout.active, active)
+    expected = active[np.lexsort((active, -counts[active]))]
+    np.testing.assert_array_equal(layout.columns, expected)
+    assert (counts.max() >= 2**16) == (n_samples > 2**16)
+
+
 def test_sparse_partial_fit_on_wide_chunks():
     X, y = _wide(n_samples=1200)
     full = _fit(X[:900], y[:900])
