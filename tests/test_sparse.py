@@ -474,6 +474,17 @@ def test_sparse_weights_kept_aside_between_passes_change_nothing(early_stopping)
     assert np.all(np.isfinite(watched.coef_))
 
 
+def _past_its_best_epoch(**params):
+    """Wide data and an early-stopped fit's parameters whose run goes past its
+    best epoch: few rows of many columns, no penalty (the held-out loss is
+    lowest after the first epoch, far above it after)."""
+    X, y = _wide(n_samples=1500, n_features=4000)
+    params = dict(
+        max_iter=12, n_iter_no_change=100, early_stopping=True, alpha=0.0, **params
+    )
+    return X, y, params
+
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch, fit_intercept):
     """With early stopping, the split is scored on the weights of its columns
@@ -486,11 +497,7 @@ def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch, fit_inter
     import sk_softmax._solvers._sgd._loop as loop
     from sk_softmax._callbacks import observe
 
-    X, y = _wide(n_samples=1500, n_features=4000)
-    params = dict(
-        max_iter=12, n_iter_no_change=100, early_stopping=True, average=True,
-        alpha=0.0, fit_intercept=fit_intercept,
-    )  # fmt: skip
+    X, y, params = _past_its_best_epoch(average=True, fit_intercept=fit_intercept)
     seen = []
     with observe(lambda report, parameters: seen.append(parameters())):
         pieces = _fit(X, y, **params)
@@ -516,11 +523,7 @@ def test_sparse_best_epoch_is_put_back_before_the_write_back(monkeypatch, averag
     a stream goes on from, as writing it over the written-back last epoch."""
     from sk_softmax._solvers._sgd._passes import CompactModel
 
-    X, y = _wide(n_samples=1500, n_features=4000)
-    params = dict(
-        max_iter=12, n_iter_no_change=100, early_stopping=True, average=average,
-        alpha=0.0, warm_start=True,
-    )  # fmt: skip
+    X, y, params = _past_its_best_epoch(average=average, warm_start=True)
     writes = []
     write_into = CompactModel.write_into
 
