@@ -773,3 +773,22 @@ SoftmaxRegressionClassifier(max_iter=2).fit(X.toarray(), y)
 assert "numba" not in sys.modules
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("n_features", [3000, 12])
+def test_sparse_curvature_step_on_the_columns_the_sample_uses(n_features):
+    """The automatic step's power iteration runs on the columns its sparse
+    sample uses (renumbered in order; most columns used: as they are): the
+    step of the dense sample, to rounding."""
+    from sk_softmax._solvers._scaling import top_curvature_step
+
+    X, y = _wide(n_samples=300, n_features=n_features)
+    rng = np.random.default_rng(0)
+    ws = rng.uniform(0.5, 2.0, 300)
+    precond = rng.uniform(0.5, 2.0, n_features + 1)  # the intercept last
+    for fit_intercept in (True, False):
+        p = precond if fit_intercept else precond[:n_features]
+        args = (ws, p, 4, fit_intercept, 1e-3)
+        sparse_step = top_curvature_step(X, *args)
+        dense_step = top_curvature_step(X.toarray(), *args)
+        np.testing.assert_allclose(sparse_step, dense_step, rtol=1e-10)

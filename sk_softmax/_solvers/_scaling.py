@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._backend import device, get_namespace, to_numpy
+from .._loss import compact_columns
 
 
 class ColumnMoments(NamedTuple):
@@ -310,18 +311,23 @@ def top_curvature_step(
         return 1.0 / max(lam, 1e-12)
     # a feature the sample never uses is its own eigenvector, of eigenvalue
     # alpha * precond_j: the iteration runs on the used ones (wide data)
-    if sp.issparse(Xs):
-        Xs = sp.csr_matrix(Xs)
-        used = np.unique(Xs.indices)
-    else:
-        used = np.flatnonzero(np.any(Xs != 0, axis=0))
-    if center is not None:  # a centered unused feature is not zero
-        used = np.union1d(used, np.flatnonzero(center))
-    unused = np.ones(Xs.shape[1], dtype=bool)
+    width = Xs.shape[1]
+    used = None
+    if sp.issparse(Xs) and center is None:  # its columns numbered in order
+        Xs, used = compact_columns(Xs)
+    if used is None:
+        if sp.issparse(Xs):
+            Xs = sp.csr_matrix(Xs)
+            used = np.unique(Xs.indices)
+        else:
+            used = np.flatnonzero(np.any(Xs != 0, axis=0))
+        if center is not None:  # a centered unused feature is not zero
+            used = np.union1d(used, np.flatnonzero(center))
+        Xs = Xs[:, used]
+    unused = np.ones(width, dtype=bool)
     unused[used] = False
-    floor = float(np.max(alpha * precond[: Xs.shape[1]][unused], initial=0.0))
-    precond = np.concatenate([precond[used], precond[Xs.shape[1] :]])
-    Xs = Xs[:, used]
+    floor = float(np.max(alpha * precond[:width][unused], initial=0.0))
+    precond = np.concatenate([precond[used], precond[width:]])
     mu = None if center is None else np.asarray(center, dtype=np.float64)[used]
     n_features = Xs.shape[1]
     scale = np.sqrt(precond)
