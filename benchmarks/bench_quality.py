@@ -7,8 +7,9 @@ Run from the project root::
     python benchmarks/bench_quality.py --quick         # three small problems, < 1 min
 
 The problems (dense and sparse, binary to 50 classes, balanced and
-imbalanced, standardised and raw-scale features, label noise, 1,300 to
-37,500 training rows; and the small data sets shipped with scikit-learn:
+imbalanced, standardised and raw-scale features, label noise, 256
+uncorrelated embedding-like features, 1,300 to 37,500 training rows; and
+the small data sets shipped with scikit-learn:
 digits raw, iris, wine and breast_cancer standardised on the training split)
 are split 75 / 25 (stratified) with each seed of ``--seeds``, which also
 seeds the problem's generator and the fit (``random_state=seed``). For each
@@ -153,6 +154,18 @@ def fifty_classes_large(seed):
     return _split(*_classification(50000, 80, 50, seed, sep=2.0, info=60), seed)
 
 
+def embedding_like(seed):
+    """256 uncorrelated Gaussian features, 10 classes, noisy labels (a
+    Gumbel draw on the linear scores): dense embeddings' kind of data, where
+    every direction has about the top curvature and the minibatch noise is
+    large."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((10_000, 256))
+    W = rng.standard_normal((256, 10)) * 3.0 / np.sqrt(256)
+    y = np.argmax(X @ W + rng.gumbel(size=(10_000, 10)), axis=1)
+    return _split(X, y, seed)
+
+
 def _text(n_docs, n_words, n_classes, mean_len, seed):
     """A TF-IDF-like sparse matrix: Zipfian word counts, class-dependent topics."""
     rng = np.random.default_rng(seed)
@@ -217,6 +230,7 @@ PROBLEMS = {
         label_noise,
         twenty_classes,
         fifty_classes_large,
+        embedding_like,
         sparse_text_5,
         sparse_text_30,
         sparse_binary,

@@ -111,7 +111,10 @@ class SoftmaxRegressionClassifier(
         Momentum of the SGD updates, in ``[0, 1)``. ``"auto"``: Polyak's
         heavy-ball value for the condition number that ``alpha`` bounds,
         capped at 0.9: 0.9 at small ``alpha``, near 0 where the penalty
-        dominates the curvature (where 0.9 would make the steps ring).
+        dominates the curvature (where 0.9 would make the steps ring). On
+        dense data it is also kept low where the minibatch steps are noisy
+        (many uncorrelated features, as in embeddings: there momentum only
+        multiplies the noise); see the user guide's "When SGD stops".
     nesterov : bool, default=False
         Whether to use Nesterov's momentum.
     average : bool or "auto", default="auto"

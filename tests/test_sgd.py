@@ -1365,6 +1365,64 @@ def test_sgd_momentum_auto_follows_the_conditioning():
     assert values[2] < 0.2
 
 
+def _isotropic(n, d, k, seed):
+    """Many uncorrelated features and noisy labels (embedding-like): every
+    direction has about the top curvature, and the minibatch noise is large."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, k)) * 3.0 / np.sqrt(d)
+    y = np.argmax(X @ W + rng.gumbel(size=(n, k)), axis=1)
+    return X, y
+
+
+def test_sgd_momentum_auto_is_capped_where_the_steps_are_noisy(global_random_seed):
+    """momentum="auto" on dense data keeps the noise it multiplies small: on
+    400 uncorrelated features with noisy labels the training loss never
+    rises above the starting one (0.9 takes it there), and the model ends
+    near the optimum's held-out log-loss."""
+    from sklearn.metrics import log_loss
+
+    X, y = _isotropic(12_000, 400, 10, global_random_seed)
+    X_train, X_test, y_train, y_test = X[:6000], X[6000:], y[:6000], y[6000:]
+    start = np.log(10)
+    clf = SoftmaxRegressionClassifier(random_state=global_random_seed)
+    clf.fit(X_train, y_train)
+    assert max(clf.loss_curve_) < start
+    heavy = SoftmaxRegressionClassifier(momentum=0.9, max_iter=3, tol=None)
+    heavy.set_params(random_state=global_random_seed).fit(X_train, y_train)
+    assert max(heavy.loss_curve_) > start
+    optimum = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-8, max_iter=10_000)
+    optimum.fit(X_train, y_train)
+    ll = log_loss(y_test, clf.predict_proba(X_test))
+    assert ll <= 1.05 * log_loss(y_test, optimum.predict_proba(X_test))
+
+
+def test_sgd_start_noise_is_the_quadratic_model():
+    """start_noise: ``eta0 v S (1/B - 1/n) / (4 log K)``; none where a batch
+    holds every row; the cap leaves heavy-ball momentum where it is small."""
+    from sk_softmax._data import InMemoryData
+    from sk_softmax._loss import SoftmaxLoss
+    from sk_softmax._solvers._sgd._loop import start_noise
+
+    X, y = _isotropic(600, 40, 5, 0)
+    clf = SoftmaxRegressionClassifier(max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.partial_fit(X, y, classes=np.arange(5))
+    state = _state(clf)
+    loss = SoftmaxLoss(5, X.shape[1])
+    data = InMemoryData(X, y, np.ones(len(y)), loss, classes=np.arange(5))
+    moments = state.scaling.moments
+    centered = state.scaling.center is not None  # the variances, else E[x^2]
+    second = (moments.m2 if centered else moments.sq_sum) / moments.total
+    p = np.asarray(state.scaling.precond)
+    spread = p[:-1] @ second + p[-1]
+    expected = state.rate.eta0 * 0.8 * spread * (1 / 100 - 1 / 600) / 4 / np.log(5)
+    assert start_noise(state, 100, data) == pytest.approx(expected, rel=1e-6)
+    assert start_noise(state, 600, data) == 0.0
+    assert start_noise(state, 10_000, data) == 0.0
+
+
 def _state(clf):
     from sk_softmax._solvers._sgd import SGDState
 
