@@ -47,6 +47,22 @@ def test_bench_mnist_quick_run_reports_every_target():
     assert "- ours / LogisticRegression(tol=1e-6):" in out
 
 
+def test_bench_embeddings_quick_run_reports_the_defaults_table():
+    """The embedding-like benchmark runs on its generated data (timings are
+    printed, never asserted)."""
+    result = _run_bench("bench_embeddings.py", "--quick", timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "## Every estimator with its defaults, run to its own stop" in out
+    for row in (
+        "ours (defaults)",
+        "ours (early_stopping=True)",
+        "LogisticRegression()",
+    ):
+        assert f"| {row} |" in out
+    assert "- ours (momentum=0.9), the default before its cap:" in out
+
+
 def test_bench_quality_quick_run_reports_every_problem_and_alpha():
     """The quality suite runs (no data to download; nothing is timed)."""
     result = _run_bench("bench_quality.py", "--quick", timeout=300)
