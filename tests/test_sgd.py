@@ -1399,10 +1399,15 @@ def test_sgd_momentum_auto_is_capped_where_the_steps_are_noisy(global_random_see
 
 def test_sgd_start_noise_is_the_quadratic_model():
     """start_noise: ``eta0 v S (1/B - 1/n) / (4 log K)``; none where a batch
-    holds every row; the cap leaves heavy-ball momentum where it is small."""
+    holds every row; momentum="auto" is the heavy-ball value capped by it."""
     from sk_softmax._data import InMemoryData
     from sk_softmax._loss import SoftmaxLoss
-    from sk_softmax._solvers._sgd._loop import start_noise
+    from sk_softmax._solvers._sgd._loop import (
+        MOMENTUM_NOISE,
+        SGDConfig,
+        auto_momentum,
+        start_noise,
+    )
 
     X, y = _isotropic(600, 40, 5, 0)
     clf = SoftmaxRegressionClassifier(max_iter=1, random_state=0)
@@ -1421,6 +1426,12 @@ def test_sgd_start_noise_is_the_quadratic_model():
     assert start_noise(state, 100, data) == pytest.approx(expected, rel=1e-6)
     assert start_noise(state, 600, data) == 0.0
     assert start_noise(state, 10_000, data) == 0.0
+    heavy = auto_momentum(state, 1e-4)
+    for batch in (20, 100, 600):
+        cap = max(1 - start_noise(state, batch, data) / MOMENTUM_NOISE, 0.0)
+        config = SGDConfig(batch_size=batch).with_momentum(state, data)
+        assert config.momentum == pytest.approx(min(heavy, cap))
+    assert config.momentum == pytest.approx(heavy)  # a batch of every row
 
 
 def _state(clf):
