@@ -38,6 +38,11 @@ class ColumnMoments(NamedTuple):
     m2: np.ndarray
     total: float
 
+    def mean_squares(self, centered):
+        """The per-feature mean squares the steps are scaled by: the
+        variances where the steps are ``centered``, else ``E[x^2]``."""
+        return (self.m2 if centered else self.sq_sum) / self.total
+
     def combine(self, other):
         """The moments of both parts' rows (Chan et al.'s pairwise update)."""
         if not (self.total and other.total):  # a part without weight adds nothing
@@ -434,11 +439,8 @@ def feature_preconditioner(moments, loss, alpha, centered):
     features' variances, and their means are returned as the center (else
     None). ``moments``: the data's :class:`ColumnMoments`.
     """
-    col_sq_mean = moments.sq_sum / moments.total
-    center = None
-    if centered:
-        center = moments.sum / moments.total
-        col_sq_mean = moments.m2 / moments.total
+    center = moments.sum / moments.total if centered else None
+    col_sq_mean = moments.mean_squares(centered)
     precond = preconditioner(col_sq_mean, loss.n_classes, loss.fit_intercept, alpha)
     return precond, center
 

@@ -254,10 +254,8 @@ def start_noise(state, batch_size, data):
     noise.
     """
     scaling = state.scaling
-    moments = scaling.moments
-    centered = scaling.center is not None and moments.m2 is not None
-    second = to_numpy(moments.m2 if centered else moments.sq_sum)
-    second = np.asarray(second, dtype=np.float64) / float(moments.total)
+    # what the preconditioner read (host float64, as every ColumnMoments)
+    second = scaling.moments.mean_squares(scaling.center is not None)
     precond = np.asarray(to_numpy(scaling.precond), dtype=np.float64)
     n_features = second.shape[0]
     spread = float(precond[:n_features] @ second)
