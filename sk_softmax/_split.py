@@ -104,12 +104,39 @@ def _sparse_row_keys(data, indices, indptr, keys):
 
 def _unique_rows(table):
     """``np.unique(table, axis=0, return_inverse=True)`` for a 2-D integer
-    table, by one lexicographic sort (several times faster)."""
+    table.
+
+    The split's tables are ``(label, key, key)`` rows whose keys are hashes:
+    rows that agree on their first two columns are then the same row. So one
+    sort by the second column, then a stable one by the first (a radix sort
+    of the small labels), orders them as the lexicographic sort would, where
+    every tie of the first two columns is a tie of the whole row (checked);
+    otherwise, one lexicographic sort. A third of the time on 20,000 rows.
+    """
+    n, width = table.shape
+    if n > 1 and width > 1:
+        order = np.argsort(table[:, 1])
+        labels = table[order, 0]
+        if labels.max() < 2**16:  # a radix sort
+            labels = labels.astype(np.uint16)
+        order = order[np.argsort(labels, kind="stable")]
+        ordered = table[order]
+        first, second = ordered[:, 0], ordered[:, 1]
+        tied = (first[1:] == first[:-1]) & (second[1:] == second[:-1])
+        ties = np.flatnonzero(tied)
+        if np.array_equal(ordered[ties], ordered[ties + 1]):
+            return _groups(ordered, order, ~tied)
     order = np.lexsort(table.T[::-1])
     ordered = table[order]
-    first = np.ones(table.shape[0], dtype=bool)
-    first[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
-    ids = np.empty(table.shape[0], dtype=np.intp)
+    return _groups(ordered, order, np.any(ordered[1:] != ordered[:-1], axis=1))
+
+
+def _groups(ordered, order, differs):
+    """``(distinct rows, inverse)`` of ``ordered = table[order]`` sorted,
+    ``differs[i]`` whether its row ``i + 1`` differs from row ``i``."""
+    first = np.ones(ordered.shape[0], dtype=bool)
+    first[1:] = differs
+    ids = np.empty(ordered.shape[0], dtype=np.intp)
     ids[order] = np.cumsum(first) - 1
     return ordered[first], ids
 
@@ -161,7 +188,7 @@ def make_validation_split(
             continue
         n_val = min(n_groups - 1, max(1, int(round(validation_fraction * n_groups))))
         chosen = rng.permutation(n_groups)[:n_val]
-        val_groups.extend(class_groups[i] for i in chosen)
+        val_groups.append(class_groups[chosen])
     if not val_groups:
         raise ValueError(
             "Early stopping cannot hold out a validation set: no class has 2 or "
@@ -177,7 +204,7 @@ def make_validation_split(
             UserWarning,
         )
     is_val_group = np.zeros(len(groups), dtype=bool)
-    is_val_group[val_groups] = True
+    is_val_group[np.concatenate(val_groups)] = True
     is_val = is_val_group[group_ids]
     train_idx = positive[~is_val]
     val_idx = positive[is_val]

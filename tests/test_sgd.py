@@ -190,6 +190,28 @@ def test_sgd_validation_split_groups_rows_as_numpy_unique(n):
     np.testing.assert_array_equal(ids, inverse.reshape(-1))
 
 
+def test_sgd_validation_split_groups_hashed_rows_as_numpy_unique():
+    """The split's tables, ``(label, key, key)`` with hashed keys, are
+    grouped by one sort where the first two columns decide; ties of them
+    that are not whole-row ties (a key's collision, a row with two labels)
+    take the lexicographic sort: the same groups either way."""
+    from sk_softmax._split import _unique_rows
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 2**63, size=(300, 2), dtype=np.int64).astype(np.uint64)
+    keys = keys[rng.integers(0, 300, 900)]  # repeated rows
+    labels = rng.integers(0, 3, size=(900, 1)).astype(np.uint64)
+    tables = [np.hstack([labels, keys])]
+    collided = tables[0].copy()
+    collided[1::7, 1] = collided[0, 1]  # one first key, other second keys
+    tables.append(collided)
+    for table in tables:
+        groups, ids = _unique_rows(table)
+        expected, inverse = np.unique(table, axis=0, return_inverse=True)
+        np.testing.assert_array_equal(groups, expected)
+        np.testing.assert_array_equal(ids, inverse.reshape(-1))
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype, compiled):

@@ -347,10 +347,12 @@ def test_sparse_layout_rows_in_the_pass_order(seed):
     np.testing.assert_array_equal(data, expected.data)
 
 
+@pytest.mark.parametrize("every_row", [False, True])
 @pytest.mark.parametrize("n_samples", [300, 2**16 + 2000])
-def test_sparse_layout_columns_most_used_first(n_samples):
+def test_sparse_layout_columns_most_used_first(n_samples, every_row):
     """The layout's columns: those the pass's rows use, the most used first,
-    ties in column order (counts up to 2^16 and above)."""
+    ties in column order (counts up to 2^16 and above); every row's column
+    indices renumbered into them (other columns: 0)."""
     from sk_softmax._solvers._sgd._passes import SparseLayout
 
     rng = np.random.default_rng(0)
@@ -359,7 +361,7 @@ def test_sparse_layout_columns_most_used_first(n_samples):
     X = sp.csr_matrix(
         (np.ones(n_samples), cols, np.arange(n_samples + 1)), shape=(n_samples, 600)
     )
-    order = rng.permutation(n_samples)[: n_samples - 7]
+    order = rng.permutation(n_samples)[: n_samples - (0 if every_row else 7)]
     layout = SparseLayout(X, order, np.ones((n_samples, 1)))
     counts = np.bincount(cols[order], minlength=600)
     active = np.flatnonzero(counts)
@@ -367,6 +369,11 @@ def test_sparse_layout_columns_most_used_first(n_samples):
     expected = active[np.lexsort((active, -counts[active]))]
     np.testing.assert_array_equal(layout.columns, expected)
     assert (counts.max() >= 2**16) == (n_samples > 2**16)
+    local = np.zeros(600, dtype=X.indices.dtype)
+    local[expected] = np.arange(expected.shape[0])
+    np.testing.assert_array_equal(layout.local, local)
+    np.testing.assert_array_equal(layout.indices, local[X.indices])
+    assert layout.indices.dtype == X.indices.dtype
 
 
 def test_sparse_partial_fit_on_wide_chunks():
@@ -732,6 +739,29 @@ def test_sparse_tol_none_computes_no_criterion(monkeypatch):
     assert all(
         a > b for a, b in zip(clf.loss_curve_, reference.loss_curve_, strict=True)
     )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("zero_weight", [False, True])
+def test_sparse_compiled_fit_rejects_non_finite_X(bad, dtype, zero_weight):
+    # the compiled pass over the CSR arrays that sums the columns also checks
+    # that every stored value is finite (a row of zero weight's too)
+    from sk_softmax._solvers._sgd._kernel import column_sums
+
+    X, y = _wide()
+    X = X.astype(dtype)
+    X.data[123] = bad
+    row = np.searchsorted(X.indptr, 123, side="right") - 1
+    sw = np.ones(X.shape[0])
+    if zero_weight:
+        sw[row] = 0.0
+    sums = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    assert not column_sums(X.data, X.indices, X.indptr, sw, *sums)
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        SoftmaxRegressionClassifier(max_iter=2).fit(X, y, sample_weight=sw)
+    X.data[123] = 1.0
+    assert column_sums(X.data, X.indices, X.indptr, sw, *sums)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -194,8 +194,9 @@ def _column_moments(X, sample_weight, check_finite, in_float64, compiled):
         if compiled:
             from ._sgd._kernel import column_sums
 
-            col_sum, col_sq, surely_finite = column_sums(
-                X.data, X.indices, X.indptr, sw[:0] if uniform else sw, n_features
+            col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
+            surely_finite = column_sums(
+                X.data, X.indices, X.indptr, sw[:0] if uniform else sw, col_sum, col_sq
             )
         else:
             col_sum, col_sq = _sparse_column_sums(X, sw, uniform)

@@ -192,26 +192,21 @@ class SparseLayout:
     """
 
     def __init__(self, X, order, Y):
+        from ._kernel import layout_columns  # Numba: loaded with the sparse pass
+
         X = sp.csr_matrix(X)  # the CSR interface (for a csr_array too), no copy
         self.X = X
-        counts = np.bincount(X.indices, minlength=X.shape[1])
-        if order.shape[0] < X.shape[0]:  # less the other rows' (no copy of these)
-            others = np.ones(X.shape[0], dtype=bool)
-            others[order] = False
-            counts -= np.bincount(X[others].indices, minlength=X.shape[1])
-        self.active = np.flatnonzero(counts)
-        # most used first; ties in column order (a stable sort: a radix sort
-        # of 16-bit keys where the counts fit, a fifth of the time on 82,000
-        # columns)
-        used = counts[self.active]
-        top = int(used.max(initial=0))
-        key = (top - used).astype(np.uint16) if top < 2**16 else -used
-        self.columns = self.active[np.argsort(key, kind="stable")]
-        # a column's place in ``columns`` (other columns: 0, never read)
-        local = np.zeros(X.shape[1], dtype=X.indices.dtype)
-        local[self.columns] = np.arange(self.columns.shape[0], dtype=local.dtype)
-        self.indices = local[X.indices]
-        self.local = local
+        self.local = np.zeros(X.shape[1], dtype=X.indices.dtype)
+        self.indices = np.empty_like(X.indices)
+        counts = np.zeros(X.shape[1], dtype=np.int32 if X.nnz < 2**31 else np.int64)
+        self.active, self.columns = layout_columns(
+            X.indices,
+            X.indptr,
+            np.asarray(order, dtype=np.int64),
+            counts,
+            self.local,
+            self.indices,
+        )
         n_rows = Y.shape[1]
         labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
         self.labels = np.asarray(labels, dtype=np.int64)
