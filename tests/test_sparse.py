@@ -696,15 +696,44 @@ def test_sparse_and_dense_fits_reach_the_optimum():
     assert objective(default) < 1.02 * best
 
 
+def test_sparse_loop_exp_within_an_ulp_of_libm():
+    """The compiled loop's softmax exp (more than 8 classes): within an ulp
+    or two of NumPy's on [-708, 0], exactly 1 at 0, exp(-708) below that,
+    NaN kept (a diverging model must still read as one)."""
+    from numba import njit
+
+    from sk_softmax._solvers._sgd._kernel import _exp_nonpositive
+
+    @njit
+    def exps(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = _exp_nonpositive(x[i])
+        return out
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.exponential(3.0, 100_000), -rng.uniform(0, 708, 100_000)])
+    x = np.concatenate([x, [0.0, -0.0, -1e-300, -0.34657359, -708.0]])
+    expected = np.exp(x)
+    np.testing.assert_array_less(np.abs(exps(x) - expected), 2.5e-16 * expected)
+    assert exps(np.array([0.0]))[0] == 1.0
+    below = exps(np.array([-708.5, -745.0, -1e6, -np.inf]))
+    np.testing.assert_array_equal(below, exps(np.array([-708.0]))[0])
+    assert np.isnan(exps(np.array([np.nan]))[0])
+
+
+@pytest.mark.parametrize("n_classes", [3, 12])  # 12: the vectorised exp
 @pytest.mark.parametrize("average", [False, True])
-def test_sparse_loop_equals_the_composed_rule_step_for_step(monkeypatch, average):
+def test_sparse_loop_equals_the_composed_rule_step_for_step(
+    monkeypatch, average, n_classes
+):
     """The compiled loop fuses the update rule's parts; the same parts,
     composed (:func:`sparse_rule`) and run update by update on the dense
     copy of the data, give the same model."""
     import sk_softmax._solvers._sgd._passes as passes
     from sk_softmax._solvers._sgd._parts import sparse_rule
 
-    X, y = _wide(n_samples=120, n_features=800, nnz=4, n_classes=3)
+    X, y = _wide(n_samples=120, n_features=800, nnz=4, n_classes=n_classes)
     params = _step_by_step(average)
     fused = _fit(X, y, **params)
     monkeypatch.setattr(passes, "dense_rule", lambda cfg, ctx, _: sparse_rule(cfg, ctx))
