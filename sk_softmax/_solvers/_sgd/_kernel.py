@@ -80,8 +80,9 @@ def _kick(a):
 
 
 # exp by range reduction, exp(x) = 2^n exp(r), |r| <= ln(2) / 2 (ln 2 in two
-# parts, so that x - n ln 2 is exact), and exp(r)'s Taylor series to r^13
-# (its remainder under 5e-18 relatively there)
+# parts, fdlibm's: the high part's last bits are zeros, so n times it is
+# exact for |n| < 2^11), and exp(r)'s Taylor series to r^13 (its remainder
+# under 5e-18 relatively there)
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
