@@ -43,8 +43,8 @@ Parity, the optimum, the oracle and the epoch target are defined once, in
    gather that real shuffling needs (``np.take`` of a random permutation's
    minibatch into a buffer). The three are timed interleaved, best of
    ``--repeats`` each, since the machine may be shared. ``--skip floor``.
-   The target: 1.5x the floor on the host, 2x the device's floor with
-   ``--backend cupy``.
+   The target: 1.5x the floor on the host (and issue 27's 1.3x, printed
+   beside it), 2x the device's floor with ``--backend cupy``.
 2. **The exact optimum: full-batch solvers to a 1e-6 objective gap.** In
    float64, ``alpha=1e-4``: ours ``solver="lbfgs"`` at ``tol=1e-6`` (its
    default ``preconditioner="auto"``: whitened coordinates), the same scaled
@@ -797,11 +797,14 @@ def floor_section(X, y, args, backend_kw):
     print(f"| floor + row gather (shuffling) | {floor_g:.4f} | {ours / floor_g:.2f} |")
     ratio = ours / floor
     # the host's target is 1.5x; on a GPU (issue 29) 2x of the device's floor
-    target = 2.0 if backend_kw.get("backend") == "cupy" else 1.5
+    gpu = backend_kw.get("backend") == "cupy"
+    target = 2.0 if gpu else 1.5
     print(
-        f"\n- epoch / floor: {ratio:.2f} (target <= {target:g}): "
-        f"{met(ratio <= target)}\n"
+        f"\n- epoch / floor: {ratio:.2f} (target <= {target:g}): {met(ratio <= target)}"
     )
+    if not gpu:  # issue 27's bar for the default epoch, the stricter one
+        print(f"- epoch / floor: {ratio:.2f} (issue 27: <= 1.3): {met(ratio <= 1.3)}")
+    print()
     return ratio
 
 
