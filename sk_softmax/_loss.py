@@ -303,8 +303,9 @@ class NumpyBatchLoss:
     Parameters
     ----------
     loss : SoftmaxLoss
-    Y : ndarray of shape (n_samples, n_rows)
-        Encoded targets (module docstring).
+    labels : ndarray of shape (n_samples,)
+        Every row's target as one value, from :meth:`row_labels` (made once
+        per fit: the pass reads ``labels[order]``).
     sample_weight : ndarray of shape (n_samples,) or None
     order : ndarray of int
         The pass's rows, in the order of its batches.
@@ -313,13 +314,19 @@ class NumpyBatchLoss:
         X's.
     """
 
-    def __init__(self, loss, Y, sample_weight, order, batch_size, dtype):
+    @staticmethod
+    def row_labels(loss, Y):
+        """Each row's class as an integer, or its 0/1 target in ``Y``'s
+        dtype (binomial), from the encoded targets ``Y`` of shape
+        (n_samples, n_rows)."""
+        if loss.n_rows > 1:
+            return np.argmax(Y, axis=1)
+        return np.ascontiguousarray(Y[:, 0])
+
+    def __init__(self, loss, labels, sample_weight, order, batch_size, dtype):
         self.loss = loss
         n_rows, n_samples = loss.n_rows, order.shape[0]
-        if n_rows > 1:  # labels as integers, or a 0/1 vector (binomial)
-            self.labels = np.argmax(Y, axis=1)[order]
-        else:
-            self.labels = np.ascontiguousarray(Y[:, 0])[order]
+        self.labels = labels[order]
         self.sw = None
         if sample_weight is not None:
             self.sw = np.asarray(sample_weight, dtype=dtype)[order]
@@ -331,6 +338,7 @@ class NumpyBatchLoss:
         self.Zt_buf = np.empty((n_rows, batch_size), dtype=dtype)
         self.Zt_flat = self.Zt_buf.reshape(-1)
         self.mx_buf = np.empty(batch_size, dtype=dtype)
+        self.batch_size, self._full = batch_size, None
         self.norm_all = np.empty(n_samples, dtype=dtype)
         self.zy_all = np.empty(n_samples, dtype=dtype) if n_rows > 1 else None
         self.flat = None  # flat positions of (label, column) in Zt_buf
@@ -340,20 +348,33 @@ class NumpyBatchLoss:
                 :n_samples
             ]
 
+    def _views(self, coef, m):
+        """``(W.T, b[:, None], Z, Zt, mx)``: the parameters' views (None for
+        ``b`` without intercepts) and the buffers' for a batch of ``m`` rows
+        (kept for the last ``coef`` and full batches: a batch's Python costs
+        as much as its small arrays' arithmetic)."""
+        views = self._full
+        if views is None or views[0] is not coef or m != self.batch_size:
+            loss = self.loss
+            n_w = loss.n_rows * loss.n_features
+            W = coef[:n_w].reshape(loss.n_rows, loss.n_features)
+            b = coef[n_w:, None] if loss.fit_intercept else None
+            views = (coef, W.T, b, self.Z_buf[:m], self.Zt_buf[:, :m], self.mx_buf[:m])
+            if m == self.batch_size:
+                self._full = views
+        return views[1:]
+
     def gradient(self, coef, X_batch, start, stop):
         """The weighted sum of the batch's per-sample gradients (a buffer,
         overwritten by the next call); rows ``start:stop`` of the pass."""
-        loss, m = self.loss, stop - start
-        n_w = loss.n_rows * loss.n_features
-        W = coef[:n_w].reshape(loss.n_rows, loss.n_features)
-        Z, Zt = self.Z_buf[:m], self.Zt_buf[:, :m]
-        np.matmul(X_batch, W.T, out=Z)
-        if loss.fit_intercept:
-            np.add(Z.T, coef[n_w:, None], out=Zt)
+        W_T, b, Z, Zt, mx = self._views(coef, stop - start)
+        np.matmul(X_batch, W_T, out=Z)
+        if b is not None:
+            np.add(Z.T, b, out=Zt)
         else:
             np.copyto(Zt, Z.T)
         norm = self.norm_all[start:stop]
-        if loss.n_rows == 1:
+        if self.loss.n_rows == 1:
             # binomial: loss = log(1 + exp(z)) - y z; G = sigmoid(z) - y
             y_batch = self.labels[start:stop]
             yz = y_batch * Zt[0]
@@ -364,11 +385,10 @@ class NumpyBatchLoss:
             norm -= yz
         else:
             # loss = log(sum exp(z - max)) - (z_y - max); G = softmax(z) - onehot
-            mx = self.mx_buf[:m]
             np.maximum.reduce(Zt, axis=0, out=mx)
             Zt -= mx
             pos = self.flat[start:stop]
-            np.take(self.Zt_flat, pos, out=self.zy_all[start:stop])
+            self.Zt_flat.take(pos, out=self.zy_all[start:stop])
             np.exp(Zt, out=Zt)
             np.add.reduce(Zt, axis=0, out=norm)
             Zt /= norm
@@ -376,7 +396,7 @@ class NumpyBatchLoss:
         if self.sw is not None:
             Zt *= self.sw[start:stop]
         np.matmul(Zt, X_batch, out=self.grad_W)
-        if loss.fit_intercept:
+        if b is not None:
             np.add.reduce(Zt, axis=1, out=self.grad_b)
         return self.grad
 
