@@ -138,7 +138,11 @@ class SoftmaxRegressionClassifier(
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (improvements must
         exceed its noise; the schedule reacts to its stalls as to the
-        training objective's); the best epoch's weights are kept. ``"auto"``:
+        training objective's); the best epoch's weights are kept. On more
+        than 10,000 training rows not averaged, the split's rows rejoin the
+        training rows for the rate's final decay, which the split has
+        decided (its scores in those epochs read rows the model learns
+        from). ``"auto"``:
         on in ``fit`` for wide sparse data (the compiled sparse loop) of over
         10,000 rows, where the training objective falls long after held-out
         quality stops improving. Else the criterion is the training objective
@@ -194,7 +198,8 @@ class SoftmaxRegressionClassifier(
         SGD: lowest training loss reached.
     validation_scores_ : list of float
         SGD with early stopping: validation score per epoch (minus the
-        log-loss, or the accuracy: see ``scoring``).
+        log-loss, or the accuracy: see ``scoring``; in a final decay the
+        split's rows have rejoined, see ``early_stopping``).
     best_validation_score_ : float
         SGD with early stopping: best validation score (its weights kept).
     t_ : int

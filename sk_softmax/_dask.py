@@ -404,6 +404,7 @@ class DaskData:
         self.dtype = X.dtype
         self._column_stats = None
         self._training_rows = None
+        self.whole = None  # early stopping's training part: every row (split)
 
     @classmethod
     def from_input(
@@ -615,10 +616,9 @@ class DaskData:
             )
         args = (self.X, self.y_enc, self.sample_weight, mask)
         common = (self.loss, self.classes, self.estimator_name)
-        return (
-            DaskData._with_mask(*args, "train", *common),
-            DaskData._with_mask(*args, "validation", *common),
-        )
+        train = DaskData._with_mask(*args, "train", *common)
+        train.whole = self
+        return train, DaskData._with_mask(*args, "validation", *common)
 
     def score(self, coef, metric):
         """``metric`` of ``coef`` on these rows (see

@@ -183,6 +183,8 @@ class InMemoryData:
         self.classes = classes
         self.estimator_name = estimator_name
         self.rows = rows
+        # early stopping's training part: both parts' rows (see split)
+        self.whole = None
         self.xp = get_namespace(X)
         self.device = device(X)
         self.dtype = X.dtype
@@ -495,7 +497,9 @@ class InMemoryData:
         """Early stopping's ``(train, validation)`` parts (stratified).
 
         The training part reads ``X``'s rows in place; the validation part is
-        a copy (small). ``compiled``: sparse rows' keys from the compiled pass
+        a copy (small). The training part's ``whole`` is both parts' rows
+        (zero weights left out of it too), for the split's rows to rejoin
+        the training. ``compiled``: sparse rows' keys from the compiled pass
         (see :func:`~sk_softmax._split.make_validation_split`).
         """
         train_idx, val_idx = make_validation_split(
@@ -508,9 +512,10 @@ class InMemoryData:
             compiled=compiled,
         )
         common = dict(classes=self.classes, estimator_name=self.estimator_name)
-        train = InMemoryData(
-            self.X, self.y_enc, self.sample_weight, self.loss, rows=train_idx, **common
-        )
+        args = (self.X, self.y_enc, self.sample_weight, self.loss)
+        train = InMemoryData(*args, rows=train_idx, **common)
+        both = np.sort(np.concatenate([train_idx, val_idx]))
+        train.whole = InMemoryData(*args, rows=both, **common)
         validation = InMemoryData(
             _take_rows(self.X, val_idx),
             self.y_enc[val_idx],

@@ -747,6 +747,37 @@ def test_sgd_auto_schedule_on_large_data_lowers_once_then_decays(early_stopping)
     assert clf.score(X, y) >= ref.score(X, y) - 0.01
 
 
+def test_sgd_early_stopping_final_decay_trains_on_every_row():
+    """With early stopping on large data, the split's rows rejoin the
+    training rows for "auto"'s final decay: its epochs take the updates of
+    every row, the epochs before it the training part's; the split is still
+    scored every epoch, and the state has seen every row at the end."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=12_000, n_features=30, n_informative=20, n_classes=8,
+        flip_y=0.1, random_state=0,
+    )  # fmt: skip
+    reports = []
+    with observe(lambda report, _: reports.append(report)):
+        clf = SoftmaxRegressionClassifier(
+            random_state=0, early_stopping=True, batch_size=200
+        ).fit(X, y)
+    eta0 = reports[0].eta0
+    decaying = [min(r.rates) < eta0 / 5 * (1 - 1e-12) for r in reports]
+    updates = np.array([len(r.rates) for r in reports])
+    assert not decaying[0] and decaying[-1]
+    first = decaying.index(True)
+    assert np.all(updates[first:] == 12_000 // 200)  # every row
+    n_train = 12_000 - round(0.1 * 12_000)
+    assert np.all(updates[:first] == -(-n_train // 200))  # the training part
+    assert len(clf.validation_scores_) == clf.n_iter_ == len(reports)
+    # the state has seen every row (a stream that follows reads their moments)
+    scaling = clf._sgd_state["scaling"]
+    assert scaling["rows"] == 12_000
+    np.testing.assert_allclose(scaling["moments"]["sq_sum"], np.sum(X * X, axis=0))
+
+
 def test_sgd_auto_schedule_decays_once_the_lowered_rate_leaves_little_noise():
     """With its single lowering, "auto" starts the decay without a stall
     two epochs after the lowering where the drop since it says the lowered

@@ -347,6 +347,7 @@ class Run:
     loss_noise: float = None
     rows: tuple = None  # the split's rows under the last model (losses, ...)
     best_rows: tuple = None  # ... under the best model
+    rejoined: bool = False  # whether the split's rows train now (_rejoin)
 
 
 class SGDSolver:
@@ -499,20 +500,12 @@ class SGDSolver:
             )
         state = state.map_arrays(data.asarray)
         scaling = state.scaling
-        seen = scaling.moments
-        centered = seen.sum is not None  # as the stream started
-        chunk = data.column_stats(compiled=sparse_steps(data, config.batch_size))
-        if centered:
-            moments = seen.combine(chunk)
-        else:
-            moments = ColumnMoments(
-                None, seen.sq_sum + chunk.sq_sum, None, seen.total + chunk.total
-            )
-        sketch = lowrank = None
-        if _sketched(config, data):  # the parameter as it is now: on or off
-            sketch = input_sketch(*data.host_sample(), chunk.total)
-            if scaling.sketch is not None:
-                sketch = scaling.sketch.combine(sketch)
+        centered = scaling.moments.sum is not None  # as the stream started
+        # the parameter as it is now: the sketch on or off
+        moments, sketch, rows = _seen_with(
+            scaling, data, config, _sketched(config, data)
+        )
+        lowrank = None
         if sketch is not None and not config.l1:
             precond, center, lowrank = covariance_preconditioner(
                 moments, sketch, loss, config.alpha, centered
@@ -528,7 +521,7 @@ class SGDSolver:
             moments,
             _placed(lowrank, data),
             sketch,
-            None if scaling.rows is None else scaling.rows + data.training_rows(),
+            rows,
         )
         args = (loss.n_classes, loss.fit_intercept, config.alpha, center, lowrank)
 
@@ -694,6 +687,8 @@ class SGDSolver:
         if estimate and not run.schedule.lowered(state.rate):
             loss_noise = run.loss_noise  # at the start rate only
         verdict = stopping.update(history, criterion, value, run.noise, loss_noise)
+        # a split whose rows train again is no held-out judge: no stall
+        stalled = None if run.rejoined else verdict.stalled
         if verdict.new_best:
             run.best_rows = run.rows
             if callable(model):  # the model in pieces (CompactModel)
@@ -709,11 +704,11 @@ class SGDSolver:
                 state.rate,
                 stopping.criterion(history),
                 state.params.epoch,
-                verdict.stalled,
+                stalled,
                 _decay_epochs(run),
                 once=once,
             )
-        if reaction is None and verdict.stalled:
+        if reaction is None and stalled:
             lowered = stopping.improved_since_lowering(history) and (
                 run.schedule.on_stall(state.rate, run.incremental)
             )
@@ -724,6 +719,8 @@ class SGDSolver:
             stopping.lowered(history, mark=False)
         if reaction == "lowered":
             hooks.rate_lowered(state.rate.eta)
+            if state.rate.decay_start is not None:
+                _rejoin(run)
         if reaction != "stop" or run.incremental:
             return False
         run.converged = True
@@ -793,6 +790,51 @@ class SGDSolver:
             return run.state.averaged()
         run.state.sync()
         return run.state.params.coef
+
+
+def _seen_with(scaling, data, config, sketched):
+    """``(moments, sketch, rows)``: the statistics of the rows ``scaling``
+    has seen, with ``data``'s rows joined (a stream's next call, or the
+    split's rows rejoining a fit); the covariance sketch where ``sketched``
+    (started from ``data`` where there was none)."""
+    seen = scaling.moments
+    chunk = data.column_stats(compiled=sparse_steps(data, config.batch_size))
+    if seen.sum is not None:  # centered
+        moments = seen.combine(chunk)
+    else:
+        moments = ColumnMoments(
+            None, seen.sq_sum + chunk.sq_sum, None, seen.total + chunk.total
+        )
+    sketch = None
+    if sketched:
+        sketch = input_sketch(*data.host_sample(), chunk.total)
+        if scaling.sketch is not None:
+            sketch = scaling.sketch.combine(sketch)
+    rows = None if scaling.rows is None else scaling.rows + data.training_rows()
+    return moments, sketch, rows
+
+
+def _rejoin(run):
+    """Early stopping's split rejoins the training rows for "auto"'s final
+    decay: the split has decided where the fit ends (the decay runs to its
+    end, no longer cut short by a score on rows it trains on), and the
+    model learns from every row. The state has seen the split's rows then
+    (their statistics join its own, for a stream that follows; the steps'
+    scaling stays the fit's). Not on the compiled sparse loop, whose pass
+    keeps the training rows' columns between epochs (averaged there by
+    default, with no decay)."""
+    whole, config, state = run.train.whole, run.config, run.state
+    if run.rejoined or whole is None or sparse_steps(whole, config.batch_size):
+        return
+    state.sync()
+    scaling = state.scaling
+    moments, sketch, rows = _seen_with(
+        scaling, run.validation, config, scaling.sketch is not None
+    )
+    state.scaling = dataclasses.replace(
+        scaling, moments=moments, sketch=sketch, rows=rows
+    )
+    run.train, run.rejoined = whole, True
 
 
 def _decay_epochs(run):
