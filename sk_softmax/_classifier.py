@@ -138,11 +138,11 @@ class SoftmaxRegressionClassifier(
         SGD: hold out a stratified ``validation_fraction`` of the training
         data and make its score the stopping criterion (improvements must
         exceed its noise; the schedule reacts to its stalls as to the
-        training objective's); the best epoch's weights are kept. On more
-        than 10,000 training rows not averaged, the split's rows rejoin the
-        training rows for the rate's final decay, which the split has
-        decided (its scores in those epochs read rows the model learns
-        from). ``"auto"``:
+        training objective's); the best epoch's weights are kept. The
+        split's rows rejoin the training rows for the final decay of
+        ``learning_rate="auto"``, which the split has decided (averaged
+        fits have none then; not on the compiled sparse loop; the scores of
+        those epochs read rows the model learns from). ``"auto"``:
         on in ``fit`` for wide sparse data (the compiled sparse loop) of over
         10,000 rows, where the training objective falls long after held-out
         quality stops improving. Else the criterion is the training objective
