@@ -290,6 +290,15 @@ def log_proba_from_logits(Z):
     return xp.where(near_one, rounded, log_proba)
 
 
+def row_labels(Y):
+    """Each row's class as an integer, or its 0/1 target in ``Y``'s dtype
+    (binomial), from the encoded host targets ``Y`` of shape
+    (n_samples, n_rows)."""
+    if Y.shape[1] > 1:
+        return np.argmax(Y, axis=1)
+    return np.ascontiguousarray(Y[:, 0])
+
+
 class NumpyBatchLoss:
     """The loss and gradient of a pass's minibatches, dense NumPy ``X``, in place.
 
@@ -304,7 +313,7 @@ class NumpyBatchLoss:
     ----------
     loss : SoftmaxLoss
     labels : ndarray of shape (n_samples,)
-        Every row's target as one value, from :meth:`row_labels` (made once
+        Every row's target as one value, from :func:`row_labels` (made once
         per fit: the pass reads ``labels[order]``).
     sample_weight : ndarray of shape (n_samples,) or None
     order : ndarray of int
@@ -313,15 +322,6 @@ class NumpyBatchLoss:
     dtype : dtype
         X's.
     """
-
-    @staticmethod
-    def row_labels(loss, Y):
-        """Each row's class as an integer, or its 0/1 target in ``Y``'s
-        dtype (binomial), from the encoded targets ``Y`` of shape
-        (n_samples, n_rows)."""
-        if loss.n_rows > 1:
-            return np.argmax(Y, axis=1)
-        return np.ascontiguousarray(Y[:, 0])
 
     def __init__(self, loss, labels, sample_weight, order, batch_size, dtype):
         self.loss = loss

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..._backend import device, get_namespace, to_numpy
-from ..._loss import NumpyBatchLoss
+from ..._loss import NumpyBatchLoss, row_labels
 from ..._stopping import mean_noise
 from ._parts import Context, L1State, LazyZeros, dense_rule, start_average
 
@@ -153,12 +153,11 @@ class BatchGather:
         self._sparse_layout = None
         self._labels = None
 
-    def labels(self, loss, Y):
+    def labels(self, Y):
         """Each row's target as one value
-        (:meth:`~sk_softmax._loss.NumpyBatchLoss.row_labels`, the first
-        call's)."""
+        (:func:`~sk_softmax._loss.row_labels`, the first call's)."""
         if self._labels is None:
-            self._labels = NumpyBatchLoss.row_labels(loss, Y)
+            self._labels = row_labels(Y)
         return self._labels
 
     def sparse_layout(self, order, Y):
@@ -217,9 +216,7 @@ class SparseLayout:
             self.local,
             self.indices,
         )
-        n_rows = Y.shape[1]
-        labels = np.argmax(Y, axis=1) if n_rows > 1 else np.asarray(Y[:, 0])
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = np.asarray(row_labels(Y), dtype=np.int64)
         self._precond = self._p_active = None
 
     def rows(self, order):
@@ -405,7 +402,7 @@ def _pass_dense(
     update.init(state)
     batch_size = config.batch_size
     if isinstance(X, np.ndarray) and isinstance(coef, np.ndarray):
-        labels = gather.labels(loss, Y)
+        labels = gather.labels(Y)
         batches = NumpyBatchLoss(
             loss, labels, sample_weight, order, batch_size, X.dtype
         )
