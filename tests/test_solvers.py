@@ -134,3 +134,30 @@ def test_whitened_lbfgs_on_pixels_matches_logistic_regression():
         < 1e-9
     )
     assert clf.n_iter_ < 200  # (445 in the coordinates as they are)
+
+
+@pytest.mark.parametrize("solver", ["cg", "lbfgs"])
+def test_whitened_solvers_on_two_rows_leave_the_zero_start(solver):
+    # two separable rows, five features: SciPy's CG line search reached
+    # points far below the start, then reported a precision loss and returned
+    # the start; the run was judged on the gradient of the line search's last
+    # trial, "converged", and the model was zeros with no warning. Now the
+    # run goes on from the lowest point evaluated and is judged there
+    X = np.array(
+        [[-0.40123471, 1.84053361, 2.19365988, -0.74077869, -0.80008248],
+         [0.53659652, -1.58554779, -0.49479629, -1.23829427, 0.40469546]]
+    )  # fmt: skip
+    y = np.array([0, 1])
+    alpha = 1e-4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(solver=solver, alpha=alpha).fit(X, y)
+    assert clf.n_iter_ >= 1
+    assert clf.score(X, y) == 1.0
+    data = _data(X, y)
+    coef = data.loss.pack(clf.coef_, clf.intercept_, np)
+    _, grad = data.loss_gradient(coef, alpha)
+    assert np.max(np.abs(grad)) <= 1e-4  # the default tol, where it stopped
+    ref = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-10, max_iter=10_000)
+    ref.fit(X, y)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0.1)

@@ -17,6 +17,9 @@ _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
 
 # tol="auto": the gradient's max-norm at which the full-batch solvers stop
 GRADIENT_TOL = 1e-4
+# restarts from the lowest point evaluated after a failed line search (see
+# minimize_scipy)
+RESTARTS = 3
 
 # preconditioner "auto" / "covariance": the full-batch solvers run in
 # whitened coordinates (:class:`_Whitened`) on dense data of up to this many
@@ -108,9 +111,17 @@ class ScipySolver:
 
         def objective(x):
             if whitened is not None:  # the reports see the model's gradient
+                if np.array_equal(x, last.get("x")):  # a point checked already
+                    return last["value"], last["solver_grad"]
                 value, grad = data.loss_gradient(whitened.coef(x), l2)
-                last.update(value=value, grad=grad, evaluations=last["evaluations"] + 1)
-                return value, whitened.gradient(grad)
+                last.update(
+                    value=value,
+                    grad=grad,
+                    solver_grad=whitened.gradient(grad),
+                    x=np.array(x, copy=True),
+                    evaluations=last["evaluations"] + 1,
+                )
+                return value, last["solver_grad"]
             coef = x if split is None else split.coef(x)
             value, grad = data.loss_gradient(coef, l2)
             if split is not None:
@@ -126,6 +137,15 @@ class ScipySolver:
             x0 = split.start(x0)
         if whitened is not None:
             x0 = whitened.start(x0)
+
+        def model_gradient_norm(x):
+            """The max-norm of the model's gradient at the solver's ``x``
+            (the last evaluation's where it was at ``x``: not a line
+            search's rejected trial)."""
+            if not np.array_equal(last.get("x"), x):
+                objective(x)
+            return float(np.max(np.abs(last["grad"]), initial=0.0))
+
         callback = None
         if hooks.per_iteration:
             # like LogisticRegression: SciPy's callback ends an iteration and
@@ -166,9 +186,7 @@ class ScipySolver:
                 callback=callback,
                 bounds=None if split is None else split.bounds(x0.shape[0]),
                 # whitened, SciPy sees another gradient: tol is the model's
-                gradient_norm=None
-                if whitened is None
-                else (lambda: float(np.max(np.abs(last["grad"]), initial=0.0))),
+                gradient_norm=None if whitened is None else model_gradient_norm,
             )
         if callback is not None:
             hooks.epoch_end(None)
@@ -339,26 +357,89 @@ def minimize_scipy(
     bounds : list of (low, high) or None
         Bounds of the parameters (L-BFGS-B only).
     gradient_norm : callable or None
-        ``gradient_norm()``: the max-norm of the model's gradient at the last
-        evaluation, where it is not the gradient SciPy sees (whitened
+        ``gradient_norm(x)``: the max-norm of the model's gradient at the
+        solver's ``x``, where it is not the gradient SciPy sees (whitened
         coordinates); then it, not SciPy's, is held to ``tol``, after every
-        iteration.
+        iteration and at the end.
 
     Returns
     -------
     SolverResult
+
+    Notes
+    -----
+    Where SciPy's line search fails (its status 2: CG's "precision loss",
+    L-BFGS-B's abnormal line search) after evaluating a point lower than the
+    one it returns (CG returns the line search's start: on a tiny separable
+    problem, the zero model), the run starts again from the lowest point
+    evaluated, up to ``RESTARTS`` times, each from a strictly lower point,
+    within the same ``max_iter`` iterations.
     """
-    method = _METHODS[solver]
     gtol = tol
+    lowest = {"value": np.inf}
+
+    def tracked(x):
+        value, grad = objective(x)
+        if value < lowest["value"]:
+            lowest.update(value=value, x=np.array(x, copy=True), grad=grad)
+        return value, grad
+
+    report = callback  # the listeners' (a restart's point is an iteration too)
     if gradient_norm is not None:
         # SciPy's gradient is not the model's: it is held to tol here, at the
         # start (as SciPy would: a warm start at rest takes no step) and by
         # the callback after every iteration
-        objective = _first_answered(objective, coef0, objective(coef0))
-        if gradient_norm() <= tol:
+        if gradient_norm(coef0) <= tol:
             return SolverResult(coef=np.asarray(coef0, dtype=np.float64), n_iter=0)
         gtol = 0.0
         callback = _stop_at(gradient_norm, tol, callback)
+    start, n_iter, restarts = coef0, 0, 0
+    while True:
+        res = _minimize_once(
+            solver, tracked, start, gtol, max_iter - n_iter, callback, bounds
+        )
+        n_iter += int(getattr(res, "nit", max_iter - n_iter))
+        if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))):
+            # a step overflowed (values of X near float64's range): its iterate
+            # would be a model whose every prediction is NaN
+            raise ValueError(
+                f"solver={solver!r} reached a non-finite objective ({res.fun}): the "
+                "values of X are too large for float64 arithmetic. Scale the data "
+                "(e.g. StandardScaler). The model was left as it was before this "
+                "call."
+            )
+        stuck = not res.success and getattr(res, "status", None) == 2
+        if not (stuck and lowest["value"] < res.fun) or restarts == RESTARTS:
+            break
+        if n_iter >= max_iter:
+            break
+        # the failed line search's lowest point, which SciPy did not take:
+        # an iteration of its own, and the next run's start
+        restarts, n_iter = restarts + 1, n_iter + 1
+        res.x, res.fun, res.jac = lowest["x"], lowest["value"], lowest["grad"]
+        if report is not None:
+            report(res.x)
+        if gradient_norm is not None and gradient_norm(res.x) <= tol:
+            break
+        if n_iter >= max_iter:
+            break
+        start = res.x
+    res.nit = n_iter
+    if gradient_norm is not None:
+        res.success = bool(gradient_norm(res.x) <= tol)
+    elif res.success and bounds is None and res.jac is not None:
+        # L-BFGS-B also ends, as a success, when the objective stops falling
+        # (ftol): in float32, or on a poorly scaled problem, that can be far
+        # from the gradient's tol; the promise is the gradient's
+        res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
+    if gradient_norm is not None:  # the warning names the model's gradient
+        res.jac = np.array([gradient_norm(res.x)])
+    n_iter = _check_optimize_result(solver, res, max_iter, tol)
+    return SolverResult(coef=res.x, n_iter=n_iter)
+
+
+def _minimize_once(solver, objective, coef0, gtol, max_iter, callback, bounds):
+    """One run of SciPy's CG or L-BFGS-B (see :func:`minimize_scipy`)."""
     if solver == "lbfgs":
         options = {
             "maxiter": max_iter,
@@ -378,49 +459,16 @@ def minimize_scipy(
             "norm": np.inf,
             "disp": False,  # progress comes from the hooks, for every solver
         }
-    res = scipy.optimize.minimize(
+    return scipy.optimize.minimize(
         objective,
         coef0,
-        method=method,
+        method=_METHODS[solver],
         jac=True,
         tol=gtol,
         options=options,
         callback=callback,
         bounds=bounds,
     )
-    if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))):
-        # a step overflowed (values of X near float64's range): its iterate
-        # would be a model whose every prediction is NaN
-        raise ValueError(
-            f"solver={solver!r} reached a non-finite objective ({res.fun}): the "
-            "values of X are too large for float64 arithmetic. Scale the data "
-            "(e.g. StandardScaler). The model was left as it was before this call."
-        )
-    if gradient_norm is not None:
-        res.success = bool(gradient_norm() <= tol)
-    elif res.success and bounds is None and res.jac is not None:
-        # L-BFGS-B also ends, as a success, when the objective stops falling
-        # (ftol): in float32, or on a poorly scaled problem, that can be far
-        # from the gradient's tol; the promise is the gradient's
-        res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
-    if gradient_norm is not None:  # the warning names the model's gradient
-        res.jac = np.array([gradient_norm()])
-    n_iter = _check_optimize_result(solver, res, max_iter, tol)
-    return SolverResult(coef=res.x, n_iter=n_iter)
-
-
-def _first_answered(objective, x0, answer):
-    """``objective`` whose first call, at ``x0``, gets ``answer`` (computed
-    already): SciPy's first evaluation is not made twice."""
-    pending = [answer]
-
-    def first_answered(x):
-        if pending and np.array_equal(x, x0):
-            return pending.pop()
-        pending.clear()
-        return objective(x)
-
-    return first_answered
 
 
 def _stop_at(gradient_norm, tol, callback):
@@ -430,7 +478,7 @@ def _stop_at(gradient_norm, tol, callback):
     def stop(x):
         if callback is not None:
             callback(x)
-        if gradient_norm() <= tol:
+        if gradient_norm(x) <= tol:
             raise StopIteration
 
     return stop
