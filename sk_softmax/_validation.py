@@ -67,11 +67,16 @@ def validate_fit_data(estimator, X, y, *, reset, ensure_finite=True):
         params["dtype"] = [xp.float64, xp.float32]
         with sklearn.config_context(array_api_dispatch=True):
             X, y = validate_data(estimator, X, y, **params)
-    if sp.issparse(X) and not np.all(X.data):
-        # stored zeros are no data: the rules that count a row's values
-        # ("auto" averaging, batch size, split) and the rate's power iteration
-        # must see the same matrix with or without them (a copy, only here)
+    if sp.issparse(X) and not (X.has_canonical_format and np.all(X.data)):
+        # one stored value an entry, none of them zero (a copy, only here):
+        # duplicate entries are summed, for the column statistics square
+        # each stored value (the steps' preconditioner and size, the
+        # whitening: a matrix with its values split over duplicates trained
+        # another model); stored zeros are no data, for the rules that count
+        # a row's values ("auto" averaging, batch size, split) and the rate's
+        # power iteration must see the same matrix with or without them
         X = X.copy()
+        X.sum_duplicates()
         X.eliminate_zeros()
     y = np.asarray(to_numpy(y))
     check_targets(y)
