@@ -27,6 +27,7 @@ import operator
 
 import array_api_compat.numpy as np_compat
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import to_numpy
@@ -424,6 +425,14 @@ class DaskData:
         from ._loss import SoftmaxLoss
 
         X = as_dask_X(X, name)
+        if sp.issparse(getattr(X, "_meta", None)):
+            raise TypeError(
+                "Dask arrays of SciPy sparse chunks are not supported for "
+                "training: pass the SciPy sparse matrix itself (in memory, "
+                "where the sparse SGD loop runs), or make the chunks dense "
+                "(X.map_blocks(lambda block: block.toarray())). predict and "
+                "predict_proba accept them."
+            )
         y = _as_dask_rows(y, X, "y")
         if sample_weight is not None:
             sample_weight = _as_dask_rows(sample_weight, X, "sample_weight")

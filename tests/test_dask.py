@@ -398,6 +398,29 @@ def test_dask_refuses_complex_or_featureless_X_like_in_memory():
                 SoftmaxRegressionClassifier(solver="lbfgs").fit(*data)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_fit_dask_refuses_sparse_chunks_saying_what_to_pass(digits, solver):
+    # they failed deep inside with NumPy's "setting an array element with a
+    # sequence"; a fitted model is left as it was, and predicts on them
+    import scipy.sparse as sp
+
+    X_train, X_test, y_train, _ = digits
+    X_dask, y_dask = _dask(X_train, y_train)
+    sparse_chunks = X_dask.map_blocks(sp.csr_matrix)
+    clf = SoftmaxRegressionClassifier(solver=solver, random_state=0)
+    clf.fit(X_train, y_train)
+    coef = clf.coef_.copy()
+    calls = (clf.fit, clf.partial_fit) if solver == "sgd" else (clf.fit,)
+    for call in calls:
+        with pytest.raises(TypeError, match="SciPy sparse matrix itself"):
+            call(sparse_chunks, y_dask)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    test_chunks = da.from_array(X_test, chunks=100).map_blocks(sp.csr_matrix)
+    np.testing.assert_allclose(
+        clf.predict_proba(test_chunks).compute(), clf.predict_proba(X_test)
+    )
+
+
 def test_fit_dask_refuses_backend_cupy_saying_where_it_computes(digits):
     X_train, _, y_train, _ = digits
     clf = SoftmaxRegressionClassifier(backend="cupy")
