@@ -112,7 +112,7 @@ class ScipySolver:
         def objective(x):
             if whitened is not None:  # the reports see the model's gradient
                 if np.array_equal(x, last.get("x")):  # a point checked already
-                    return last["value"], last["solver_grad"]
+                    return last["value"], last["solver_grad"].copy()
                 value, grad = data.loss_gradient(whitened.coef(x), l2)
                 last.update(
                     value=value,
@@ -121,7 +121,7 @@ class ScipySolver:
                     x=np.array(x, copy=True),
                     evaluations=last["evaluations"] + 1,
                 )
-                return value, last["solver_grad"]
+                return value, last["solver_grad"].copy()  # SciPy's to keep
             coef = x if split is None else split.coef(x)
             value, grad = data.loss_gradient(coef, l2)
             if split is not None:
