@@ -561,6 +561,26 @@ def test_classifier_callback_can_stop_sgd():
     assert stopper.calls == {"setup": 1, "begin": 4, "end": 4, "teardown": 1}
 
 
+@pytest.mark.parametrize("average", [False, True])
+def test_classifier_callback_stop_lets_its_epoch_compete_for_the_best(average):
+    # the epoch at which a callback stops early stopping was scored but never
+    # offered as the best: the weights of an earlier epoch were kept, where
+    # the same fit ended by max_iter keeps the last (here the best)
+    _callback_api()
+    X, y = make_classification(
+        2000, 10, n_informative=5, n_classes=3, random_state=0
+    )  # fmt: skip
+    params = dict(early_stopping=True, average=average, random_state=0)
+    for k in (2, 4, 6):
+        clf = SoftmaxRegressionClassifier(**params).set_callbacks(_StopAfter(k))
+        clf.fit(X, y)
+        assert clf.n_iter_ == k
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+        ref = SoftmaxRegressionClassifier(**params, tol=None, max_iter=k).fit(X, y)
+        np.testing.assert_array_equal(clf.validation_scores_, ref.validation_scores_)
+        np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "cg"])
 def test_classifier_callbacks_pair_every_begin_with_an_end(solver):
     _callback_api()

@@ -382,7 +382,10 @@ class SGDSolver:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             run = self.setup(data, rng, previous, coef0, incremental)
             for _ in range(1 if incremental else run.config.max_iter):
-                if self.epoch(run, hooks) or self.check(run, hooks):
+                if self.epoch(run, hooks):  # a callback asked to stop
+                    self.judge(run)  # the epoch still competes for the best
+                    break
+                if self.check(run, hooks):
                     break
             return self.finalize(run)
 
@@ -637,21 +640,13 @@ class SGDSolver:
             **joined_batches(records),
         )
 
-    def check(self, run, hooks):
-        """The stopping rule's verdict on the epoch and the schedule's answer:
-        True when the run is over.
-
-        Where the criterion is the pass's loss (more than ``EXACT_ROWS`` rows,
-        no split, no average), "auto" reads it as the estimate it is: at the
-        start rate an improvement must exceed the loss's standard error
-        (there the loss settles at the rate's noise floor, which the first
-        lowering removes at once), and the rate is lowered once, the next
-        stall starting the decay (each lowering costs whole epochs of many
-        updates; the user guide has the measurements). The rate is lowered
-        once, and the decay sized, likewise where the criterion is a
-        validation split's log-loss on such data (``early_stopping=True``,
-        not averaged)."""
-        criterion, score, model, report = run.last
+    def judge(self, run):
+        """The stopping rule's verdict on the epoch (its history updated),
+        and the epoch's model kept if it is the best so far; returns
+        ``(verdict, once)``, ``once`` whether "auto" lowers the rate once
+        (see :meth:`check`). Also where a callback ends the run: its last
+        epoch competes for the best too."""
+        criterion, score, model, _ = run.last
         state, stopping, history = run.state, run.stopping, run.history
         value = None if score is None else -score
         estimate = run.loss_noise is not None and run.schedule.name == "auto"
@@ -667,8 +662,6 @@ class SGDSolver:
         if estimate and not run.schedule.lowered(state.rate):
             loss_noise = run.loss_noise  # at the start rate only
         verdict = stopping.update(history, criterion, value, run.noise, loss_noise)
-        # a split whose rows train again is no held-out judge: no stall
-        stalled = None if run.rejoined else verdict.stalled
         if verdict.new_best:
             run.best_rows = run.rows
             if callable(model):  # the model in pieces (CompactModel)
@@ -678,6 +671,27 @@ class SGDSolver:
         elif run.best is not None and score is None:  # the training objective
             if run.best.score is None or criterion < run.best.score:
                 run.best.keep(self.model(run) if model is None else model, criterion)
+        return verdict, once
+
+    def check(self, run, hooks):
+        """The stopping rule's verdict on the epoch and the schedule's answer:
+        True when the run is over.
+
+        Where the criterion is the pass's loss (more than ``EXACT_ROWS`` rows,
+        no split, no average), "auto" reads it as the estimate it is: at the
+        start rate an improvement must exceed the loss's standard error
+        (there the loss settles at the rate's noise floor, which the first
+        lowering removes at once), and the rate is lowered once, the next
+        stall starting the decay (each lowering costs whole epochs of many
+        updates; the user guide has the measurements). The rate is lowered
+        once, and the decay sized, likewise where the criterion is a
+        validation split's log-loss on such data (``early_stopping=True``,
+        not averaged)."""
+        _, _, _, report = run.last
+        state, stopping, history = run.state, run.stopping, run.history
+        verdict, once = self.judge(run)
+        # a split whose rows train again is no held-out judge: no stall
+        stalled = None if run.rejoined else verdict.stalled
         reaction = None
         if not run.incremental:
             reaction = run.schedule.after_epoch(
