@@ -34,15 +34,26 @@ def default_mnist_dir():
 
 
 def _read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack(">I", data[:4])[0]
-    if magic == 0x00000803:
-        n, rows, cols = struct.unpack(">III", data[4:16])
-        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows * cols)
-    if magic == 0x00000801:
-        (n,) = struct.unpack(">I", data[4:8])
-        return np.frombuffer(data, dtype=np.uint8, offset=8).reshape(n)
+    """The array an IDX ``.gz`` file holds; a file that is not one (not
+    gzip, empty, truncated, another magic number, a size that disagrees
+    with its header) is a ValueError naming it."""
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+        magic = struct.unpack(">I", data[:4])[0]
+        if magic == 0x00000803:
+            n, rows, cols = struct.unpack(">III", data[4:16])
+            pixels = np.frombuffer(data, dtype=np.uint8, offset=16)
+            return pixels.reshape(n, rows * cols)
+        if magic == 0x00000801:
+            (n,) = struct.unpack(">I", data[4:8])
+            return np.frombuffer(data, dtype=np.uint8, offset=8).reshape(n)
+    except (OSError, EOFError, struct.error, ValueError) as exc:
+        kind = "too short" if isinstance(exc, struct.error) else type(exc).__name__
+        raise ValueError(
+            f"{path} is not a readable IDX .gz file ({kind}: {exc}); download "
+            "the four MNIST files again."
+        ) from exc
     raise ValueError(f"{path} is not an IDX image or label file (magic {magic:#x}).")
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sk_softmax.__main__ import _parser, run
@@ -96,6 +97,33 @@ def test_demo_missing_data_dir_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "MNIST data directory not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content", ["not gzip", "", "truncated"])
+def test_demo_unreadable_mnist_file_is_one_line(tmp_path, content):
+    # a file that is not gzip, empty or cut short ended in a traceback
+    # (BadGzipFile, struct.error, EOFError)
+    import gzip
+
+    from sk_softmax._datasets import MNIST_FILES
+
+    for name in MNIST_FILES.values():
+        (tmp_path / name).write_bytes(gzip.compress(b"\x00\x00\x08\x01" + bytes(8)))
+    bad = tmp_path / MNIST_FILES["train_images"]
+    if content == "truncated":
+        header = (
+            b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") + bytes([0, 0, 0, 28] * 2)
+        )
+        pixels = np.random.default_rng(0).integers(0, 256, 7840, dtype=np.uint8)
+        whole = gzip.compress(header + pixels.tobytes())
+        bad.write_bytes(whole[: len(whole) // 2])
+    else:
+        bad.write_bytes(content.encode())
+    result = _run("--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "is not a readable IDX .gz file" in result.stderr
     assert "Traceback" not in result.stderr
 
 
