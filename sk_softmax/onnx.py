@@ -37,6 +37,7 @@ from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import guess_proto_type
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+from skl2onnx.common.utils_classifier import get_label_classes
 
 from ._backend import to_numpy
 from ._classifier import SoftmaxRegressionClassifier
@@ -84,7 +85,9 @@ def convert_softmax_regression(scope, operator, container):
     else:
         node("Softmax", [logits], probabilities.full_name, axis=1)
     index = node("ArgMax", [probabilities.full_name], axis=1, keepdims=0)
-    classes = np.asarray(model.classes_)
+    # classes_, or with the option nocl=True their indices (int64 labels, as
+    # skl2onnx declares the output then)
+    classes = np.asarray(get_label_classes(scope, model))
     if classes.dtype.kind in "biuf":
         labels = constant(classes.astype(np.int64), TensorProto.INT64)
     else:

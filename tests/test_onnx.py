@@ -96,3 +96,21 @@ def test_onnx_of_a_sparsified_l1_model():
     labels, proba = _session(onx).run(None, {"X": X})
     np.testing.assert_allclose(proba, expected, atol=1e-5)
     np.testing.assert_array_equal(labels, model.predict(X))
+
+
+@pytest.mark.parametrize("zipmap", [False, True])
+@pytest.mark.parametrize("labels", [[5, 7, 9], ["cat", "dog", "eel"]])
+def test_onnx_nocl_gives_the_class_indices(labels, zipmap):
+    # the option was registered but ignored: labels came out as classes_
+    # (string ones made a graph ONNX Runtime refuses to load)
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    model = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, np.array(labels)[y])
+    onx = to_onnx(model, X[:1], options={"nocl": True, "zipmap": zipmap})
+    index, proba = _session(onx).run(None, {"X": X})
+    expected = np.searchsorted(model.classes_, model.predict(X))
+    np.testing.assert_array_equal(index, expected)
+    if zipmap:  # keyed by the indices too
+        assert list(proba[0]) == [0, 1, 2]
+        proba = np.array([list(row.values()) for row in proba])
+    np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-5)
