@@ -408,3 +408,19 @@ def test_skops_loads_every_model_trusting_only_the_estimator(params):
         clf.partial_fit(X, y)
         loaded.partial_fit(X, y)
         np.testing.assert_array_equal(loaded.coef_, clf.coef_)
+
+
+def test_skops_loads_a_sparsified_model_trusting_scipys_csr_matrix_too():
+    # as the README and the user guide say: coef_ is a SciPy matrix then
+    sio = pytest.importorskip("skops.io", reason="skops is not installed")
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(solver="lbfgs", alpha=1e-2, l1_ratio=1.0)
+    clf = _fit_quietly(clf, X, y).sparsify()
+    data = sio.dumps(clf)
+    untrusted = sio.get_untrusted_types(data=data)
+    assert untrusted == [
+        "scipy.sparse._csr.csr_matrix",
+        f"{type(clf).__module__}.SoftmaxRegressionClassifier",
+    ]
+    loaded = sio.loads(data, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
