@@ -119,7 +119,8 @@ class SoftmaxRegressionClassifier(
         Whether to use Nesterov's momentum.
     average : bool or "auto", default="auto"
         Averaged SGD: the model is the average of the iterates since the end
-        of the first epoch (weighted by the step sizes); the stopping rule
+        of the first epoch (weighted by the step sizes; after one epoch, of
+        that epoch's); the stopping rule
         reads its training objective or validation score. ``"auto"``: on for
         wide sparse data (text, hashed or one-hot features) of more than
         10,000 rows, whose steps have no momentum to smooth them, unless
