@@ -174,10 +174,18 @@ class TrainingHooks:
             return False
         return self.callbacks.end_iteration(coef)
 
-    def rate_lowered(self, eta):
-        """The schedule lowered the learning rate to ``eta``."""
+    def rate_lowered(self, eta, decay_epochs=None):
+        """The schedule lowered the learning rate to ``eta``, or (with
+        ``decay_epochs``) starts its final decay from ``eta`` to zero over
+        that many epochs."""
         if self.verbose:
-            print(f"Learning rate lowered to {eta:.3g}")
+            if decay_epochs is None:
+                print(f"Learning rate lowered to {eta:.3g}")
+            else:
+                print(
+                    f"Learning rate decays from {eta:.3g} to 0 over "
+                    f"{decay_epochs:g} epochs"
+                )
 
     def fit_end(self):
         """The estimator is fitted now."""

@@ -384,6 +384,25 @@ def test_verbose_prints_a_line_per_full_batch_iteration(solver, verbose, capsys)
         assert match and int(match[1]) == i, line
 
 
+def test_verbose_says_when_the_final_decay_starts(capsys):
+    # it said "Learning rate lowered to" the rate of the epoch before
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    clf = SoftmaxRegressionClassifier(verbose=1, random_state=0).fit(X / 16, y)
+    lines = capsys.readouterr().out.splitlines()
+    decays = [i for i, ln in enumerate(lines) if ln.startswith("Learning rate decays")]
+    assert len(decays) == 1
+    rates = [float(ln.split("lr ")[1].split(",")[0]) for ln in lines if "lr " in ln]
+    start = float(lines[decays[0]].split("from ")[1].split(" ")[0])
+    assert float(lines[decays[0] - 1].split("lr ")[1].split(",")[0]) == start
+    assert rates[-1] < start and clf.n_iter_ == len(rates)
+    for i, line in enumerate(lines):
+        if line.startswith("Learning rate lowered to"):
+            lowered = float(line.split("to ")[1])
+            assert lowered < float(lines[i - 1].split("lr ")[1].split(",")[0])
+
+
 def test_verbose_2_adds_the_updates_to_sgd_lines(capsys):
     X, y = _iris()
     clf = SoftmaxRegressionClassifier(max_iter=2, verbose=2, random_state=0)

@@ -712,8 +712,10 @@ class SGDSolver:
         elif reaction == "lowered":
             stopping.lowered(history, mark=False)
         if reaction == "lowered":
-            hooks.rate_lowered(state.rate.eta)
-            if state.rate.decay_start is not None:
+            rate = state.rate
+            decays = rate.decay_start == state.params.epoch  # starts now
+            hooks.rate_lowered(rate.eta, rate.decay_epochs if decays else None)
+            if rate.decay_start is not None:
                 _rejoin(run)
         if reaction != "stop" or run.incremental:
             return False
