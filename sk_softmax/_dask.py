@@ -24,10 +24,12 @@ so bad input gives the same errors.
 
 import functools
 import operator
+import warnings
 
 import array_api_compat.numpy as np_compat
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import to_numpy
@@ -218,8 +220,16 @@ def as_dask_X(X, name="SoftmaxRegressionClassifier"):
             f"Only dask.array.Array input is supported; got {type(X).__name__}. "
             "Convert a Dask DataFrame with .to_dask_array(lengths=True)."
         )
+    if X.ndim == 1:  # scikit-learn's messages (the values: the Dask array's repr)
+        raise ValueError(
+            f"Expected 2D array, got 1D array instead:\narray={X!r}.\nReshape your "
+            "data either using array.reshape(-1, 1) if your data has a single "
+            "feature or array.reshape(1, -1) if it contains a single sample."
+        )
     if X.ndim != 2:
-        raise ValueError(f"Expected a 2-D Dask array; got {X.ndim} dimensions.")
+        raise ValueError(
+            f"Found array with dim {X.ndim}, while dim <= 2 is required by {name}."
+        )
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     if X.dtype.kind == "c":
@@ -245,11 +255,26 @@ def _as_dask_rows(v, X, name):
 
     if not hasattr(v, "__dask_graph__"):
         v = da.from_array(np.asarray(v), chunks=-1)
-    if any(np.isnan(c) for c in v.chunks[0]):
+    if name != "y" and v.ndim == 0:  # one weight for every row, as in memory
+        v = da.broadcast_to(v, (X.shape[0],)).astype(np.float64)
+    if v.ndim and any(np.isnan(c) for c in v.chunks[0]):
         v = v.compute_chunk_sizes()
     if name == "y":
-        if v.ndim != 1:
-            raise ValueError(f"y must be 1-D; got {v.ndim} dimensions.")
+        # scikit-learn's column_or_1d, as in memory: a column is raveled
+        # with its warning, anything else not 1-D refused with its message
+        if v.ndim == 2 and v.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. "
+                "Please change the shape of y to (n_samples, ), for example using "
+                "ravel().",
+                DataConversionWarning,
+                stacklevel=2,
+            )
+            v = v[:, 0]
+        elif v.ndim != 1:
+            raise ValueError(
+                f"y should be a 1d array, got an array of shape {v.shape} instead."
+            )
         check_consistent_length(X, v)
     else:
         check_weight_shape(v.shape, X.shape[0])

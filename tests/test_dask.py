@@ -336,6 +336,8 @@ def _bad_inputs():
         ("NaN in y", X, y_nan, None, {}),
         ("y of another length", X, y[:100], None, {}),
         ("weights of another length", X, y, ones[:10], {}),
+        ("y of two columns", X, np.c_[y, y], None, {}),
+        ("X of three dimensions", X[:, :, None], y, None, {}),
         ("no rows", X[:0], y[:0], None, {}),
         ("labels of no known type", X, np.full(len(y), None), None, {}),
         (
@@ -385,6 +387,33 @@ def test_dask_and_in_memory_refuse_bad_input_alike(case, params):
         for key, value in before.items():
             np.testing.assert_array_equal(after[key], value, err_msg=key)
     assert errors[0] == errors[1]
+
+
+def test_dask_takes_a_scalar_weight_and_a_column_y_like_in_memory():
+    # a scalar sample_weight failed with an IndexError (a 0-d Dask array's
+    # chunks), a column-vector y was refused; in memory both fit (the column
+    # with scikit-learn's DataConversionWarning); 1-D X gets its message
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y = load_iris(return_X_y=True)
+    X_dask = da.from_array(X, 50)
+    params = dict(solver="lbfgs", tol=1e-7, max_iter=1000)
+    memory = SoftmaxRegressionClassifier(**params).fit(X, y, sample_weight=2.0)
+    with dask.config.set(scheduler="synchronous"):
+        clf = SoftmaxRegressionClassifier(**params)
+        clf.fit(X_dask, da.from_array(y, 50), sample_weight=2.0)
+        np.testing.assert_allclose(clf.coef_, memory.coef_, rtol=1e-4, atol=1e-6)
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            clf.fit(X_dask, da.from_array(y[:, None], 50))
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            plain = SoftmaxRegressionClassifier(**params).fit(X, y[:, None])
+        np.testing.assert_allclose(clf.coef_, plain.coef_, rtol=1e-4, atol=1e-6)
+        sgd = SoftmaxRegressionClassifier(random_state=0)
+        sgd.partial_fit(X_dask, y, classes=np.unique(y), sample_weight=3.0)
+        for X_1d in (X[:, 0], da.from_array(X[:, 0], 50)):
+            with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+                SoftmaxRegressionClassifier(**params).fit(X_1d, y)
 
 
 def test_dask_refuses_complex_or_featureless_X_like_in_memory():
