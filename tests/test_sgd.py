@@ -1573,6 +1573,32 @@ def test_sgd_partial_fit_warns_when_a_call_makes_the_model_much_worse():
         clf.partial_fit(X, y)
 
 
+def test_sgd_warns_when_the_kept_model_is_worse_than_predicting_nothing():
+    """Wide sparse data whose every feature is rare (binary, 15 of 4,000 a
+    row): the automatic rate's averaged steps of 32 rows overshoot each
+    row's logits, and the kept model predicts the split worse than the zero
+    model (log-loss 1.87 against log 4 = 1.39). It said nothing; now a
+    warning names what to change. A rate that suits the data: no warning."""
+    rng = np.random.default_rng(0)
+    n, d, n_classes = 3000, 4000, 4
+    X = sp.random(n, d, density=15 / d, format="csr", random_state=1)
+    X.data[:] = 1.0
+    Z = X @ rng.normal(size=(n_classes, d)).T
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    y = (P.cumsum(axis=1) > np.random.default_rng(1).random((n, 1))).argmax(axis=1)
+    params = dict(early_stopping=True, average=True, batch_size=32, random_state=0)
+    with pytest.warns(
+        ConvergenceWarning, match="every class alike.*learning_rate_init"
+    ):
+        clf = SoftmaxRegressionClassifier(**params).fit(X, y)
+    assert -clf.best_validation_score_ > 1.1 * np.log(n_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(**params, learning_rate_init=1e-3).fit(X, y)
+    assert -clf.best_validation_score_ < np.log(n_classes)
+
+
 def test_sgd_worse_check_reads_the_weighted_loss():
     """The check reads the loss the fit lowers: weights that sacrifice some
     classes raise their rows' unweighted loss, which is no reason to warn."""

@@ -756,6 +756,8 @@ class SGDSolver:
         check_divergence(loss, state, run.train.loss.n_classes)
         if loss > 2 * run.start_loss + 0.1:
             warn_worse(run.start_loss, loss, state, run.incremental)
+        elif run.validation is not None and config.scoring == "loss":
+            warn_worse_than_uniform(-run.best.score, state, run.train.loss.n_classes)
         if not (run.converged or run.incremental or config.tol is None):
             run.stopping.warn_not_converged(config.max_iter)
         result = SGDResult(
@@ -994,6 +996,33 @@ def warn_worse(before, after, state, incremental):
         f"This {call} left the model worse than it started: its loss on a "
         f"sample of the training rows went from {before:.3g} to {after:.3g} "
         f"(learning rate {state.rate.eta0:.3g}). {_STEP_ADVICE}",
+        ConvergenceWarning,
+    )
+
+
+# the kept model's validation log-loss above this many times log(n_classes),
+# the log-loss of a model that predicts every class alike (the zero model),
+# is no model worth returning in silence
+UNIFORM_EXCESS = 1.1
+
+
+def warn_worse_than_uniform(validation_loss, state, n_classes):
+    """The ConvergenceWarning of a fit whose kept model predicts the early
+    stopping split worse than a model that knows nothing: its steps were too
+    large for the data (on wide sparse data whose every feature is rare, the
+    automatic rate's steps overshoot each row's own logits and even their
+    average stays worse than the zero model)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    uniform = float(np.log(n_classes))
+    if not validation_loss > UNIFORM_EXCESS * uniform:
+        return
+    warn_at_caller(
+        "SGD's model predicts the validation split worse than a model that "
+        f"predicts every class alike (log-loss {validation_loss:.3g} against "
+        f"log(n_classes) = {uniform:.3g}): its steps were too large for this "
+        f"data (learning rate {state.rate.eta0:.3g}). Set a smaller "
+        "learning_rate_init or a larger batch_size, or use solver='lbfgs'.",
         ConvergenceWarning,
     )
 
