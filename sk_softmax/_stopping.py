@@ -10,6 +10,7 @@ best weights are kept by :class:`BestWeights`. The rule's history is a
 calls in the solver's state.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -42,6 +43,11 @@ def mean_noise(values, weights):
     effective number of values (0 with at most one). The noise a criterion's
     improvement must exceed: a validation loss's (per-row differences from
     the best model's) and a pass's loss (its minibatches' mean losses)."""
+    if weights.shape[0] and float(np.max(weights)) > 0:
+        # scaled by a power of two near the largest weight: exact, the same
+        # values where nothing over- or underflows, and weights of 1e300 or
+        # 1e-300 (whose squares are not floats) read as any others
+        weights = np.ldexp(weights, -math.frexp(float(np.max(weights)))[1])
     total = float(np.sum(weights))
     n_eff = total**2 / float(np.sum(weights * weights)) if total > 0 else 0.0
     if n_eff <= 1.0:

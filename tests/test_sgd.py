@@ -1599,6 +1599,25 @@ def test_sgd_warns_when_the_kept_model_is_worse_than_predicting_nothing():
     assert -clf.best_validation_score_ < np.log(n_classes)
 
 
+def test_sgd_noise_of_a_weighted_mean_reads_any_weights_scale():
+    """The standard error of a weighted mean depends on the weights' ratios
+    only: weights of 1e300 or 1e-300, whose squares are no floats, gave a
+    ZeroDivisionError (a split of rows weighted 1e300 and 1, found by the
+    property test) or nonsense."""
+    from sk_softmax._stopping import mean_noise
+
+    rng = np.random.default_rng(0)
+    values, weights = rng.normal(size=50), rng.uniform(0.5, 2.0, 50)
+    expected = mean_noise(values, weights)
+    assert expected > 0
+    for scale in (1e300, 1e-300):
+        assert mean_noise(values, weights * scale) == pytest.approx(expected)
+    assert 0 < mean_noise(values, weights * 2.0**-1070) < 2 * expected  # subnormal
+    assert mean_noise(values, weights * 2.0**40) == expected  # exactly
+    assert mean_noise(values, np.zeros(50)) == 0.0
+    assert mean_noise(values[:0], weights[:0]) == 0.0
+
+
 def test_sgd_worse_check_reads_the_weighted_loss():
     """The check reads the loss the fit lowers: weights that sacrifice some
     classes raise their rows' unweighted loss, which is no reason to warn."""
