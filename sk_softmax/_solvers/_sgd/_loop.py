@@ -1011,7 +1011,8 @@ def warn_worse_than_uniform(validation_loss, state, n_classes):
     stopping split worse than a model that knows nothing: its steps were too
     large for the data (on wide sparse data whose every feature is rare, the
     automatic rate's steps overshoot each row's own logits and even their
-    average stays worse than the zero model)."""
+    average stays worse than the zero model), or ``alpha`` so small that the
+    optimum itself overfits."""
     from sklearn.exceptions import ConvergenceWarning
 
     uniform = float(np.log(n_classes))
@@ -1021,8 +1022,9 @@ def warn_worse_than_uniform(validation_loss, state, n_classes):
         "SGD's model predicts the validation split worse than a model that "
         f"predicts every class alike (log-loss {validation_loss:.3g} against "
         f"log(n_classes) = {uniform:.3g}): its steps were too large for this "
-        f"data (learning rate {state.rate.eta0:.3g}). Set a smaller "
-        "learning_rate_init or a larger batch_size, or use solver='lbfgs'.",
+        f"data (learning rate {state.rate.eta0:.3g}), or alpha too small to "
+        "hold its weights. Set a smaller learning_rate_init or a larger "
+        "batch_size, a larger alpha, or use solver='lbfgs'.",
         ConvergenceWarning,
     )
 
