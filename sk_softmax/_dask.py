@@ -30,7 +30,7 @@ import array_api_compat.numpy as np_compat
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._backend import to_numpy
 from ._data import InMemoryData, sample_loss, score_from_sums
@@ -226,10 +226,8 @@ def as_dask_X(X, name="SoftmaxRegressionClassifier"):
             "data either using array.reshape(-1, 1) if your data has a single "
             "feature or array.reshape(1, -1) if it contains a single sample."
         )
-    if X.ndim != 2:
-        raise ValueError(
-            f"Found array with dim {X.ndim}, while dim <= 2 is required by {name}."
-        )
+    if X.ndim != 2:  # scikit-learn's own error, on a stand-in of X's dimensions
+        check_array(np.zeros((1,) * X.ndim), estimator=name)
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     if X.dtype.kind == "c":

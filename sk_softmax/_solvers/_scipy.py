@@ -425,15 +425,14 @@ def minimize_scipy(
             break
         start = res.x
     res.nit = n_iter
-    if gradient_norm is not None:
-        res.success = bool(gradient_norm(res.x) <= tol)
+    if gradient_norm is not None:  # held to tol, and named in the warning
+        norm = gradient_norm(res.x)
+        res.success, res.jac = bool(norm <= tol), np.array([norm])
     elif res.success and bounds is None and res.jac is not None:
         # L-BFGS-B also ends, as a success, when the objective stops falling
         # (ftol): in float32, or on a poorly scaled problem, that can be far
         # from the gradient's tol; the promise is the gradient's
         res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
-    if gradient_norm is not None:  # the warning names the model's gradient
-        res.jac = np.array([gradient_norm(res.x)])
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
 
