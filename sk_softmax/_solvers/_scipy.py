@@ -33,6 +33,10 @@ WHITENED_FEATURES = 2048
 # synthetic data; 0.1 took 0.85x to 1.8x 0.01's (the user guide's table)
 WHITENING_CURVATURE = 0.01
 
+# the probe's length (in whitened coordinates) that measures the objective's
+# curvature along the first step (see _Whitened.first_step)
+CURVATURE_PROBE = 1e-3
+
 
 class ScipySolver:
     """A full-batch solver: SciPy's CG or L-BFGS-B on a training-data object.
@@ -136,7 +140,16 @@ class ScipySolver:
         if split is not None:
             x0 = split.start(x0)
         if whitened is not None:
+            whitened, value0, grad0 = whitened.first_step(data, l2, x0)
             x0 = whitened.start(x0)
+            # the start's evaluation, which first_step made (SciPy's is next)
+            last.update(
+                value=value0,
+                grad=grad0,
+                solver_grad=whitened.gradient(grad0),
+                x=np.array(x0, copy=True),
+                evaluations=2,
+            )
 
         def model_gradient_norm(x):
             """The max-norm of the model's gradient at the solver's ``x``
@@ -260,6 +273,39 @@ class _Whitened:
         except (np.linalg.LinAlgError, ValueError):  # alpha = 0, a flat direction
             return None
         return cls(loss, L)
+
+    def first_step(self, data, alpha, coef):
+        """This whitening, scaled so that the solver's first step is no
+        longer than the Newton step along the gradient at ``coef``; with the
+        objective and the gradient at ``coef``.
+
+        SciPy's CG and L-BFGS-B first try a step of length 1 along the
+        gradient; after it, both are indifferent to the coordinates' scale.
+        Where the whitening underestimates the curvature (many more features
+        than rows, where the diagonal form knows each feature's variance but
+        not that every row is long), that first step overshoots: a model
+        whose loss is about zero and whose gradient, ``alpha`` times the
+        weights, is below ``tol`` long before the optimum. The curvature
+        along the gradient is measured by a probe of length
+        ``CURVATURE_PROBE`` (one more evaluation); where the Newton step is
+        shorter than 1, the coordinates are scaled by its length.
+        """
+        # overflow (values of X near float64's range) is the solver's to
+        # report, as in its own evaluations
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value, grad = data.loss_gradient(coef, alpha)
+            g = self.gradient(grad)
+            norm = float(np.linalg.norm(g))
+            if not (np.isfinite(norm) and norm > 0):
+                return self, value, grad
+            direction = -g / norm
+            probe = self.coef(self.start(coef) + CURVATURE_PROBE * direction)
+            _, probe_grad = data.loss_gradient(probe, alpha)
+            curvature = float(direction @ (self.gradient(probe_grad) - g))
+            length = norm * CURVATURE_PROBE / curvature
+        if not (np.isfinite(length) and 0 < length < 1):
+            return self, value, grad
+        return type(self)(self.loss, self.L / length), value, grad
 
     def _rows(self, coef):
         """``[W b]`` of shape ``(n_rows, n_features + fit_intercept)``."""
