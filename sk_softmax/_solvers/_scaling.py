@@ -416,7 +416,11 @@ def sample_rows(n_samples, max_rows=1000):
     )
 
 
-def curvature_sample(X, max_rows=1000):
+#: The rows the automatic rate's power iteration reads (at most).
+CURVATURE_ROWS = 1000
+
+
+def curvature_sample(X, max_rows=CURVATURE_ROWS):
     """Up to ``max_rows`` evenly spaced rows of ``X`` on the host, as float64.
 
     What :func:`sgd_scaling` runs its power iteration on; sparse ``X`` stays

@@ -117,11 +117,13 @@ class Schedule:
         """A fresh :class:`RateState`."""
         return RateState(eta0=eta0, eta=eta0, horizon=horizon, hand_set=hand_set)
 
-    def resume(self, rate, learning_rate_init, horizon, auto_rate):
+    def resume(self, rate, learning_rate_init, horizon, auto_rate, unsure=False):
         """The state of a stream's next call (in place): a rate set by the
         user since takes effect, and so does ``"auto"`` set back after one
         (``auto_rate()``: the rate computed from the data, as a fit starts
-        with); an "auto" decay ended by ``fit`` becomes a rate lowered once."""
+        with); an "auto" decay ended by ``fit`` becomes a rate lowered once.
+        ``unsure``: the automatic rate was read from too few rows, and
+        ``auto_rate()`` lowers it where it is lower."""
         if learning_rate_init != "auto":
             if float(learning_rate_init) != rate.eta0 or not rate.hand_set:
                 rate.eta0 = rate.eta = float(learning_rate_init)
@@ -129,6 +131,10 @@ class Schedule:
         elif rate.hand_set:
             rate.eta0 = rate.eta = float(auto_rate())
             rate.hand_set = False
+        elif unsure:
+            fresh = float(auto_rate())
+            if fresh < rate.eta0:
+                rate.eta, rate.eta0 = min(rate.eta, fresh), fresh
         rate.horizon = horizon
         if rate.decay_start is not None:
             rate.decay_start = rate.decay_epochs = None
