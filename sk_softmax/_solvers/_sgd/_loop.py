@@ -21,6 +21,7 @@ import numpy as np
 
 from ..._backend import to_numpy, tree_map
 from ..._callbacks import EpochReport
+from ..._loss import penalty_strengths
 from ..._stopping import BestWeights, StoppingRule, mean_noise
 from ..._warnings import warn_at_caller
 from .._result import SolverResult
@@ -188,6 +189,15 @@ class SGDConfig:
         """Strength of ``||W||_1`` in the objective."""
         return self.alpha * self.l1_ratio
 
+    def penalty(self, data, coef):
+        """The penalty of ``coef`` in the objective (a host float)."""
+        return data.loss.penalty(coef, *penalty_strengths(self.alpha, self.l1_ratio))
+
+    def sample_objective(self, data, coef):
+        """The objective of ``coef``: its loss on a sample of ``data``'s
+        training rows plus the penalty."""
+        return data.sample_loss(coef) + self.penalty(data, coef)
+
     @property
     def step_momentum(self):
         """The momentum the updates use: none with an L1 penalty, whose
@@ -344,7 +354,9 @@ class Run:
     scores: list = dataclasses.field(default_factory=list)
     converged: bool = False
     last: tuple = None  # the last epoch's (criterion, score, model, report)
-    start_loss: float = None  # the starting model's loss on a sample of rows
+    # the starting model's objective: its loss on a sample of rows plus the
+    # penalty (at this call's alpha, which may be larger than the last's)
+    start_objective: float = None
     noise: float = 0.0  # the last validation score's noise against the best
     # the standard error of the last training criterion where it is the
     # pass's loss (an estimate from its minibatches), else None
@@ -440,10 +452,12 @@ class SGDSolver:
             config, schedule, data, validation, state, stopping, history, best,
             incremental, rng,
         )  # fmt: skip
-        run.start_loss = np.log(data.loss.n_classes)  # zeros' loss
-        if previous is not None or coef0 is not None:
+        run.start_objective = np.log(data.loss.n_classes)  # zeros' loss
+        if coef0 is not None:  # the model's (with averaging: not the iterate)
+            run.start_objective = config.sample_objective(data, data.asarray(coef0))
+        elif previous is not None:
             state.sync()
-            run.start_loss = data.sample_loss(state.params.coef)
+            run.start_objective = config.sample_objective(data, state.params.coef)
         return run
 
     def start(self, config, schedule, data, coef0=None):
@@ -509,9 +523,10 @@ class SGDSolver:
         # a rate read from rows that could not tell the curvature (no more
         # rows than features: some direction did not vary among them; a
         # first call of one row steps the intercept alone) is read again on
-        # this chunk, the lower kept, until the rows seen are as many as a
-        # fit reads it from. A stream of single rows: weights up to 136 and a
-        # held-out log-loss of 11.9 where fit's is 0.61; now 2.4 and 0.63
+        # this chunk, the lower kept, while the rows seen are no more than
+        # the features (and fewer than the CURVATURE_ROWS a fit reads it
+        # from). A stream of single rows: weights up to 136 and a held-out
+        # log-loss of 11.9 where fit's is 0.61; now 3.4 and 0.77
         seen = state.scaling.rows
         unsure = seen is not None and seen < min(loss.n_features + 1, CURVATURE_ROWS)
         # the parameter as it is now: the sketch on or off
@@ -770,8 +785,9 @@ class SGDSolver:
         if kept is None:
             loss = run.train.sample_loss(coef)
         check_divergence(loss, state, run.train.loss.n_classes)
-        if loss > 2 * run.start_loss + 0.1:
-            warn_worse(run.start_loss, loss, state, run.incremental)
+        objective = loss + config.penalty(run.train, coef)
+        if objective > 2 * run.start_objective + 0.1:
+            warn_worse(run.start_objective, objective, state, run.incremental)
         elif run.validation is not None and config.scoring == "loss":
             warn_worse_than_uniform(-run.best.score, state, run.train.loss.n_classes)
         if not (run.converged or run.incremental or config.tol is None):
@@ -1003,14 +1019,18 @@ _STEP_ADVICE = (
 
 def warn_worse(before, after, state, incremental):
     """The ConvergenceWarning of a call that left the model much worse than
-    it found it (its loss on a sample of the call's rows more than doubled):
-    steps too large for the data, short of a divergence."""
+    it found it (its objective, the loss on a sample of the call's rows plus
+    the penalty at the call's ``alpha``, more than doubled): steps too large
+    for the data, short of a divergence. The objective, not the loss: a
+    warm start or a stream's call after ``alpha`` was raised rightly trades
+    loss for smaller weights."""
     from sklearn.exceptions import ConvergenceWarning
 
     call = "partial_fit call" if incremental else "fit"
     warn_at_caller(
-        f"This {call} left the model worse than it started: its loss on a "
-        f"sample of the training rows went from {before:.3g} to {after:.3g} "
+        f"This {call} left the model worse than it started: its objective (the "
+        "loss on a sample of the training rows plus the penalty) went from "
+        f"{before:.3g} to {after:.3g} "
         f"(learning rate {state.rate.eta0:.3g}). {_STEP_ADVICE}",
         ConvergenceWarning,
     )
