@@ -216,6 +216,14 @@ def unique_labels(labels, name):
             f"{name} must be a 1-D list of labels; got an array of shape "
             f"{labels.shape}."
         )
+    numbers = labels if labels.dtype.kind in "fc" else None
+    if labels.dtype == object:  # the floats among them (None is refused below)
+        numbers = [v for v in labels.tolist() if isinstance(v, float | complex)]
+    if numbers is not None and not np.all(np.isfinite(numbers)):
+        raise ValueError(
+            f"{name} contains NaN or infinity: labels must be finite (as y's are "
+            "in fit)."
+        )
     try:
         return np.unique(labels)
     except TypeError as exc:  # e.g. None among numbers: not comparable
@@ -254,11 +262,18 @@ def check_sample_weight(sample_weight, n_samples):
     if sample_weight is None:
         return np.ones(n_samples, dtype=np.float64)
     try:  # a copy: the caller's array (read-only, a pandas column) is never written
-        sw = np.array(to_numpy(sample_weight), dtype=np.float64)
+        sw = np.asarray(to_numpy(sample_weight))
+        complex_weights = np.iscomplexobj(sw)  # float64 drops the imaginary part
+        if not complex_weights:
+            sw = np.array(sw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"sample_weight must hold numbers; could not read it as float64 ({exc})."
         ) from exc
+    if complex_weights:
+        raise ValueError(
+            "Complex data not supported: sample_weight must hold real numbers."
+        )
     if sw.ndim == 0:
         sw = np.full(n_samples, float(sw))
     check_weight_shape(sw.shape, n_samples)

@@ -196,6 +196,19 @@ def test_sample_weight_that_is_not_numbers_is_named():
 
 
 @pytest.mark.parametrize("params", SOLVERS, ids=_ids)
+def test_complex_sample_weight_is_refused(params):
+    # float64 dropped the imaginary part (NumPy's ComplexWarning escaped), as
+    # LogisticRegression and this estimator's complex X refuse it
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            clf.fit(X, y, sample_weight=np.ones(y.shape[0]) + 5j)
+    assert fitted_state(clf) == {}
+
+
+@pytest.mark.parametrize("params", SOLVERS, ids=_ids)
 @pytest.mark.parametrize("kind", ["float64", "csr"])
 def test_features_whose_squares_overflow_float64_are_refused(params, kind):
     # finite X near float64's range: no model of NaN predictions, no "diverged"
@@ -315,6 +328,18 @@ def test_partial_fit_classes_of_mixed_types_is_a_clear_type_error():
     clf = SoftmaxRegressionClassifier()
     with pytest.raises(TypeError, match="labels of one comparable type"):
         clf.partial_fit(X, y, classes=[0, 1, 2, None])
+    assert fitted_state(clf) == {}
+
+
+@pytest.mark.parametrize("dtype", [float, object])
+def test_partial_fit_classes_with_nan_are_refused(dtype):
+    # a NaN class trained a 4-class model, whose next call with the same
+    # classes= was refused as "differs from [0.0, 1.0, 2.0, nan]"
+    X, y = _iris()
+    clf = SoftmaxRegressionClassifier()
+    classes = np.array([0.0, 1.0, 2.0, np.nan], dtype=dtype)
+    with pytest.raises(ValueError, match="classes contains NaN or infinity"):
+        clf.partial_fit(X, y.astype(float), classes=classes)
     assert fitted_state(clf) == {}
 
 
