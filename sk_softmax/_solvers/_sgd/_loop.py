@@ -209,11 +209,14 @@ class SGDConfig:
         """This config with ``momentum="auto"`` decided from the state's step
         scaling (see :func:`auto_momentum`) and, on dense ``data``, capped
         where the steps are noisy (:func:`start_noise`; ``stream``: ``data``
-        is a chunk of a stream)."""
+        is a chunk of a stream). Not in a fit with the covariance
+        preconditioner, whose batches are large (``COVARIANCE_BATCH``); in
+        its streams, whose chunks may be single rows, yes (chunks of 1 and 3
+        rows, momentum 0.9: held-out log-loss 1.50 and 1.66, capped 0.38)."""
         if self.momentum != "auto":
             return self
         momentum = auto_momentum(state, self.alpha)
-        if data.row_nnz() is None and state.scaling.lowrank is None:
+        if data.row_nnz() is None and (stream or state.scaling.lowrank is None):
             noise = start_noise(state, self.batch_size, data, stream)
             momentum = min(momentum, max(1.0 - noise / MOMENTUM_NOISE, 0.0))
         return dataclasses.replace(self, momentum=float(momentum))
