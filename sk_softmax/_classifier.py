@@ -32,7 +32,9 @@ from ._solvers import LEARNING_RATES, SOLVERS, ScipySolver, SGDConfig, SGDSolver
 from ._sparse_coef import SparseCoefMixin, coef_for, dense_coef
 from ._validation import unchanged_on_error, validate_predict_data, warn_if_unbounded
 
-_PRIVATE_STATE = ("_sgd_state", "_random_state")  # fitted, private, rolled back too
+# fitted, private, rolled back too (_seen_rows: a full-batch fit's, see
+# SolverResult.seen)
+_PRIVATE_STATE = ("_sgd_state", "_random_state", "_seen_rows")
 _SGD_ONLY = ("loss_curve_", "best_loss_", "t_", "validation_scores_", *_PRIVATE_STATE)
 
 AUTO = StrOptions({"auto"})  # a parameter's "auto" value
@@ -446,6 +448,9 @@ class SoftmaxRegressionClassifier(
             rng = copy.deepcopy(self._random_state)
         coef0 = self._coef0(data, incremental)  # a stream goes on from coef_
         kwargs = dict(previous=previous, coef0=coef0, incremental=incremental)
+        if incremental and previous is None and coef0 is not None:
+            # after a full-batch fit: its rows count as seen by the stream
+            kwargs["seen"] = getattr(self, "_seen_rows", None)
         return solver.run(data, hooks, rng, **kwargs), rng
 
     def _assign(self, data, result, rng, incremental):

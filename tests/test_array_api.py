@@ -345,9 +345,10 @@ def test_array_api_full_batch_moves_only_loss_and_gradient(
 
     monkeypatch.setattr(SoftmaxLoss, "loss_gradient", counted)
     for solver in ("lbfgs", "cg"):
-        # whitened, once a fit: "auto", the sample of rows it is from (dense,
-        # few features); "diagonal", the column sums (three vectors)
-        for preconditioner, extra in (("diagonal", 3), ("auto", 1)):
+        # once a fit: the column sums (three vectors: the diagonal
+        # whitening's, and a stream's that goes on from the model), and for
+        # "auto" the sample of rows its whitening is from (dense, few features)
+        for preconditioner, extra in (("diagonal", 3), ("auto", 4)):
             host_syncs.clear()
             evaluations.clear()
             params = {"solver": solver, "max_iter": 8, "preconditioner": preconditioner}

@@ -1666,6 +1666,25 @@ def test_sgd_raised_alpha_is_no_worse_model(call):
         clf.fit(X, y) if call == "warm_start" else clf.partial_fit(X, y)
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "cg"])
+def test_sgd_stream_after_a_full_batch_fit_keeps_its_model(solver):
+    # the first call's steps were scaled by its rows alone: one row, whose
+    # centered features do not vary, stepped every weight by 1 / alpha at a
+    # rate of about 1, and every weight of the model became 0 (held-out
+    # log-loss 0.46 to 7.3). The full-batch fit's rows now count as seen
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    clf = SoftmaxRegressionClassifier(solver=solver, random_state=0)
+    clf.fit(X_train, y_train)
+    before = log_loss(y_test, clf.predict_proba(X_test))
+    clf.set_params(solver="sgd").partial_fit(X_test[:1], y_test[:1])
+    assert np.abs(clf.coef_).max() > 0.5
+    assert log_loss(y_test, clf.predict_proba(X_test)) < 1.05 * before
+    # an SGD fit's model keeps no full-batch rows
+    clf.set_params(solver="sgd").fit(X_train, y_train)
+    assert not hasattr(clf, "_seen_rows")
+
+
 def test_sgd_average_stream_is_judged_on_its_model():
     # the start was read at the iterate and the end at the average (the
     # model): a stream of single rows warned "left the model worse" on 44 of

@@ -21,16 +21,26 @@ class SolverResult:
         Whether the solver found every weight of ``coef`` finite already
         (SGD's final check, where it read these very values): not scanned
         again.
+    seen : dict or None
+        A full-batch fit's training rows, for a stream that goes on from its
+        model: their column moments (``ColumnMoments``' fields, host float64)
+        and their number (``"rows"``); SGD's steps are scaled by them and the
+        stream's rows together, as if the stream had seen them.
     """
 
     coef: object
     n_iter: int
     checked: bool = False
+    seen: dict = None
 
     def fitted_attributes(self, data):
-        """``coef_``, ``intercept_``, ``n_iter_``, placed like the data's results."""
+        """``coef_``, ``intercept_``, ``n_iter_``, placed like the data's
+        results (and ``_seen_rows``: :attr:`seen`)."""
         W, b = fitted_parameters(data, self.coef, self.checked)
-        return {"coef_": W, "intercept_": b, "n_iter_": int(self.n_iter)}
+        attributes = {"coef_": W, "intercept_": b, "n_iter_": int(self.n_iter)}
+        if self.seen is not None:
+            attributes["_seen_rows"] = self.seen
+        return attributes
 
 
 def fitted_parameters(data, coef, checked=False):

@@ -108,9 +108,12 @@ class ScipySolver:
         """
         l2, l1 = penalty_strengths(self.alpha, self.l1_ratio)
         split = _L1Split(data.loss.n_rows * data.loss.n_features, l1) if l1 else None
+        # the rows' column moments: the diagonal whitening's, and a stream's
+        # that goes on from this model (SolverResult.seen)
+        moments = data.column_stats()
         whitened = None
         if not l1:
-            whitened = _Whitened.from_data(data, l2, self.preconditioner)
+            whitened = _Whitened.from_data(data, l2, self.preconditioner, moments)
         last = {"evaluations": 0}
 
         def objective(x):
@@ -207,6 +210,7 @@ class ScipySolver:
             result.coef = split.coef(result.coef)
         if whitened is not None:
             result.coef = whitened.coef(result.coef)
+        result.seen = {**moments._asdict(), "rows": data.training_rows()}
         return result
 
 
@@ -233,20 +237,23 @@ class _Whitened:
         self.L = L
 
     @classmethod
-    def from_data(cls, data, alpha, preconditioner):
+    def from_data(cls, data, alpha, preconditioner, moments=None):
         """The whitening of ``data``'s features: full (from a sample) where it
-        applies and ``preconditioner`` is not "diagonal", else diagonal."""
+        applies and ``preconditioner`` is not "diagonal", else diagonal (from
+        ``moments``, the training rows' column moments, if given)."""
         loss = data.loss
         full = None
         if preconditioner != "diagonal":
             if loss.n_features + loss.fit_intercept <= WHITENED_FEATURES:
                 full = cls._full(data, alpha)
-        return full if full is not None else cls._diagonal(data, alpha)
+        if full is not None:
+            return full
+        return cls._diagonal(data, alpha, moments)
 
     @classmethod
-    def _diagonal(cls, data, alpha):
+    def _diagonal(cls, data, alpha, moments=None):
         """The diagonal form, from the column moments of the training rows."""
-        moments = data.column_stats()
+        moments = data.column_stats() if moments is None else moments
         scale = WHITENING_CURVATURE * moments.sq_sum / moments.total + alpha
         if data.loss.fit_intercept:
             scale = np.append(scale, WHITENING_CURVATURE)

@@ -382,7 +382,10 @@ class SGDSolver:
     def __init__(self, config):
         self.config = config
 
-    def run(self, data, hooks, rng, *, previous=None, coef0=None, incremental=False):
+    def run(
+        self, data, hooks, rng, *, previous=None, coef0=None, incremental=False,
+        seen=None,
+    ):  # fmt: skip
         """Train on ``data``; return an :class:`SGDResult`.
 
         ``fit``: up to ``max_iter`` epochs from ``coef0`` (or zeros), until
@@ -392,6 +395,8 @@ class SGDSolver:
         ``previous`` state (as :meth:`SGDState.to_plain` gave it) and the
         parameters ``coef0`` (the model's), whose stopping rule and schedule
         carry on; a stream is never stopped, and never warned about.
+        ``seen``: a full-batch fit's rows (``SolverResult.seen``), which a
+        stream's first call from its model scales its steps by, with its own.
 
         ``hooks`` (:class:`~sk_softmax._callbacks.TrainingHooks`) sees every
         epoch; ``rng`` (a ``RandomState``) draws the split and the batches.
@@ -399,7 +404,7 @@ class SGDSolver:
         divergence check raises the error that says what to change.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            run = self.setup(data, rng, previous, coef0, incremental)
+            run = self.setup(data, rng, previous, coef0, incremental, seen)
             for _ in range(1 if incremental else run.config.max_iter):
                 if self.epoch(run, hooks):  # a callback asked to stop
                     self.judge(run)  # the epoch still competes for the best
@@ -409,7 +414,7 @@ class SGDSolver:
             return self.finalize(run)
 
     # ------------------------------------------------------------ the steps
-    def setup(self, data, rng, previous, coef0, incremental):
+    def setup(self, data, rng, previous, coef0, incremental, seen=None):
         """The run: the resolved config, early stopping's split, the state
         (fresh, or a stream's resumed) and the stopping rule."""
         config = self.config.resolved(data, previous, incremental)
@@ -423,7 +428,7 @@ class SGDSolver:
             state = SGDState.from_plain(previous, coef0)
             state = self.resume(config, schedule, state, data)
         else:
-            state = self.start(config, schedule, data, coef0)
+            state = self.start(config, schedule, data, coef0, seen)
         config = config.with_momentum(state, data, incremental)
         if (
             self.config.batch_size == "auto"
@@ -463,10 +468,16 @@ class SGDSolver:
             run.start_objective = config.sample_objective(data, state.params.coef)
         return run
 
-    def start(self, config, schedule, data, coef0=None):
-        """A fresh state: step scaling from ``data``, parameters ``coef0`` or 0."""
+    def start(self, config, schedule, data, coef0=None, seen=None):
+        """A fresh state: step scaling from ``data`` (and the rows ``seen``
+        already, see :meth:`run`), parameters ``coef0`` or 0."""
         # the compiled sums where the steps run the compiled loop (see split)
         moments = data.column_stats(compiled=sparse_steps(data, config.batch_size))
+        rows = data.training_rows()
+        if seen is not None:  # one row alone: no feature varies, each steps 1/alpha
+            fields = {name: seen[name] for name in ColumnMoments._fields}
+            moments = ColumnMoments(**fields).combine(moments)
+            rows += int(seen["rows"])
         centered = _centers(config, data, moments)
         scaling = sgd_scaling(
             moments,
@@ -499,7 +510,7 @@ class SGDSolver:
                 moments,
                 _placed(scaling.lowrank, data),
                 scaling.sketch,
-                data.training_rows(),
+                rows,
             ),
             rate=schedule.init(
                 eta0, config.max_iter, config.learning_rate_init != "auto"
