@@ -220,10 +220,7 @@ def unique_labels(labels, name):
     if labels.dtype == object:  # the floats among them (None is refused below)
         numbers = [v for v in labels.tolist() if isinstance(v, float | complex)]
     if numbers is not None and not np.all(np.isfinite(numbers)):
-        raise ValueError(
-            f"{name} contains NaN or infinity: labels must be finite (as y's are "
-            "in fit)."
-        )
+        raise ValueError(f"{name} contains NaN or infinity: labels must be finite.")
     try:
         return np.unique(labels)
     except TypeError as exc:  # e.g. None among numbers: not comparable

@@ -474,7 +474,10 @@ class SGDSolver:
         # the compiled sums where the steps run the compiled loop (see split)
         moments = data.column_stats(compiled=sparse_steps(data, config.batch_size))
         rows = data.training_rows()
-        if seen is not None:  # one row alone: no feature varies, each steps 1/alpha
+        if seen is not None:
+            # after a full-batch fit its rows count as seen: a first chunk
+            # alone (one row varies in no feature) would step every weight
+            # by 1 / alpha
             fields = {name: seen[name] for name in ColumnMoments._fields}
             moments = ColumnMoments(**fields).combine(moments)
             rows += int(seen["rows"])
