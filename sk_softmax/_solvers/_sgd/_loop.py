@@ -21,7 +21,6 @@ import numpy as np
 
 from ..._backend import to_numpy, tree_map
 from ..._callbacks import EpochReport
-from ..._loss import penalty_strengths
 from ..._stopping import BestWeights, StoppingRule, mean_noise
 from ..._warnings import warn_at_caller
 from .._result import SolverResult
@@ -191,7 +190,7 @@ class SGDConfig:
 
     def penalty(self, data, coef):
         """The penalty of ``coef`` in the objective (a host float)."""
-        return data.loss.penalty(coef, *penalty_strengths(self.alpha, self.l1_ratio))
+        return data.loss.penalty(coef, self.l2, self.l1)
 
     def sample_objective(self, data, coef):
         """The objective of ``coef``: its loss on a sample of ``data``'s
