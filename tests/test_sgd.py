@@ -1149,6 +1149,41 @@ def test_sgd_default_fit_does_not_depend_on_the_features_offsets():
     assert objectives[1] <= 1.01 * objectives[0]
 
 
+@pytest.mark.parametrize(
+    "dtype, value, sparse",
+    [
+        (np.float64, 1e14, False),
+        (np.float64, 1e20, False),
+        (np.float64, 1e145, True),
+        (np.float32, 1e6, False),
+        (np.float32, 1e12, False),
+    ],
+)
+def test_sgd_constant_column_of_any_value_trains_as_without_it(dtype, value, sparse):
+    # a constant column's centered values (computed as x w - mu w) are
+    # rounding noise, which its variance's scaling (1 / alpha) made steps of:
+    # at 1e14 (float32: 1e6) the default fit ended at 0.31 training accuracy
+    # with a warning, at 1e20 (float32: 1e8) it diverged, where the same rows
+    # without the column train to 0.76; sparse, at 1e145, the rate underflowed
+    # to 0 and the model stayed all zeros, silently. Its weight stays about 0
+    # now, as the optimum's (the intercept holds the column's mean)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+    without = SoftmaxRegressionClassifier(random_state=0).fit(X[:, :4].astype(dtype), y)
+    X[:, 4] = value
+    X = X.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = SoftmaxRegressionClassifier(random_state=0).fit(
+            sp.csr_matrix(X) if sparse else X, y
+        )
+    assert clf.coef_.dtype == dtype
+    assert abs(clf.score(X, y) - without.score(X[:, :4], y)) <= 0.01
+    if not sparse:  # (sparse sums leave the column a spread of rounding)
+        assert np.max(np.abs(clf.coef_[:, 4])) * value <= 1e-3
+
+
 def test_sgd_centers_only_where_it_applies():
     X, y = _offset_features()
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))

@@ -433,7 +433,23 @@ def curvature_sample(X, max_rows=CURVATURE_ROWS):
     return np.asarray(to_numpy(sample), dtype=np.float64), rows
 
 
-def feature_preconditioner(moments, loss, alpha, centered):
+# float64's precision, the default of the functions that take the data's
+EPS64 = float(np.finfo(np.float64).eps)
+# a feature whose spread is within this many roundings of its mean (at the
+# data's precision) has none that centered steps resolve
+CENTERING_ULPS = 64
+
+
+def unresolved_spread(moments, eps):
+    """Per feature: whether its spread (``moments``' centered one) is within
+    ``CENTERING_ULPS`` roundings of its mean at precision ``eps`` (the data
+    type's machine epsilon): a constant column, or one varying below what
+    centered arithmetic at its offset resolves (a column of zeros too)."""
+    mean = moments.sum / moments.total
+    return moments.m2 / moments.total <= (CENTERING_ULPS * eps * mean) ** 2
+
+
+def feature_preconditioner(moments, loss, alpha, centered, eps=EPS64):
     """:func:`preconditioner` from column sums, and the centering.
 
     One scaling per feature (the same for every class's weight of that
@@ -442,10 +458,22 @@ def feature_preconditioner(moments, loss, alpha, centered):
     copy of its weights' size). ``centered``: the steps are taken as if the
     features were centered (:func:`centered_step`), so the scaling reads the
     features' variances, and their means are returned as the center (else
-    None). ``moments``: the data's :class:`ColumnMoments`.
+    None); a feature whose spread the steps cannot resolve at the data's
+    precision ``eps`` (:func:`unresolved_spread`: a constant column) is
+    scaled by its second moment, as uncentered. ``moments``: the data's
+    :class:`ColumnMoments`.
     """
     center = moments.sum / moments.total if centered else None
     col_sq_mean = moments.mean_squares(centered)
+    if centered:
+        # its centered values, which the steps compute as x w - mu w, are
+        # rounding noise, and 1 / alpha (its variance's scaling) made steps
+        # of it: a constant column of 1e14 (float32: 1e6) wrecked the model
+        # or made the fit diverge. Scaled as uncentered, its steps stay that
+        # noise's size: its weights stay about 0, as the optimum's (the
+        # intercept holds its mean)
+        uncentered = moments.mean_squares(False)
+        col_sq_mean = np.where(unresolved_spread(moments, eps), uncentered, col_sq_mean)
     precond = preconditioner(col_sq_mean, loss.n_classes, loss.fit_intercept, alpha)
     return precond, center
 
@@ -558,7 +586,9 @@ def _scaled_bound(moments, sketch, loss, precond, centered):
     return D, _LowRankPlusDiagonal(G, 1.0 - np.sum(G * G, axis=0))
 
 
-def covariance_preconditioner(moments, sketch, loss, alpha, centered, rank=None):
+def covariance_preconditioner(
+    moments, sketch, loss, alpha, centered, rank=None, eps=EPS64
+):
     """The covariance preconditioner: :func:`feature_preconditioner`'s
     scaling times the inverse of the features' correlation matrix in its
     leading directions.
@@ -581,10 +611,11 @@ def covariance_preconditioner(moments, sketch, loss, alpha, centered, rank=None)
     optimum do not change; the intercepts keep their diagonal scaling.
 
     Returns ``(precond, center, lowrank)``: the diagonal part (features'
-    ``1 / (r D_j)``, the intercepts' as :func:`feature_preconditioner`'s),
-    the center (as there) and the :class:`LowRank` term.
+    ``1 / (r D_j)``, the intercepts' as :func:`feature_preconditioner`'s,
+    the data's precision ``eps`` likewise), the center (as there) and the
+    :class:`LowRank` term.
     """
-    precond, center = feature_preconditioner(moments, loss, alpha, centered)
+    precond, center = feature_preconditioner(moments, loss, alpha, centered, eps)
     n_features = loss.n_features
     D, N = _scaled_bound(moments, sketch, loss, precond, centered)
     k = min(COVARIANCE_RANK if rank is None else rank, n_features)
@@ -671,7 +702,14 @@ class StepScaling(NamedTuple):
 
 
 def sgd_scaling(
-    moments, sample, loss, alpha, learning_rate_init, centered, covariance=False
+    moments,
+    sample,
+    loss,
+    alpha,
+    learning_rate_init,
+    centered,
+    covariance=False,
+    eps=EPS64,
 ):
     """SGD's per-parameter preconditioner, centering and initial step size.
 
@@ -689,11 +727,12 @@ def sgd_scaling(
 
     ``covariance``: True for the covariance preconditioner
     (:func:`covariance_preconditioner`, its sketch from the same sample),
-    False for the diagonal.
+    False for the diagonal. ``eps``: the data type's machine epsilon (see
+    :func:`feature_preconditioner`).
 
     Returns a :class:`StepScaling`.
     """
-    precond, center = feature_preconditioner(moments, loss, alpha, centered)
+    precond, center = feature_preconditioner(moments, loss, alpha, centered, eps)
     args = (loss.n_classes, loss.fit_intercept, alpha)
     if not covariance:
         if learning_rate_init == "auto":
@@ -705,7 +744,7 @@ def sgd_scaling(
     Xs, ws = sample()
     sketch = input_sketch(Xs, ws, moments.total)
     precond, center, lowrank = covariance_preconditioner(
-        moments, sketch, loss, alpha, centered
+        moments, sketch, loss, alpha, centered, eps=eps
     )
     if learning_rate_init == "auto":
         eta0 = top_curvature_step(Xs, ws, precond, *args, center, lowrank)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._backend import to_numpy, tree_map
+from ..._backend import get_namespace, to_numpy, tree_map
 from ..._callbacks import EpochReport
 from ..._stopping import BestWeights, StoppingRule, mean_noise
 from ..._warnings import warn_at_caller
@@ -33,6 +33,7 @@ from .._scaling import (
     offsets_dominate,
     sgd_scaling,
     top_curvature_step,
+    unresolved_spread,
 )
 from .._schedule import Schedule
 from ._passes import (
@@ -239,9 +240,17 @@ def auto_momentum(state, alpha):
     about 2 and the momentum about 0.03: 0.9 would make the steps ring
     (the loss swinging from epoch to epoch) where plain steps converge.
     """
-    precond = np.asarray(to_numpy(state.scaling.precond), dtype=np.float64)
-    n_features = state.scaling.moments.sq_sum.shape[0]
-    smallest = float(np.min(precond[:n_features], initial=np.inf))
+    scaling = state.scaling
+    eps = float(get_namespace(scaling.precond).finfo(scaling.precond.dtype).eps)
+    precond = np.asarray(to_numpy(scaling.precond), dtype=np.float64)
+    n_features = scaling.moments.sq_sum.shape[0]
+    precond = precond[:n_features]
+    if scaling.center is not None:
+        # a feature without a spread the steps resolve is scaled as
+        # uncentered (feature_preconditioner): its weight, about 0 and
+        # moved only by rounding noise, sets no pace
+        precond = precond[~unresolved_spread(scaling.moments, eps)]
+    smallest = float(np.min(precond, initial=np.inf))
     if state.scaling.lowrank is not None:  # the covariance preconditioner's
         smallest = float(state.scaling.lowrank.smallest)
     q = state.rate.eta0 * alpha * smallest
@@ -489,6 +498,7 @@ class SGDSolver:
             config.learning_rate_init,
             centered,
             _covariance(config, data),
+            eps=_precision(data),
         )
         precond, center, eta0 = scaling.precond, scaling.center, scaling.eta0
         _check_step_scaling(precond, data)
@@ -871,11 +881,11 @@ def _joined_scaling(scaling, data, config, sketched):
     lowrank = None
     if sketch is not None and not config.l1:
         precond, center, lowrank = covariance_preconditioner(
-            moments, sketch, loss, config.alpha, centered
+            moments, sketch, loss, config.alpha, centered, eps=_precision(data)
         )
     else:
         precond, center = feature_preconditioner(
-            moments, loss, config.alpha, centered and not config.l1
+            moments, loss, config.alpha, centered and not config.l1, _precision(data)
         )
     _check_step_scaling(precond, data)
     joined = Scaling(
@@ -1013,6 +1023,12 @@ def _placed(lowrank, data):
     return lowrank._replace(
         basis=data.asarray(lowrank.basis), shrink=data.asarray(lowrank.shrink)
     )
+
+
+def _precision(data):
+    """The machine epsilon of ``data``'s dtype, which its steps compute in."""
+    xp = getattr(data, "xp", np)
+    return float(xp.finfo(data.dtype).eps)
 
 
 def _check_step_scaling(precond, data):
