@@ -89,7 +89,16 @@ def convert_softmax_regression(scope, operator, container):
     # skl2onnx declares the output then)
     classes = np.asarray(get_label_classes(scope, model))
     if classes.dtype.kind in "biuf":
-        labels = constant(classes.astype(np.int64), TensorProto.INT64)
+        as_int64 = classes.astype(np.int64)
+        if not np.array_equal(as_int64.astype(object), classes.astype(object)):
+            # uint64 labels of 2**63 and more would wrap round to negatives
+            raise ValueError(
+                f"ONNX holds numeric labels as int64, and classes_ {classes!r} "
+                "do not fit it. Encode the labels (as strings, or 0 to "
+                "n_classes - 1) before fitting, or export with "
+                "options={'nocl': True} to output the classes' indices."
+            )
+        labels = constant(as_int64, TensorProto.INT64)
     else:
         labels = constant(classes.astype(str).astype(object), TensorProto.STRING)
     node("Gather", [labels, index], label.full_name, axis=0)

@@ -114,3 +114,26 @@ def test_onnx_nocl_gives_the_class_indices(labels, zipmap):
         assert list(proba[0]) == [0, 1, 2]
         proba = np.array([list(row.values()) for row in proba])
     np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-5)
+
+
+def test_onnx_refuses_labels_that_int64_cannot_hold():
+    # uint64 labels of 2**63 and more wrapped round to negative int64 ones:
+    # every exported label was wrong, without a warning
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    labels = np.array([2**63, 2**63 + 1, 2**63 + 5], dtype=np.uint64)
+    model = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, labels[y])
+    with pytest.raises(ValueError, match="do not fit it. Encode the labels"):
+        to_onnx(model, X[:1], options={"zipmap": False})
+    # the classes' indices instead, as the message offers
+    onx = to_onnx(model, X[:1], options={"nocl": True, "zipmap": False})
+    index, _ = _session(onx).run(None, {"X": X})
+    np.testing.assert_array_equal(
+        index, np.searchsorted(model.classes_, model.predict(X))
+    )
+    # labels that fit (the largest int64) still come out as they are
+    top = np.array([0, 2**62, 2**63 - 1], dtype=np.uint64)
+    model = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, top[y])
+    onx = to_onnx(model, X[:1], options={"zipmap": False})
+    exported, _ = _session(onx).run(None, {"X": X})
+    np.testing.assert_array_equal(exported.astype(np.uint64), model.predict(X))
