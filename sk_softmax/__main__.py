@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -384,6 +385,27 @@ def _plot(results, args, sizes):
     plt.close(fig)
 
 
+def _check_plot_path(parser, path):
+    """Refuse, before any fit, a figure that could not be saved: a folder
+    that is not there or not writable, a format matplotlib does not write."""
+    import os
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        parser.error(f"--plot {path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"--plot {path}: the folder {folder} is not writable")
+    kind = Path(path).suffix[1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if kind and kind not in formats:
+        parser.error(
+            f"--plot {path}: matplotlib does not write .{kind} files; name one "
+            f"of {', '.join(sorted(formats))} (or no extension, for a PNG)"
+        )
+
+
 def main(argv=None):
     """Console entry point; returns the process exit code."""
     parser = _parser()
@@ -398,6 +420,7 @@ def main(argv=None):
                 "--plot needs matplotlib: pip install matplotlib (or, in the "
                 'checkout, pip install -e ".[plot]")'
             )
+        _check_plot_path(parser, args.plot)
     try:
         run(args)
     except (FileNotFoundError, ImportError, ValueError) as exc:

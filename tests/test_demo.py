@@ -92,6 +92,21 @@ def test_demo_plot_without_sgd_solver_exits_before_fitting(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "name, message",
+    [("missing/c.png", "there is no folder"), ("c.xyz", "does not write .xyz files")],
+)
+def test_demo_plot_that_cannot_be_saved_exits_before_fitting(tmp_path, name, message):
+    # the figure's path was tried only after every fit had run (on MNIST a
+    # minute of fitting lost to a typo in the folder)
+    pytest.importorskip("matplotlib")
+    result = _run("--plot", str(tmp_path / name))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "solver " not in result.stdout  # no table: nothing was fitted
+    assert "Traceback" not in result.stderr
+
+
 def test_demo_missing_data_dir_is_one_line(tmp_path):
     result = _run("--dataset", "mnist", "--data-dir", str(tmp_path / "absent"))
     assert result.returncode == 2
