@@ -410,6 +410,8 @@ def main(argv=None):
     """Console entry point; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.blas_threads < 0:
+        parser.error(f"--blas-threads must be 0 or more, got {args.blas_threads}")
     if args.plot and args.solver in ("cg", "lbfgs"):
         parser.error("--plot needs an SGD solver (cg and lbfgs have no loss curve)")
     if args.plot:  # before training, not after it

@@ -107,6 +107,14 @@ def test_demo_plot_that_cannot_be_saved_exits_before_fitting(tmp_path, name, mes
     assert "Traceback" not in result.stderr
 
 
+def test_demo_negative_blas_threads_is_refused():
+    # -1 was taken: the header printed "BLAS threads: -1", no limit was set
+    result = _run("--blas-threads", "-1")
+    assert result.returncode == 2
+    assert "--blas-threads must be 0 or more, got -1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_demo_missing_data_dir_is_one_line(tmp_path):
     result = _run("--dataset", "mnist", "--data-dir", str(tmp_path / "absent"))
     assert result.returncode == 2
