@@ -81,8 +81,10 @@ def training_data(estimator, X, y, sample_weight, classes, incremental):
             classes, getattr(estimator, "classes_", None), estimator.class_weight
         )
         if not first and dispatch_enabled() and estimator.backend == "auto":
-            # the state lives where the first call's X did (scikit-learn's rule)
-            check_same_namespace(estimator, X, "partial_fit")
+            # the state lives where the first call's X did (scikit-learn's rule);
+            # a Dask collection's, where its chunks live (their namespace)
+            chunk = getattr(X, "_meta", X) if is_dask_collection(X) else X
+            check_same_namespace(estimator, chunk, "partial_fit")
     options = dict(
         classes=known,
         class_weight=estimator.class_weight,

@@ -1026,3 +1026,26 @@ def test_fit_dask_split_that_holds_out_every_row_says_so():
         with dask.config.set(scheduler="synchronous"):
             with pytest.raises(ValueError, match="leaves none to train on"):
                 clf.fit(da.from_array(X, chunks=3), da.from_array(y, chunks=3))
+
+
+def test_partial_fit_dask_under_array_api_dispatch(digits):
+    # the second call on Dask arrays was refused as a namespace mismatch: the
+    # state (NumPy, where the chunks live) was held against the Dask namespace
+    pytest.importorskip("array_api_strict")
+    import array_api_strict as xps
+    import sklearn
+
+    X_train, _, y_train, _ = digits
+    X, y = _dask(X_train, y_train)
+    classes = np.unique(y_train)
+    with sklearn.config_context(array_api_dispatch=True):
+        with dask.config.set(scheduler="synchronous"):
+            clf = SoftmaxRegressionClassifier(random_state=0)
+            for _ in range(2):
+                clf.partial_fit(X, y, classes=classes)
+            assert clf.n_iter_ == 2
+            # a state that lives elsewhere is still refused
+            other = SoftmaxRegressionClassifier(random_state=0)
+            other.partial_fit(xps.asarray(X_train[:300]), y_train[:300], classes)
+            with pytest.raises(ValueError, match="namespaces used during fit"):
+                other.partial_fit(X, y)
