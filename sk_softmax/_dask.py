@@ -399,9 +399,11 @@ def _join(combine, a, b):
     return combine([a, b])
 
 
-def _val_mask_block(y_enc, fraction, seed, block_id=None):
+def _val_mask_block(sample_weight, fraction, seed, block_id=None):
+    """The chunk's rows held out: drawn at ``fraction``, among those that
+    weigh something (as in memory: a row of zero weight scores nothing)."""
     rng = np.random.default_rng([seed, block_id[0]])
-    return rng.random(y_enc.shape[0]) < fraction
+    return (rng.random(sample_weight.shape[0]) < fraction) & (sample_weight > 0)
 
 
 # ------------------------------------------------------------ the data
@@ -630,16 +632,18 @@ class DaskData:
         """A random ``fraction`` of every chunk held out for validation
         (``compiled``: for the in-memory data's interface; no row keys here)."""
 
-        mask = self.y_enc.map_blocks(
+        mask = self.sample_weight.map_blocks(
             _val_mask_block, fraction, rng.randint(2**31 - 1), dtype=bool
         )
         (mask,) = _persist(mask)
         (n_val,) = _compute(mask.sum())
         if n_val == 0:
+            # (without a row of positive weight a split's scores were 0 / 0:
+            # NaN, and the fit failed at its end with a TypeError)
             raise ValueError(
                 "Early stopping cannot hold out a validation set: "
                 f"validation_fraction={fraction} of {self.X.shape[0]} samples "
-                "selects none. Raise validation_fraction."
+                "selects none of positive weight. Raise validation_fraction."
             )
         if n_val >= self.X.shape[0]:
             raise ValueError(

@@ -1049,3 +1049,24 @@ def test_partial_fit_dask_under_array_api_dispatch(digits):
             other.partial_fit(xps.asarray(X_train[:300]), y_train[:300], classes)
             with pytest.raises(ValueError, match="namespaces used during fit"):
                 other.partial_fit(X, y)
+
+
+def test_fit_dask_early_stopping_holds_out_only_rows_that_weigh(digits):
+    # the split drew rows of zero weight too: where all it held out weighed
+    # nothing, its scores were 0 / 0 (NaN; scoring="accuracy" ran every epoch
+    # on NaN) and the fit failed at its end with a TypeError
+    X_train, _, y_train, _ = digits
+    X, y = _dask(X_train, y_train)
+    params = dict(random_state=0, early_stopping=True, max_iter=5)
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # a small split
+        for scoring in ("loss", "accuracy"):
+            sw = np.zeros(len(y_train))
+            sw[::60] = 1.0  # 23 rows weigh: none drawn
+            clf = SoftmaxRegressionClassifier(scoring=scoring, **params)
+            with pytest.raises(ValueError, match="selects none of positive weight"):
+                clf.fit(X, y, sample_weight=da.from_array(sw, chunks=300))
+            sw[::3] = 1.0
+            clf.fit(X, y, sample_weight=da.from_array(sw, chunks=300))
+            assert np.all(np.isfinite(clf.validation_scores_))
