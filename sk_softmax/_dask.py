@@ -211,10 +211,13 @@ def _add_sums(a, b):
     return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
-def as_dask_X(X, name="SoftmaxRegressionClassifier"):
-    """A 2-D floating Dask array with known chunks and one chunk of features;
-    complex or empty X refused with scikit-learn's errors (``name``: the
-    estimator's, as they say it)."""
+def as_dask_X(X, name="SoftmaxRegressionClassifier", known_rows=True):
+    """A 2-D floating Dask array with one chunk of features and, with
+    ``known_rows``, known row chunks (computed on a copy where they were
+    not: the caller's array is left as it was); complex or empty X refused
+    with scikit-learn's errors (``name``: the estimator's, as they say it).
+    Without ``known_rows`` (a prediction, block by block) nothing is
+    computed, and rows of unknown number are not checked."""
     import dask.array as da
 
     if not isinstance(X, da.Array):
@@ -230,8 +233,8 @@ def as_dask_X(X, name="SoftmaxRegressionClassifier"):
         )
     if X.ndim != 2:  # scikit-learn's own error, on a stand-in of X's dimensions
         check_array(np.zeros((1,) * X.ndim), estimator=name)
-    if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
+    if known_rows and any(np.isnan(c) for c in X.chunks[0]):
+        X = X.copy().compute_chunk_sizes()  # (it sets them in place)
     if X.dtype.kind == "c":
         raise ValueError("Complex data not supported.")
     for size, what in zip(X.shape, ("sample(s)", "feature(s)"), strict=True):
@@ -727,7 +730,7 @@ def predict_dask(estimator, method, X):
     >>> type(proba).__name__, proba.shape, proba.chunks[0]
     ('Array', (150, 3), (50, 50, 50))
     """
-    X = as_dask_X(X, type(estimator).__name__)
+    X = as_dask_X(X, type(estimator).__name__, known_rows=False)
     if X.shape[1] != estimator.n_features_in_:
         raise ValueError(
             f"X has {X.shape[1]} features, but {type(estimator).__name__} is "

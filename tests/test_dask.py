@@ -1070,3 +1070,35 @@ def test_fit_dask_early_stopping_holds_out_only_rows_that_weigh(digits):
             sw[::3] = 1.0
             clf.fit(X, y, sample_weight=da.from_array(sw, chunks=300))
             assert np.all(np.isfinite(clf.validation_scores_))
+
+
+def test_predict_dask_of_unknown_row_chunks_stays_lazy(digits):
+    # rows of unknown number (a boolean filter's) were counted at the call:
+    # every block of the user's pipeline computed, and their array changed
+    # in place (its chunk sizes set)
+    X_train, X_test, y_train, _ = digits
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X_train, y_train)
+    reads = []
+
+    def read(block):  # a read from storage
+        if block.shape[0]:  # (not Dask's probe of an empty block)
+            reads.append(block.shape[0])
+        return block
+
+    X = da.from_array(X_test, chunks=(100, 64)).map_blocks(read, dtype=float)
+    kept = X_test[:, 10] > 0
+    filtered = X[X[:, 10] > 0]
+    with dask.config.set(scheduler="synchronous"):
+        for method in ("predict", "predict_proba", "decision_function"):
+            lazy = getattr(clf, method)(filtered)
+            assert reads == [] and np.isnan(filtered.chunks[0][0])
+            expected = getattr(clf, method)(X_test[kept])
+            np.testing.assert_allclose(lazy.compute(), expected)
+            reads.clear()
+        # fit counts the rows it trains on, on a copy: the user's array stays
+        y = da.from_array(y_train, chunks=100)
+        X_fit = da.from_array(X_train, chunks=(100, 64))
+        rows = X_fit[:, 10] > 0
+        X_fit, y = X_fit[rows], y[rows]
+        SoftmaxRegressionClassifier(solver="lbfgs").fit(X_fit, y)
+        assert np.isnan(X_fit.chunks[0][0])
