@@ -154,12 +154,22 @@ def dispatch_enabled():
 
 
 def for_metrics(*arrays):
-    """``arrays`` as scikit-learn's metrics take them: on the host where one
-    is a CuPy array and array API dispatch is off (the metrics refuse CuPy
-    then), else as they are (None stays None)."""
-    if dispatch_enabled() or not any(is_cupy_array(a) for a in arrays):
+    """``arrays`` as scikit-learn's metrics take them: with array API
+    dispatch off, arrays of another namespace moved to the host (the
+    metrics refuse CuPy then, and fail inside on another device's arrays:
+    array_api_strict's, PyTorch's), else as they are (None, lists, NumPy and
+    SciPy sparse stay as they are)."""
+    if dispatch_enabled():
         return arrays
-    return tuple(to_numpy(a) if is_cupy_array(a) else a for a in arrays)
+
+    def elsewhere(a):
+        return (
+            array_api_compat.is_array_api_obj(a)
+            and not is_numpy_array(a)
+            and not sp.issparse(a)
+        )
+
+    return tuple(to_numpy(a) if elsewhere(a) else a for a in arrays)
 
 
 def resolve_backend(backend, X):

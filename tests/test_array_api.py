@@ -192,6 +192,20 @@ def test_array_api_model_fitted_off_dispatch_predicts_on_host(data):
     )
 
 
+def test_array_api_backend_numpy_scores_arrays_of_another_device(data):
+    # dispatch off, backend="numpy": fit and predict took device1's arrays
+    # (moved to the host), score failed inside scikit-learn's metrics with
+    # array_api_strict's RuntimeError
+    X, y = data
+    X_dev, y_dev = _strict(X, "device1"), _strict(y, "device1")
+    clf = _fit({"solver": "lbfgs", "backend": "numpy"}, X_dev, y_dev)
+    weights = _strict(np.linspace(0.5, 1.5, len(y)), "device1")
+    assert clf.score(X_dev, y_dev) == clf.score(X, y)
+    assert clf.score(X_dev, y_dev, sample_weight=weights) == clf.score(
+        X, y, sample_weight=np.linspace(0.5, 1.5, len(y))
+    )
+
+
 def test_array_api_huge_inputs_are_stable_on_strict():
     X, y = load_iris(return_X_y=True)
     X_xp = _strict(StandardScaler().fit_transform(X) * 1e4, "device1")
