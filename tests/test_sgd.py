@@ -1184,6 +1184,18 @@ def test_sgd_constant_column_of_any_value_trains_as_without_it(dtype, value, spa
         assert np.max(np.abs(clf.coef_[:, 4])) * value <= 1e-3
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-30), (np.float64, 1e-160)])
+def test_sgd_features_too_small_without_a_penalty_say_so(dtype, scale):
+    # the step 1 / E[x^2] overflowed: "SGD diverged ... with learning rate
+    # nan", whose advice (a lower rate) failed the same way
+    X, y = load_iris(return_X_y=True)
+    X = (X * scale).astype(dtype)
+    for rate in ("auto", 1e-3):
+        clf = SoftmaxRegressionClassifier(alpha=0.0, learning_rate_init=rate)
+        with pytest.raises(ValueError, match="too small to train on .* raise alpha"):
+            clf.fit(X, y)
+
+
 def test_sgd_centers_only_where_it_applies():
     X, y = _offset_features()
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))

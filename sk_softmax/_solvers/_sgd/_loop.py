@@ -1032,12 +1032,21 @@ def _precision(data):
 
 
 def _check_step_scaling(precond, data):
-    """Refuse features so large that their step rounds to zero in X's dtype."""
-    if bool(data.xp.any(data.to_fitted(precond) == 0)):
+    """Refuse features so large that their step rounds to zero in X's dtype,
+    or so small (without a penalty to bound it) that it overflows."""
+    scaling = data.to_fitted(precond)
+    if bool(data.xp.any(scaling == 0)):
         raise ValueError(
             f"X has values too large to train on in {data.dtype}: the SGD "
             "step of some features underflows to zero. Scale the data (e.g. "
             "StandardScaler), or pass it as float64."
+        )
+    if not bool(data.xp.all(data.xp.isfinite(scaling))):
+        # (the fit ended "diverged", blaming a rate that was not the cause)
+        raise ValueError(
+            f"X has values too small to train on in {data.dtype} with so weak a "
+            "penalty: the SGD step of some features, 1 / (c * E[x^2] + alpha), "
+            "overflows. Scale the data (e.g. StandardScaler), or raise alpha."
         )
 
 
