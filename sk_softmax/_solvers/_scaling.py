@@ -440,6 +440,12 @@ EPS64 = float(np.finfo(np.float64).eps)
 CENTERING_ULPS = 64
 
 
+def data_precision(data):
+    """The machine epsilon of ``data``'s dtype, which its computations run in."""
+    xp = getattr(data, "xp", np)
+    return float(xp.finfo(data.dtype).eps)
+
+
 def unresolved_spread(moments, eps):
     """Per feature: whether its spread (``moments``' centered one) is within
     ``CENTERING_ULPS`` roundings of its mean at precision ``eps`` (the data

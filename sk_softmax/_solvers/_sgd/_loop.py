@@ -28,6 +28,7 @@ from .._scaling import (
     CURVATURE_ROWS,
     ColumnMoments,
     covariance_preconditioner,
+    data_precision,
     feature_preconditioner,
     input_sketch,
     offsets_dominate,
@@ -498,7 +499,7 @@ class SGDSolver:
             config.learning_rate_init,
             centered,
             _covariance(config, data),
-            eps=_precision(data),
+            eps=data_precision(data),
         )
         precond, center, eta0 = scaling.precond, scaling.center, scaling.eta0
         _check_step_scaling(precond, data)
@@ -881,11 +882,15 @@ def _joined_scaling(scaling, data, config, sketched):
     lowrank = None
     if sketch is not None and not config.l1:
         precond, center, lowrank = covariance_preconditioner(
-            moments, sketch, loss, config.alpha, centered, eps=_precision(data)
+            moments, sketch, loss, config.alpha, centered, eps=data_precision(data)
         )
     else:
         precond, center = feature_preconditioner(
-            moments, loss, config.alpha, centered and not config.l1, _precision(data)
+            moments,
+            loss,
+            config.alpha,
+            centered and not config.l1,
+            data_precision(data),
         )
     _check_step_scaling(precond, data)
     joined = Scaling(
@@ -1023,12 +1028,6 @@ def _placed(lowrank, data):
     return lowrank._replace(
         basis=data.asarray(lowrank.basis), shrink=data.asarray(lowrank.shrink)
     )
-
-
-def _precision(data):
-    """The machine epsilon of ``data``'s dtype, which its steps compute in."""
-    xp = getattr(data, "xp", np)
-    return float(xp.finfo(data.dtype).eps)
 
 
 def _check_step_scaling(precond, data):
