@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_digits, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
@@ -220,3 +220,23 @@ def test_whitened_solvers_without_penalty_on_redundant_float32_features(solver):
         clf = SoftmaxRegressionClassifier(solver=solver, alpha=0.0).fit(X, y)
     assert clf.coef_.dtype == np.float32
     assert clf.score(X, y) >= ref.score(X, y) - 0.005
+
+
+@pytest.mark.parametrize("solver", ["cg", "lbfgs"])
+def test_full_batch_fit_that_stops_at_the_zero_model_says_so(solver):
+    # balanced classes (the intercepts' gradient at zero is 0) and features in
+    # other units (1e-4 times): the zero model's gradient is below tol, and
+    # the fit returned it after 0 iterations, silently (the optimum scores
+    # 0.99, SGD 0.98)
+    X, y = load_iris(return_X_y=True)
+    X = X * 1e-4
+    clf = SoftmaxRegressionClassifier(solver=solver, alpha=0.0)
+    with pytest.warns(ConvergenceWarning, match="stopped at its start.*all zeros"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 0 and not np.any(clf.coef_)
+    # a warm start already at rest stops there too, as it should: no warning
+    clf = SoftmaxRegressionClassifier(solver=solver, warm_start=True)
+    clf.fit(X * 1e4, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X * 1e4, y)

@@ -211,6 +211,19 @@ class ScipySolver:
             result.coef = split.coef(result.coef)
         if whitened is not None:
             result.coef = whitened.coef(result.coef)
+        if coef0 is None and result.n_iter == 0 and not np.any(result.coef):
+            # balanced classes and small features: the zero model's gradient
+            # is below tol from the start (iris in other units, 1e-4 times:
+            # an all-zero model, where the optimum scores 0.99)
+            gradient = float(np.max(np.abs(last.get("grad", 0.0)), initial=0.0))
+            warn_at_caller(
+                f"solver={self.solver!r} stopped at its start: the gradient of "
+                f"the zero model (max-norm {gradient:.2g}) is below tol="
+                f"{self.tol:g} already, and the model is all zeros. Small "
+                "features make small gradients: scale the data (e.g. "
+                "StandardScaler), or lower tol.",
+                ConvergenceWarning,
+            )
         result.seen = {**moments._asdict(), "rows": data.training_rows()}
         return result
 
