@@ -240,3 +240,18 @@ def test_full_batch_fit_that_stops_at_the_zero_model_says_so(solver):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         clf.fit(X * 1e4, y)
+
+
+@pytest.mark.parametrize("solver", ["cg", "lbfgs"])
+def test_full_batch_features_too_small_without_a_penalty_say_so(solver):
+    # float32 features of 1e-30 at alpha=0: L-BFGS-B raised SciPy's own
+    # "array must not contain infs or NaNs", CG called the values too large
+    X, y = make_classification(
+        3000, 10, n_informative=6, n_classes=3, flip_y=0.05, random_state=1
+    )
+    X = (X * 1e-30).astype(np.float32)
+    clf = SoftmaxRegressionClassifier(solver=solver, alpha=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match="too small.*Scale the data"):
+            clf.fit(X, y)

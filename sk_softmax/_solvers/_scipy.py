@@ -475,13 +475,14 @@ def minimize_scipy(
         )
         n_iter += int(getattr(res, "nit", max_iter - n_iter))
         if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))):
-            # a step overflowed (values of X near float64's range): its iterate
+            # a step overflowed (values of X near float64's range, or without a
+            # penalty so small that the weights must be huge): its iterate
             # would be a model whose every prediction is NaN
             raise ValueError(
                 f"solver={solver!r} reached a non-finite objective ({res.fun}): the "
-                "values of X are too large for float64 arithmetic. Scale the data "
-                "(e.g. StandardScaler). The model was left as it was before this "
-                "call."
+                "values of X are too large (or, with so weak a penalty, too small) "
+                "for the solver's arithmetic. Scale the data (e.g. StandardScaler). "
+                "The model was left as it was before this call."
             )
         stuck = not res.success and getattr(res, "status", None) == 2
         if not (stuck and lowest["value"] < res.fun) or restarts == RESTARTS:
