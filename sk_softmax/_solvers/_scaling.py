@@ -433,7 +433,7 @@ def curvature_sample(X, max_rows=CURVATURE_ROWS):
     return np.asarray(to_numpy(sample), dtype=np.float64), rows
 
 
-# float64's precision, the default of the functions that take the data's
+# float64's machine epsilon: the default where a function takes the data's
 EPS64 = float(np.finfo(np.float64).eps)
 # a feature whose spread is within this many roundings of its mean (at the
 # data's precision) has none that centered steps resolve
@@ -472,12 +472,12 @@ def feature_preconditioner(moments, loss, alpha, centered, eps=EPS64):
     center = moments.sum / moments.total if centered else None
     col_sq_mean = moments.mean_squares(centered)
     if centered:
-        # its centered values, which the steps compute as x w - mu w, are
-        # rounding noise, and 1 / alpha (its variance's scaling) made steps
-        # of it: a constant column of 1e14 (float32: 1e6) wrecked the model
-        # or made the fit diverge. Scaled as uncentered, its steps stay that
-        # noise's size: its weights stay about 0, as the optimum's (the
-        # intercept holds its mean)
+        # such a feature's centered values, which the steps compute as
+        # x w - mu w, are rounding noise, and 1 / alpha (its variance's
+        # scaling) made steps of it: a constant column of 1e14 (float32: 1e6)
+        # wrecked the model or made the fit diverge. Scaled as uncentered,
+        # its steps stay that noise's size: its weights stay about 0, as the
+        # optimum's (the intercept holds its mean)
         uncentered = moments.mean_squares(False)
         col_sq_mean = np.where(unresolved_spread(moments, eps), uncentered, col_sq_mean)
     precond = preconditioner(col_sq_mean, loss.n_classes, loss.fit_intercept, alpha)

@@ -242,6 +242,7 @@ def auto_momentum(state, alpha):
     (the loss swinging from epoch to epoch) where plain steps converge.
     """
     scaling = state.scaling
+    # X's machine epsilon (the scaling is in X's dtype), as the scaling read
     eps = float(get_namespace(scaling.precond).finfo(scaling.precond.dtype).eps)
     precond = np.asarray(to_numpy(scaling.precond), dtype=np.float64)
     n_features = scaling.moments.sq_sum.shape[0]
