@@ -160,20 +160,13 @@ class StoppingRule:
         """A fresh history."""
         return StoppingState(stream=self.stream)
 
-    def update(
-        self, state, loss, value=None, noise=0.0, loss_noise=0.0, rows=None,
-        loss_confirms=False,
-    ):  # fmt: skip
+    def update(self, state, loss, value=None, noise=0.0, loss_noise=0.0, rows=None):
         """Record an epoch's training ``loss`` (and validation ``value``, whose
         difference from the best one has standard error ``noise``) in
         ``state``; return the :class:`Verdict`. A training loss that is an
         estimate (a pass's mean minibatch loss, standard error
         ``loss_noise``) improves only by more than its noise, as a
-        validation value does. ``rows``: a stream's call's rows. With
-        ``loss_confirms``, the validation value's patience runs out only
-        where the training loss's has too: while the training loss still
-        falls beyond its noise, the validation value's stall is read as
-        the split's own noise."""
+        validation value does. ``rows``: a stream's call's rows."""
         n = self.n_iter_no_change
         if state.stream:
             n = self._stream_window(state, loss, rows)
@@ -194,10 +187,7 @@ class StoppingRule:
             value, state.best_value, state.value_stalls, noise
         )
         state.best_value = min(state.best_value, value)
-        stalled = state.value_stalls >= n
-        if loss_confirms:
-            stalled = stalled and state.loss_stalls >= n
-        return Verdict(new_best, "validation" if stalled else None)
+        return Verdict(new_best, "validation" if state.value_stalls >= n else None)
 
     def _stream_window(self, state, loss, rows):
         """Record a stream's call (its ``loss`` and ``rows``); the number of

@@ -904,65 +904,6 @@ def test_sgd_stall_judged_against_the_loss_noise():
     assert rule.update(history, 0.297, loss_noise=0.001).stalled is None
 
 
-def test_sgd_validation_stall_confirmed_by_the_loss():
-    """With ``loss_confirms``, a validation stall counts only where the
-    training loss stalled too (against its noise); without, it counts alone."""
-    from sk_softmax._stopping import StoppingRule
-
-    rule = StoppingRule(tol=1e-3, n_iter_no_change=1, validation=True)
-
-    def second(loss, **kwargs):
-        history = rule.init()
-        rule.update(history, 0.30, 0.29, loss_confirms=True)
-        return rule.update(history, loss, 0.291, **kwargs).stalled
-
-    # the split's log-loss worse, the training loss 2% better (noise 0.1%)
-    assert second(0.294, loss_noise=0.0003, loss_confirms=True) is None
-    assert second(0.294, loss_noise=0.0003) == "validation"
-    # the training loss's gain within its noise: both stalled
-    assert second(0.294, loss_noise=0.006, loss_confirms=True) == "validation"
-
-
-def test_sgd_early_stopping_lowers_once_where_the_pass_loss_stalls_too(monkeypatch):
-    """Large data, not averaged, ``early_stopping=True``: "auto" lowers the
-    rate at a stall of the split's log-loss only where the pass's loss
-    stalled too. A split whose log-loss worsens every epoch (as a split's
-    noise can, for an epoch or two) no longer lowers the rate while the
-    training loss still falls; the fit still lowers it once and decays it
-    to zero, and keeps the split's best epoch."""
-    from sklearn.datasets import make_classification
-
-    import sk_softmax._solvers._sgd._loop as loop
-
-    scores = iter(-1.0 - 0.01 * np.arange(1000))  # each epoch worse
-
-    def worsening(rows, scoring, best_rows):
-        return float(next(scores)), 0.0
-
-    monkeypatch.setattr(loop, "_validation_score", worsening)
-    X, y = make_classification(
-        n_samples=12_000, n_features=30, n_informative=20, n_classes=8,
-        flip_y=0.1, random_state=0,
-    )  # fmt: skip
-    reports = []
-    with observe(lambda report, _: reports.append(report)):
-        clf = SoftmaxRegressionClassifier(random_state=0, early_stopping=True)
-        clf.fit(X, y)
-    eta0 = reports[0].eta0
-    rates = [np.asarray(r.rates) for r in reports]
-    first = next(i for i, r in enumerate(rates) if r.min() < eta0 * (1 - 1e-12))
-    # the patience: 50 updates, 2 epochs of 43; in each of the 2 epochs
-    # before the lowering the pass's loss gained less than tol on its best
-    assert len(rates[0]) == 43 and first >= 3
-    losses = [r.loss for r in reports]
-    for j in (first - 2, first - 1):
-        assert losses[j] >= min(losses[:j]) * (1 - 1e-3)
-    levels = np.unique(np.concatenate(rates)[np.concatenate(rates) >= eta0 / 5])
-    np.testing.assert_allclose(levels, [eta0 / 5, eta0])  # one lowering
-    assert rates[-1][-1] < 0.01 * eta0  # then the decay, to its end
-    assert clf.best_validation_score_ == -1.0  # the first epoch's
-
-
 def test_sgd_stream_window_holds_enough_rows():
     from sk_softmax._stopping import STREAM_WINDOW_ROWS, StoppingRule
 

@@ -374,9 +374,6 @@ class Run:
     # the standard error of the last training criterion where it is the
     # pass's loss (an estimate from its minibatches), else None
     loss_noise: float = None
-    # ... where a validation split's log-loss is the criterion on large data,
-    # not averaged (SGDSolver.single_lowering), else None
-    train_noise: float = None
     rows: tuple = None  # the split's rows under the last model (losses, ...)
     best_rows: tuple = None  # ... under the best model
     rejoined: bool = False  # whether the split's rows train now (_rejoin)
@@ -660,9 +657,6 @@ class SGDSolver:
         if exact and train.n_samples <= EXACT_ROWS:
             model = self.model(run)
             return train.objective(model, config.l2, config.l1), model
-        if run.validation is not None and self.single_lowering(run):
-            loss, run.train_noise = record.read()
-            return loss, None
         if run.validation is not None or run.incremental:
             return float(record.loss), None
         # the pass's loss is the criterion: so is its noise (StoppingRule)
@@ -713,19 +707,20 @@ class SGDSolver:
         estimate = run.loss_noise is not None and run.schedule.name == "auto"
         # "auto" lowers the rate once on large data not averaged, whether its
         # criterion is the pass's loss or a split's log-loss
-        once = estimate or (run.validation is not None and self.single_lowering(run))
-        loss_noise, confirms = 0.0, False
-        if not run.schedule.lowered(state.rate):  # at the start rate only
-            if estimate:
-                loss_noise = run.loss_noise
-            elif run.train_noise is not None:
-                loss_noise, confirms = run.train_noise, True
+        once = estimate or (
+            run.schedule.name == "auto"
+            and run.validation is not None
+            and not run.config.average
+            and run.train.n_samples > EXACT_ROWS
+        )
+        loss_noise = 0.0
+        if estimate and not run.schedule.lowered(state.rate):
+            loss_noise = run.loss_noise  # at the start rate only
         # a stream's window holds enough rows (see StoppingRule)
         rows = run.train.n_samples if run.incremental else None
         verdict = stopping.update(
-            history, criterion, value, run.noise, loss_noise, rows=rows,
-            loss_confirms=confirms,
-        )  # fmt: skip
+            history, criterion, value, run.noise, loss_noise, rows=rows
+        )
         if verdict.new_best:
             run.best_rows = run.rows
             if callable(model):  # the model in pieces (CompactModel)
@@ -736,16 +731,6 @@ class SGDSolver:
             if run.best.score is None or criterion < run.best.score:
                 run.best.keep(self.model(run) if model is None else model, criterion)
         return verdict, once
-
-    def single_lowering(self, run):
-        """Whether "auto" lowers the rate once in this fit (on more than
-        ``EXACT_ROWS`` training rows, not averaged; see :meth:`check`)."""
-        return (
-            run.schedule.name == "auto"
-            and not run.incremental
-            and not run.config.average
-            and run.train.n_samples > EXACT_ROWS
-        )
 
     def check(self, run, hooks):
         """The stopping rule's verdict on the epoch and the schedule's answer:
@@ -758,13 +743,9 @@ class SGDSolver:
         lowering removes at once), and the rate is lowered once, the next
         stall starting the decay (each lowering costs whole epochs of many
         updates; the user guide has the measurements). The rate is lowered
-        once likewise where the criterion is a validation split's log-loss
-        on such data (``early_stopping=True``, not averaged), at a stall of
-        the split's log-loss that the pass's loss confirms (it too stalled,
-        judged against its noise): the split, a tenth of the rows, has noise
-        of its own, and a stall that only it shows lowered the rate epochs
-        early. The pass's loss, where the rate's noise shows, also sizes
-        the decay there; the split's best epoch is still the one kept."""
+        once, and the decay sized, likewise where the criterion is a
+        validation split's log-loss on such data (``early_stopping=True``,
+        not averaged)."""
         _, _, _, report = run.last
         state, stopping, history = run.state, run.stopping, run.history
         verdict, once = self.judge(run)
@@ -772,12 +753,9 @@ class SGDSolver:
         stalled = None if run.rejoined else verdict.stalled
         reaction = None
         if not run.incremental:
-            best = stopping.criterion(history)
-            if run.train_noise is not None:  # the rate's noise: in the loss
-                best = history.best_loss
             reaction = run.schedule.after_epoch(
                 state.rate,
-                best,
+                stopping.criterion(history),
                 state.params.epoch,
                 stalled,
                 _decay_epochs(run),
