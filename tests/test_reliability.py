@@ -78,6 +78,23 @@ def test_failed_refit_keeps_width_and_feature_names(params):
     clf.predict(frame)  # still the model of the first fit
 
 
+def test_validation_rows_too_large_for_float32_raise_and_keep_the_model():
+    """A held-out row with a value too large for the model's float32 scores
+    (the training rows fine): a ValueError naming the split and what to do,
+    not an internal TypeError after max_iter epochs of NaN scores; the model
+    of the fit before is kept."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 2).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = SoftmaxRegressionClassifier(early_stopping=True, random_state=0)
+    clf.fit(X, y)
+    before = fitted_state(clf)
+    X[8, 0] = 3e38 if y[8] else -3e38  # finite; row 8 is held out (seed 0)
+    with pytest.raises(ValueError, match="validation split.*Scale the data"):
+        clf.fit(X, y)
+    assert_unchanged(before, clf)
+
+
 # ----------------------------------------------- a diverging update is noticed
 @pytest.mark.parametrize("kind", KINDS)
 def test_partial_fit_divergence_in_the_last_update_is_caught(kind):

@@ -635,6 +635,15 @@ class SGDSolver:
             model = functools.partial(CompactModel, run.state)
             rows = run.validation.evaluate(view=view)
         score, run.noise = _validation_score(rows, run.config.scoring, run.best_rows)
+        if not np.isfinite(score):  # the training rows' loss was finite
+            raise ValueError(
+                f"The validation split's log-loss is {-score:.3g} at epoch "
+                f"{run.state.params.epoch}: some of its rows have values too "
+                f"large for the model's scores in {run.train.dtype}, which no "
+                "training row has. Scale the data (e.g. StandardScaler), or "
+                "pass it as float64. The model was left as it was before "
+                "this call."
+            )
         run.rows = rows
         return score, model
 
