@@ -461,7 +461,10 @@ class SoftmaxRegressionClassifier(
             previous = getattr(self, "loss_curve_", []) if incremental else []
             attributes = result.fitted_attributes(data, previous)
             state = result.state.to_plain(data.to_fitted)
-            attributes.update(_sgd_state=state, _random_state=rng)
+            # the stream's own generator: not the user's RandomState (or
+            # NumPy's global one), which a later call, failed or not, or the
+            # user's own draws would advance under the fitted model
+            attributes.update(_sgd_state=state, _random_state=copy.deepcopy(rng))
         for name in (*_SGD_ONLY, "best_validation_score_"):
             vars(self).pop(name, None)
         vars(self).update(classes_=data.classes, **attributes)

@@ -5,6 +5,7 @@ solver, on dense float64 / float32 and sparse data. No NumPy RuntimeWarning
 may escape a call (they are errors here). The Dask cases are in test_dask.py.
 """
 
+import pickle
 import re
 import warnings
 
@@ -93,6 +94,28 @@ def test_validation_rows_too_large_for_float32_raise_and_keep_the_model():
     with pytest.raises(ValueError, match="validation split.*Scale the data"):
         clf.fit(X, y)
     assert_unchanged(before, clf)
+
+
+def test_failed_fit_leaves_the_stream_generator_of_a_random_state_instance():
+    """With ``random_state`` a RandomState instance (the user's) the model
+    keeps a generator of its own: a later fit that fails after drawing from
+    the user's generator, or the user's own draws, leave the fitted state
+    bit for bit, and the stream goes on as an untouched copy's does."""
+    X, y = _iris()
+    rs = np.random.RandomState(0)
+    clf = _fit_quietly(SoftmaxRegressionClassifier(random_state=rs, max_iter=5), X, y)
+    twin = pickle.loads(pickle.dumps(clf))
+    before = fitted_state(clf)
+    clf.set_params(learning_rate="constant", learning_rate_init=1e6, momentum=0.0)
+    with pytest.raises(ValueError, match="diverged"):
+        clf.fit(X * 1e3, y)
+    assert_unchanged(before, clf)
+    rs.rand(10)  # the user's generator used elsewhere
+    clf.set_params(learning_rate="auto", learning_rate_init="auto", momentum="auto")
+    twin.set_params(random_state=clf.random_state)
+    clf.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, twin.coef_)
 
 
 # ----------------------------------------------- a diverging update is noticed
