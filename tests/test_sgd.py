@@ -891,6 +891,25 @@ def test_schedule_rates_of_a_pass_follow_the_schedule(name):
         assert schedule.rates(rate, t, 5, progress + 3.0).max() == 0.0
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sgd_batch_size_beyond_the_rows_is_one_batch_of_every_row(sparse):
+    """A ``batch_size`` larger than the data is one batch of every row, with
+    buffers of that size (``10**9`` asked for 30 GB on iris and failed with
+    a MemoryError); ``True`` is a batch of 1, as in MLPClassifier."""
+    X, y = load_iris(return_X_y=True)
+    X = sp.csr_matrix(X) if sparse else X
+    fits = {
+        bs: SoftmaxRegressionClassifier(random_state=0, max_iter=3, batch_size=bs)
+        for bs in (150, 10**9, 1, True)
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for clf in fits.values():
+            clf.fit(X, y)
+    np.testing.assert_array_equal(fits[10**9].coef_, fits[150].coef_)
+    np.testing.assert_array_equal(fits[True].coef_, fits[1].coef_)
+
+
 def test_sgd_stall_judged_against_the_loss_noise():
     from sk_softmax._stopping import StoppingRule
 

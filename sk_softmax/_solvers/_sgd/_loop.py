@@ -155,6 +155,7 @@ class SGDConfig:
         batch_size = self.batch_size
         if batch_size == "auto":
             batch_size = SPARSE_BATCH if sparse and average else 256
+        batch_size = int(batch_size)  # True passes the Integral constraint: 1
         early_stopping = self.early_stopping
         if incremental:
             early_stopping = False

@@ -148,8 +148,9 @@ class BatchGather:
         self.xp = xp
         self.device = device
         self.numpy_dense = isinstance(X, np.ndarray)
-        if self.numpy_dense:
-            self.buffer = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+        if self.numpy_dense:  # a batch has at most every row
+            rows = min(int(batch_size), X.shape[0])
+            self.buffer = np.empty((rows, X.shape[1]), dtype=X.dtype)
         self._sparse_layout = None
         self._labels = None
 
@@ -403,8 +404,8 @@ def _pass_dense(
     batch_size = config.batch_size
     if isinstance(X, np.ndarray) and isinstance(coef, np.ndarray):
         labels = gather.labels(Y)
-        batches = NumpyBatchLoss(
-            loss, labels, sample_weight, order, batch_size, X.dtype
+        batches = NumpyBatchLoss(  # a batch has at most the pass's rows
+            loss, labels, sample_weight, order, min(batch_size, n_samples), X.dtype
         )
 
         def gradient(start, stop):
