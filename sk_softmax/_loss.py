@@ -284,10 +284,22 @@ def log_proba_from_logits(Z):
         z = xp.reshape(Z, (-1, 1))
         log_proba = xp.concat([log_sigmoid(-z, xp), log_sigmoid(z, xp)], axis=1)
     else:
-        log_proba = log_softmax(Z, xp)
+        log_proba = log_softmax(_tied_at_infinity(Z, xp), xp)
     near_one = log_proba > -0.5
     rounded = xp.log(xp.exp(xp.where(near_one, log_proba, xp.zeros_like(log_proba))))
     return xp.where(near_one, rounded, log_proba)
+
+
+def _tied_at_infinity(Z, xp):
+    """``Z`` with each row whose largest logit is infinite (finite features
+    times large weights can overflow) made its limit: the classes at ``+inf``
+    share the probability, the others get none (``inf - inf`` would make the
+    whole row NaN); a row all ``-inf`` is a tie of every class."""
+    top = xp.max(Z, axis=1, keepdims=True)
+    finite = xp.isfinite(top)
+    zero = xp.zeros_like(Z)
+    limit = xp.where(Z == top, zero, xp.full_like(Z, -xp.inf))
+    return xp.where(finite, Z, limit)
 
 
 def row_labels(Y):

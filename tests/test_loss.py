@@ -167,3 +167,49 @@ def test_compact_columns_renumbers_the_used_columns_in_order(canonical):
     np.testing.assert_allclose(local @ W[:, used].T, X @ W.T, rtol=1e-12)
     dense = sp.csr_matrix(rng.random((4, 10)))
     assert compact_columns(dense)[1] is None
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+def test_log_proba_of_infinite_logits_is_their_limit(namespace):
+    """Logits that overflowed to +inf (finite features times large weights):
+    the classes at +inf share the probability, the others get none; a row
+    all -inf is a tie. Not ``inf - inf``'s NaN for the whole row."""
+    from sk_softmax._loss import log_proba_from_logits
+
+    Z = np.array(
+        [
+            [np.inf, 3e307, -np.inf],
+            [np.inf, 1.0, np.inf],
+            [-np.inf, -np.inf, -np.inf],
+            [1.0, 2.0, 3.0],
+        ]
+    )
+    with np.errstate(divide="ignore"):
+        expected = np.log(
+            [[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [1 / 3, 1 / 3, 1 / 3], [1, 1, 1]]
+        )
+    expected[3] = Z[3] - np.log(np.sum(np.exp(Z[3])))
+    if namespace == "numpy":
+        got = log_proba_from_logits(Z)
+    else:
+        xp = pytest.importorskip("array_api_strict")
+        got = np.asarray(log_proba_from_logits(xp.asarray(Z)))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_predict_proba_of_a_row_whose_logit_overflows_is_a_distribution():
+    from sklearn.datasets import load_iris
+
+    from sk_softmax import SoftmaxRegressionClassifier
+
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X.astype(np.float32), y)
+    x = np.zeros((1, 4), np.float32)
+    x[0, 1] = 3e38  # finite in float32; its logits overflow
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow
+        proba = clf.predict_proba(x)
+        top = clf.decision_function(x).argmax()
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert proba.argmax() == top
