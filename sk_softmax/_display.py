@@ -69,14 +69,34 @@ class TrainingCurveDisplay:
         self.estimator_name = estimator_name
         self.validation_metric = validation_metric
 
+    def _check_curves(self):
+        """A ValueError that names the argument to change, before drawing."""
+        if self.validation_metric not in ("accuracy", "log_loss"):
+            raise ValueError(
+                "validation_metric must be 'accuracy' or 'log_loss', got "
+                f"{self.validation_metric!r}."
+            )
+        if self.loss_curve.ndim != 1:
+            raise ValueError(
+                "loss_curve must be 1-D (one training loss per epoch), got shape "
+                f"{self.loss_curve.shape}."
+            )
+        scores = self.validation_scores
+        if scores is not None and scores.size and scores.shape != self.loss_curve.shape:
+            raise ValueError(
+                "validation_scores must have one score per epoch of loss_curve: "
+                f"shape {scores.shape} against {self.loss_curve.shape}."
+            )
+
     @classmethod
     def from_estimator(cls, estimator, *, ax=None):
         """Plot the curves of a fitted SGD ``SoftmaxRegressionClassifier``.
 
         Parameters
         ----------
-        estimator : SoftmaxRegressionClassifier
-            Fitted with ``solver="sgd"`` (it has ``loss_curve_``).
+        estimator : SoftmaxRegressionClassifier or Pipeline
+            Fitted with ``solver="sgd"`` (it has ``loss_curve_``); a
+            Pipeline's last step.
         ax : matplotlib Axes, default=None
             Where to draw; a new figure when None.
 
@@ -101,6 +121,8 @@ class TrainingCurveDisplay:
         >>> disp.best_epoch_ == int(np.argmax(clf.validation_scores_)) + 1
         True
         """
+        if hasattr(estimator, "steps"):  # a Pipeline: its model is the last step
+            estimator = estimator[-1]
         if not hasattr(estimator, "loss_curve_"):
             raise ValueError(
                 "TrainingCurveDisplay needs a model fitted with solver='sgd' "
@@ -142,6 +164,7 @@ class TrainingCurveDisplay:
         >>> TrainingCurveDisplay([1.0, 0.6, 0.5]).plot().best_epoch_ is None
         True
         """
+        self._check_curves()
         try:
             import matplotlib.pyplot as plt
         except ImportError as exc:
@@ -175,15 +198,20 @@ class TrainingCurveDisplay:
             )
             ax_val.set_ylabel(label, color="tab:orange")
             ax_val.tick_params(axis="y", labelcolor="tab:orange")
-            self.best_epoch_ = int(np.argmax(self.validation_scores)) + 1
-            best = ax_val.axvline(
+            scored = np.isfinite(self.validation_scores)
+            if np.any(scored):  # a NaN score is never the epoch kept
+                best = np.where(scored, self.validation_scores, -np.inf)
+                self.best_epoch_ = int(np.argmax(best)) + 1
+            lines.append(val_line)
+            self.ax_validation_ = ax_val
+        if self.best_epoch_ is not None:
+            best = self.ax_validation_.axvline(
                 self.best_epoch_,
                 color="tab:green",
                 ls="--",
                 label=f"best epoch ({self.best_epoch_}): weights kept",
             )
-            lines += [val_line, best]
-            self.ax_validation_ = ax_val
+            lines.append(best)
         # under the x-axis label, out of the curves' way
         ax.legend(
             lines,

@@ -111,3 +111,40 @@ def test_display_shows_what_early_stopping_scored(digits, scoring, label):
     np.testing.assert_allclose(shown, sign * np.asarray(clf.validation_scores_))
     assert np.all(shown > 0)
     assert disp.best_epoch_ == int(np.argmax(clf.validation_scores_)) + 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(loss_curve=[1, 0.5], validation_metric="log-loss"), "validation_metric"),
+        (dict(loss_curve=[1, 0.5, 0.4], validation_scores=[0.8, 0.9]), "one score"),
+        (dict(loss_curve=np.ones((3, 2))), "1-D"),
+    ],
+)
+def test_display_refuses_curves_it_cannot_draw(kwargs, match):
+    """A typo in validation_metric was drawn as accuracy; curves of the wrong
+    shape failed inside matplotlib."""
+    import matplotlib.pyplot as plt
+
+    with pytest.raises(ValueError, match=match):
+        TrainingCurveDisplay(**kwargs).plot()
+    plt.close("all")
+
+
+def test_display_never_keeps_a_nan_epoch_and_reads_a_pipeline(digits):
+    import matplotlib.pyplot as plt
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    disp = TrainingCurveDisplay([1, 0.5, 0.4], [np.nan, -0.8, -0.9]).plot()
+    assert disp.best_epoch_ == 2
+    assert TrainingCurveDisplay([1, 0.5], [np.nan, np.nan]).plot().best_epoch_ is None
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(
+            StandardScaler(), SoftmaxRegressionClassifier(random_state=0, max_iter=3)
+        ).fit(X, y)
+    disp = TrainingCurveDisplay.from_estimator(pipe)
+    np.testing.assert_array_equal(disp.loss_curve, pipe[-1].loss_curve_)
+    plt.close("all")
