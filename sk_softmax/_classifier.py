@@ -63,7 +63,7 @@ class SoftmaxRegressionClassifier(
     alpha : float, default=1e-4
         Strength of the penalty (intercept not penalised, see Notes).
         Equivalent to ``LogisticRegression(C=1 / (alpha * S), l1_ratio=...)``
-        with ``S`` the sum of the sample weights.
+        with ``S`` the sum of the sample weights times their class weights.
     l1_ratio : float in [0, 1], default=0.0
         Mix of the penalty, as in scikit-learn: 0 is L2, 1 is L1 (sparse
         ``coef_``), in between the elastic net. ``"lbfgs"`` solves it exactly,

@@ -183,8 +183,9 @@ def make_validation_split(
     for k in range(len(classes)):
         class_groups = np.flatnonzero(groups[:, 0] == k)
         n_groups = len(class_groups)
-        if n_groups < 2:
-            train_only.append(classes[k])
+        if n_groups < 2:  # none: a class weighted 0 on purpose, nothing to say
+            if n_groups:
+                train_only.append(classes[k])
             continue
         n_val = min(n_groups - 1, max(1, int(round(validation_fraction * n_groups))))
         chosen = rng.permutation(n_groups)[:n_val]
@@ -198,8 +199,8 @@ def make_validation_split(
     if train_only:
         warn_at_caller(
             f"Early stopping: classes {np.asarray(train_only).tolist()} "
-            "have fewer than 2 distinct samples with positive weight; such a "
-            "sample is kept for training and the validation set misses these "
+            "have one distinct sample with positive weight each; it is kept "
+            "for training and the validation set misses these "
             "classes. Provide more samples of them or set early_stopping=False.",
             UserWarning,
         )

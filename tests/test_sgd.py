@@ -910,6 +910,23 @@ def test_sgd_batch_size_beyond_the_rows_is_one_batch_of_every_row(sparse):
     np.testing.assert_array_equal(fits[True].coef_, fits[1].coef_)
 
 
+def test_validation_split_warns_of_a_single_sample_class_not_a_zero_weight_one():
+    """A class weighted 0 on purpose has no sample to keep for training: the
+    split says nothing of it; a class of one sample still gets its warning."""
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 30)
+    y[-1] = 3  # one sample of class 3
+    X = rng.standard_normal((90, 3))
+    args = (X, y, None, 0.1, np.random.RandomState(0), np.arange(4))
+    with pytest.warns(UserWarning, match=r"classes \[3\] have one distinct"):
+        make_validation_split(args[0], args[1], np.ones(90), *args[3:])
+    weight = np.where(y == 2, 0.0, 1.0)
+    weight[-1] = 0.0  # classes 2 and 3 weighted 0: nothing to warn of
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_validation_split(args[0], args[1], weight, *args[3:])
+
+
 def test_sgd_stall_judged_against_the_loss_noise():
     from sk_softmax._stopping import StoppingRule
 
