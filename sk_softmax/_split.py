@@ -199,8 +199,8 @@ def make_validation_split(
     if train_only:
         warn_at_caller(
             f"Early stopping: classes {np.asarray(train_only).tolist()} "
-            "have one distinct sample with positive weight each; it is kept "
-            "for training and the validation set misses these "
+            "have fewer than 2 distinct samples with positive weight; such a "
+            "sample is kept for training and the validation set misses these "
             "classes. Provide more samples of them or set early_stopping=False.",
             UserWarning,
         )
