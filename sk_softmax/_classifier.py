@@ -235,7 +235,8 @@ class SoftmaxRegressionClassifier(
     With scikit-learn 1.9 or later, ``set_callbacks`` accepts the callbacks of
     :mod:`sklearn.callback` for every solver: each SGD epoch or SciPy
     iteration is a subtask of the ``fit`` / ``partial_fit`` task; a callback
-    that asks to stop ends SGD after the current epoch.
+    that asks to stop ends SGD after the current epoch, ``"cg"`` and
+    ``"lbfgs"`` after the current iteration (no ``ConvergenceWarning``).
 
     Examples
     --------

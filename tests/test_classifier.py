@@ -561,6 +561,26 @@ def test_classifier_callback_can_stop_sgd():
     assert stopper.calls == {"setup": 1, "begin": 4, "end": 4, "teardown": 1}
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "cg"])
+def test_classifier_callback_can_stop_the_full_batch_solvers(solver):
+    """A callback's stop ends L-BFGS-B / CG after that iteration (they ran
+    to convergence before), without a ConvergenceWarning; every begun
+    iteration is ended once, and the model is the stopped iterate's."""
+    _callback_api()
+    X, y = _standardised(load_digits)
+    stopper = _StopAfter(3)
+    clf = SoftmaxRegressionClassifier(solver=solver).set_callbacks(stopper)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a requested stop
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    assert stopper.calls == {"setup": 1, "begin": 4, "end": 4, "teardown": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SoftmaxRegressionClassifier(solver=solver, max_iter=3).fit(X, y)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("average", [False, True])
 def test_classifier_callback_stop_lets_its_epoch_compete_for_the_best(average):
     # the epoch at which a callback stops early stopping was scored but never

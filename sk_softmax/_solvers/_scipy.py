@@ -163,7 +163,7 @@ class ScipySolver:
                 objective(x)
             return float(np.max(np.abs(last["grad"]), initial=0.0))
 
-        callback = None
+        callback, asked = None, {"stop": False}
         if hooks.per_iteration:
             # like LogisticRegression: SciPy's callback ends an iteration and
             # begins the next; the one begun after the last is ended empty
@@ -183,7 +183,9 @@ class ScipySolver:
                     seconds=now - previous["tic"],
                 )
                 previous.update(coef=np.copy(coef), tic=now)
-                hooks.epoch_end(coef, report)
+                if hooks.epoch_end(coef, report):  # a callback asks to stop
+                    asked["stop"] = True
+                    raise StopIteration
                 hooks.epoch_begin(coef)
 
             if split is not None:  # the listeners see the model's parameters
@@ -204,8 +206,9 @@ class ScipySolver:
                 bounds=None if split is None else split.bounds(x0.shape[0]),
                 # whitened, SciPy sees another gradient: tol is the model's
                 gradient_norm=None if whitened is None else model_gradient_norm,
+                stop_asked=lambda: asked["stop"],
             )
-        if callback is not None:
+        if callback is not None and not asked["stop"]:
             hooks.epoch_end(None)
         if split is not None:
             result.coef = split.coef(result.coef)
@@ -413,6 +416,7 @@ def minimize_scipy(
     callback=None,
     bounds=None,
     gradient_norm=None,
+    stop_asked=None,
 ):
     """Minimise ``objective`` with SciPy's CG or L-BFGS-B.
 
@@ -436,6 +440,10 @@ def minimize_scipy(
         solver's ``x``, where it is not the gradient SciPy sees (whitened
         coordinates); then it, not SciPy's, is held to ``tol``, after every
         iteration and at the end.
+    stop_asked : callable or None
+        ``stop_asked()``: whether ``callback`` ended the run (it raised
+        ``StopIteration`` because a listener asked to stop): then the run
+        ends there, with no restart and no ``ConvergenceWarning``.
 
     Returns
     -------
@@ -474,6 +482,8 @@ def minimize_scipy(
             solver, tracked, start, gtol, max_iter - n_iter, callback, bounds
         )
         n_iter += int(getattr(res, "nit", max_iter - n_iter))
+        if stop_asked is not None and stop_asked():
+            return SolverResult(coef=res.x, n_iter=n_iter)
         if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))):
             # a step overflowed (values of X near float64's range, or without a
             # penalty so small that the weights must be huge): its iterate
@@ -494,7 +504,10 @@ def minimize_scipy(
         restarts, n_iter = restarts + 1, n_iter + 1
         res.x, res.fun, res.jac = lowest["x"], lowest["value"], lowest["grad"]
         if report is not None:
-            report(res.x)
+            try:
+                report(res.x)
+            except StopIteration:  # a listener asked to stop
+                return SolverResult(coef=res.x, n_iter=n_iter)
         if gradient_norm is not None and gradient_norm(res.x) <= tol:
             break
         if n_iter >= max_iter:
