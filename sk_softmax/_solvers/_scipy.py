@@ -214,7 +214,17 @@ class ScipySolver:
             result.coef = split.coef(result.coef)
         if whitened is not None:
             result.coef = whitened.coef(result.coef)
-        if coef0 is None and result.n_iter == 0 and not np.any(result.coef):
+        # with L1, the zero model is the exact optimum where no weight's
+        # gradient exceeds alpha * l1_ratio (every split gradient >= 0)
+        l1_zero = split is not None and bool(
+            np.all(np.asarray(last.get("grad", 0.0))[: 2 * split.n_w] >= 0)
+        )
+        if (
+            coef0 is None
+            and result.n_iter == 0
+            and not np.any(result.coef)
+            and not l1_zero
+        ):
             # balanced classes and small features: the zero model's gradient
             # is below tol from the start (iris in other units, 1e-4 times:
             # an all-zero model, where the optimum scores 0.99)
@@ -476,7 +486,7 @@ def minimize_scipy(
             return SolverResult(coef=np.asarray(coef0, dtype=np.float64), n_iter=0)
         gtol = 0.0
         callback = _stop_at(gradient_norm, tol, callback)
-    start, n_iter, restarts = coef0, 0, 0
+    start, n_iter, restarts, previous = coef0, 0, 0, np.inf
     while True:
         res = _minimize_once(
             solver, tracked, start, gtol, max_iter - n_iter, callback, bounds
@@ -495,6 +505,20 @@ def minimize_scipy(
                 "The model was left as it was before this call."
             )
         stuck = not res.success and getattr(res, "status", None) == 2
+        # L-BFGS-B with bounds (the L1 split, ftol 0) also ends, as a
+        # success, on an iteration that did not lower the objective: where
+        # the projected gradient is still above tol, a fresh start from
+        # there (its curvature pairs dropped) goes on
+        flat = (
+            bounds is not None
+            and res.success
+            and _projected_max(res.x, res.jac, bounds) > tol
+            and res.fun < previous
+        )
+        previous = res.fun
+        if flat and restarts < RESTARTS and n_iter < max_iter:
+            restarts, start = restarts + 1, res.x
+            continue
         if not (stuck and lowest["value"] < res.fun) or restarts == RESTARTS:
             break
         if n_iter >= max_iter:
@@ -517,10 +541,11 @@ def minimize_scipy(
     if gradient_norm is not None:  # held to tol, and named in the warning
         norm = gradient_norm(res.x)
         res.success, res.jac = bool(norm <= tol), np.array([norm])
-    elif res.success and bounds is None and res.jac is not None:
+    elif res.success and res.jac is not None:
         # L-BFGS-B also ends, as a success, when the objective stops falling
         # (ftol): in float32, or on a poorly scaled problem, that can be far
-        # from the gradient's tol; the promise is the gradient's
+        # from the gradient's tol; the promise is the (projected) gradient's
+        res.jac = _projected(res.x, res.jac, bounds)
         res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
@@ -557,6 +582,20 @@ def _minimize_once(solver, objective, coef0, gtol, max_iter, callback, bounds):
         callback=callback,
         bounds=bounds,
     )
+
+
+def _projected(x, grad, bounds):
+    """The gradient projected on the bounds (``(0, None)`` or free): zero
+    where a coordinate rests at its lower bound and the gradient pushes it
+    below."""
+    if bounds is None:
+        return grad
+    at_bound = np.array([low is not None for low, _ in bounds]) & (x <= 0)
+    return np.where(at_bound & (grad > 0), 0.0, grad)
+
+
+def _projected_max(x, grad, bounds):
+    return float(np.max(np.abs(_projected(x, grad, bounds)), initial=0.0))
 
 
 def _stop_at(gradient_norm, tol, callback):
