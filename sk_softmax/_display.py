@@ -200,8 +200,8 @@ class TrainingCurveDisplay:
             ax_val.tick_params(axis="y", labelcolor="tab:orange")
             scored = np.isfinite(self.validation_scores)
             if np.any(scored):  # a NaN score is never the epoch kept
-                best = np.where(scored, self.validation_scores, -np.inf)
-                self.best_epoch_ = int(np.argmax(best)) + 1
+                ranked = np.where(scored, self.validation_scores, -np.inf)
+                self.best_epoch_ = int(np.argmax(ranked)) + 1
             lines.append(val_line)
             self.ax_validation_ = ax_val
         if self.best_epoch_ is not None:
