@@ -83,7 +83,16 @@ def convert_softmax_regression(scope, operator, container):
         negative = node("Sub", [constant(np.ones(1, dtype=dtype)), positive])
         node("Concat", [negative, positive], probabilities.full_name, axis=1)
     else:
-        node("Softmax", [logits], probabilities.full_name, axis=1)
+        # a logit that overflowed to +-inf clipped to the largest finite
+        # value: the classes at +inf then share the probability, as in
+        # predict_proba (Softmax would make the row NaN: inf - inf)
+        big = np.finfo(dtype).max
+        finite = node(
+            "Min",
+            [node("Max", [logits, constant(np.array([-big], dtype))]),
+             constant(np.array([big], dtype))],
+        )  # fmt: skip
+        node("Softmax", [finite], probabilities.full_name, axis=1)
     index = node("ArgMax", [probabilities.full_name], axis=1, keepdims=0)
     # classes_, or with the option nocl=True their indices (int64 labels, as
     # skl2onnx declares the output then)

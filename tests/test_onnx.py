@@ -137,3 +137,23 @@ def test_onnx_refuses_labels_that_int64_cannot_hold():
     onx = to_onnx(model, X[:1], options={"zipmap": False})
     exported, _ = _session(onx).run(None, {"X": X})
     np.testing.assert_array_equal(exported.astype(np.uint64), model.predict(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_onnx_of_a_row_whose_logit_overflows_is_predict_probas(dtype):
+    """A finite row whose logit overflows to inf: the graph's probabilities
+    are predict_proba's limit ([1, 0, 0]), not Softmax's NaN."""
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(dtype)
+    model = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)
+    x = np.vstack([np.zeros((1, 4)), X[:1]]).astype(dtype)
+    x[0, 1] = np.finfo(dtype).max  # finite; its logits overflow
+    onx = to_onnx(model, X[:1], options={"zipmap": False})
+    session = _session(onx)
+    labels, proba = session.run(None, {session.get_inputs()[0].name: x})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow
+        expected = model.predict_proba(x)
+        assert np.array_equal(labels, model.predict(x))
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba, expected, atol=1e-5)
