@@ -95,8 +95,8 @@ class TrainingCurveDisplay:
         Parameters
         ----------
         estimator : SoftmaxRegressionClassifier or Pipeline
-            Fitted with ``solver="sgd"`` (it has ``loss_curve_``); a
-            Pipeline's last step.
+            Fitted with ``solver="sgd"`` (it has ``loss_curve_``); of a
+            Pipeline, its last step (of a nested one, the innermost).
         ax : matplotlib Axes, default=None
             Where to draw; a new figure when None.
 
@@ -121,7 +121,7 @@ class TrainingCurveDisplay:
         >>> disp.best_epoch_ == int(np.argmax(clf.validation_scores_)) + 1
         True
         """
-        if hasattr(estimator, "steps"):  # a Pipeline: its model is the last step
+        while hasattr(estimator, "steps"):  # a Pipeline: its model is the last step
             estimator = estimator[-1]
         if not hasattr(estimator, "loss_curve_"):
             raise ValueError(

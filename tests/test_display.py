@@ -147,4 +147,7 @@ def test_display_never_keeps_a_nan_epoch_and_reads_a_pipeline(digits):
         ).fit(X, y)
     disp = TrainingCurveDisplay.from_estimator(pipe)
     np.testing.assert_array_equal(disp.loss_curve, pipe[-1].loss_curve_)
+    nested = make_pipeline(StandardScaler(), pipe)  # fitted through pipe
+    disp = TrainingCurveDisplay.from_estimator(nested)
+    np.testing.assert_array_equal(disp.loss_curve, pipe[-1].loss_curve_)
     plt.close("all")
