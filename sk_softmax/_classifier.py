@@ -102,7 +102,8 @@ class SoftmaxRegressionClassifier(
         ``learning_rate_init``. ``"invscaling"``: that divided by
         ``(t + 1) ** power_t`` at the ``t``-th update; ``"decay"``: the same
         with the epoch for ``t``. ``"linear"``: to zero linearly, update by
-        update, at the end of ``max_iter`` epochs, for a known budget.
+        update, at the end of ``max_iter`` epochs, for a known budget (its
+        end, so no ``ConvergenceWarning`` there).
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is

@@ -572,7 +572,7 @@ def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits):
         random_state=0,
     )
     with warnings.catch_warnings(), _record_rates() as calls:
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", ConvergenceWarning)  # its planned end
         clf.fit(X_train, y_train)
     progress, eta, eta0 = np.asarray(calls).T
     n_batches = -(-len(y_train) // clf.batch_size)
@@ -586,6 +586,20 @@ def test_sgd_linear_schedule_decays_to_zero_over_max_iter(digits):
     assert eta[0] == eta0[0] and np.all(np.diff(eta) < 0)
     assert eta[-1] < eta0[0] / (4 * n_batches) * 2  # ends near zero
     assert clf.score(X_test, y_test) > 0.93
+
+
+def test_sgd_linear_schedule_spends_max_iter_without_a_convergence_warning(digits):
+    """max_iter is "linear"'s budget, not a cut-off: the user guide's
+    GridSearchCV over a 3-epoch budget warned on every fit, advising a larger
+    max_iter. An open-ended schedule cut off there still warns."""
+    X_train, _, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(learning_rate="linear", max_iter=3)
+        clf.fit(X_train, y_train)
+    assert clf.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        SoftmaxRegressionClassifier(max_iter=3).fit(X_train, y_train)
 
 
 def test_sgd_linear_schedule_in_partial_fit_counts_calls(digits):

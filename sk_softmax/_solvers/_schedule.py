@@ -251,6 +251,12 @@ class Schedule:
         rate.decay_epochs = float(min(max(epochs, 2), left))
         return True
 
+    @property
+    def ends_at_max_iter(self):
+        """Whether ``max_iter`` is the schedule's own end, not a cut-off:
+        "linear" spends that budget, its rate reaching zero there."""
+        return self.name == "linear"
+
     def lowered(self, rate):
         """Whether the rate has been lowered since the start."""
         return rate.eta < rate.eta0

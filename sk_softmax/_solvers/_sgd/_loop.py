@@ -828,7 +828,8 @@ class SGDSolver:
             warn_worse(run.start_objective, objective, state, run.incremental)
         elif run.validation is not None and config.scoring == "loss":
             warn_worse_than_uniform(-run.best.score, state, run.train.loss.n_classes)
-        if not (run.converged or run.incremental or config.tol is None):
+        ended = run.converged or run.schedule.ends_at_max_iter
+        if not (ended or run.incremental or config.tol is None):
             run.stopping.warn_not_converged(config.max_iter)
         result = SGDResult(
             coef=coef,
