@@ -25,9 +25,16 @@ REFERENCE = "LogisticRegression"
 WIDTH = 88  # no output line is wider: it fits a terminal and the docs' column
 
 
+def _prog():
+    """The command as it was typed: the console script's name, or ``python -m``."""
+    if Path(sys.argv[0]).name == "sk-softmax":
+        return "sk-softmax"
+    return "python -m sk_softmax"
+
+
 def _parser():
     parser = argparse.ArgumentParser(
-        prog="python -m sk_softmax",
+        prog=_prog(),
         description="Train SoftmaxRegressionClassifier with each solver beside "
         "scikit-learn's LogisticRegression (same objective: C = 1 / (alpha * "
         "n_samples)) and print fit time, epochs or iterations, test accuracy "
@@ -61,7 +68,8 @@ def _parser():
         default=None,
         metavar="N",
         help="epochs (sgd) or iterations (cg, lbfgs, LogisticRegression) "
-        "(default: each estimator's own, 100)",
+        "(default: each estimator's own: 1000 for SoftmaxRegressionClassifier, "
+        "100 for LogisticRegression)",
     )
     parser.add_argument(
         "--alpha",
@@ -387,7 +395,9 @@ def _plot(results, args, sizes):
 
 def _check_plot_path(parser, path):
     """Refuse, before any fit, a figure that could not be saved: a folder
-    that is not there or not writable, a format matplotlib does not write."""
+    that is not there or not writable, a format matplotlib does not write, a
+    name that is a folder. Returns the file the figure goes to (a name
+    without an extension gets ``.png``, as matplotlib gives it)."""
     import os
 
     from matplotlib.backend_bases import FigureCanvasBase
@@ -404,6 +414,11 @@ def _check_plot_path(parser, path):
             f"--plot {path}: matplotlib does not write .{kind} files; name one "
             f"of {', '.join(sorted(formats))} (or no extension, for a PNG)"
         )
+    if not kind:
+        path = f"{path}.png"
+    if Path(path).is_dir():
+        parser.error(f"--plot {path}: that is a folder; name a file in it")
+    return path
 
 
 def main(argv=None):
@@ -422,11 +437,11 @@ def main(argv=None):
                 "--plot needs matplotlib: pip install matplotlib (or, in the "
                 'checkout, pip install -e ".[plot]")'
             )
-        _check_plot_path(parser, args.plot)
+        args.plot = _check_plot_path(parser, args.plot)
     try:
         run(args)
     except (FileNotFoundError, ImportError, ValueError) as exc:
-        print(f"sk-softmax: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -107,6 +107,41 @@ def test_demo_plot_that_cannot_be_saved_exits_before_fitting(tmp_path, name, mes
     assert "Traceback" not in result.stderr
 
 
+def test_demo_plot_named_as_a_folder_exits_before_fitting(tmp_path):
+    # the fits ran, then savefig ended in IsADirectoryError's traceback
+    pytest.importorskip("matplotlib")
+    (tmp_path / "f.png").mkdir()
+    for name in ("f.png", "f"):  # "f" is saved as f.png
+        result = _run("--solver", "sgd", "--plot", str(tmp_path / name))
+        assert result.returncode == 2
+        assert "that is a folder" in result.stderr
+        assert "solver " not in result.stdout
+        assert "Traceback" not in result.stderr
+
+
+def test_demo_plot_without_an_extension_names_the_file_it_saved(tmp_path):
+    # it said "figure saved to f" where matplotlib wrote f.png
+    pytest.importorskip("matplotlib")
+    result = _run("--solver", "sgd", "--max-iter", "3", "--plot", str(tmp_path / "f"))
+    assert result.returncode == 0, result.stderr
+    assert f"figure saved to {tmp_path / 'f.png'}" in result.stdout
+    assert (tmp_path / "f.png").is_file()
+
+
+def test_demo_errors_name_the_command_as_typed(tmp_path):
+    # the console script's argument errors said "python -m sk_softmax"
+    code = (
+        "import sys; sys.argv[0] = 'sk-softmax'; from sk_softmax.__main__ import main;"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    for args in (["--solver", "newton"], ["--dataset", "mnist", "--data-dir", "x/y"]):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True
+        )
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[-1].startswith("sk-softmax: error:")
+
+
 def test_demo_negative_blas_threads_is_refused():
     # -1 was taken: the header printed "BLAS threads: -1", no limit was set
     result = _run("--blas-threads", "-1")
