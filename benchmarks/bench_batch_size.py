@@ -21,7 +21,8 @@ import argparse
 import warnings
 
 import numpy as np
-from bench_mnist import TARGET, _blas, _load, epoch_vs_floor
+from _parity import blas_info
+from bench_mnist import TARGET, _load, epoch_vs_floor
 
 
 def accuracy_curve(X, y, X_test, y_test, batch_size, max_epochs, seed):
@@ -50,7 +51,7 @@ def accuracy_curve(X, y, X_test, y_test, batch_size, max_epochs, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument(
         "--sizes", type=int, nargs="*", default=[64, 128, 256, 512, 1024, 2048]
@@ -68,7 +69,7 @@ def main(argv=None):
     )
     X, y, X_test, y_test = _load(args)
     print(f"MNIST {X.shape[0]} x {X.shape[1]} float32 in [0, 1]; target {TARGET:.1%}")
-    print(f"BLAS: {_blas()}\n")
+    print(f"BLAS: {blas_info()}\n")
     print(
         "| batch_size | s / epoch | floor s / epoch | ratio | epochs to "
         f"{TARGET:.1%} (seeds {', '.join(map(str, args.seeds))}) | "

@@ -375,7 +375,7 @@ def child(mode, meta_path, params_json, n_workers):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--mode", default="parity", choices=["parity", "simulate", "memory"]
     )

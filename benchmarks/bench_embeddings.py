@@ -51,7 +51,7 @@ def embedding_like(n_rows, n_features, n_classes, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--features", type=int, default=384)
     parser.add_argument("--classes", type=int, default=20)

@@ -19,8 +19,9 @@ PyTorch's profiler can see CuPy's CUDA calls, the device-to-host copies.
 Scalar reads such as ``float(x)`` on a CuPy array go through neither wrapper
 and are counted only by the profiler.
 
-Without CuPy (or with ``--backend numpy``) the same code runs on the host
-on small sizes: a smoke test of the script, not a measurement::
+With ``--backend numpy`` the same code runs on the host on small sizes: a
+smoke test of the script, not a measurement (without CuPy and without that
+option the script says no GPU is usable and exits)::
 
     python benchmarks/bench_gpu_large.py --backend numpy --rows 20000 \\
         --features 50 --classes 5 --cpu-rows 5000
@@ -157,7 +158,7 @@ def _profiled_copies(clf, X, y):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["cupy", "numpy"], default="cupy")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=1_000)

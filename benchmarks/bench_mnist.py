@@ -643,7 +643,7 @@ def defaults_on_device(X, X_host, y, X_test, y_test, skip, backend_kw, alpha=1e-
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     parser.add_argument("--batch-size", type=int, default=256)

@@ -315,7 +315,7 @@ def main(argv=None):
 
     from sk_softmax import SoftmaxRegressionClassifier
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--n-docs", type=int, default=20_000)
     parser.add_argument(

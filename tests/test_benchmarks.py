@@ -88,3 +88,14 @@ def test_bench_sparse_quick_run_reports_the_defaults_and_the_width_ratio():
     assert "SGDClassifier's default fit time / ours (target >= 3x):" in out
     assert "epochs vs the oracle:" in out
     assert "- 2^22 / 2^16:" in out and "3 interleaved rounds" in out
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in BENCH.parent.glob("bench_*.py")), ids=str
+)
+def test_every_benchmark_imports_and_describes_itself(script):
+    # bench_batch_size.py imported a helper that had moved to _parity.py: it
+    # failed even on --help while the README told users to run it
+    result = _run_bench(script, "--help", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
