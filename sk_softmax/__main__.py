@@ -414,11 +414,10 @@ def _check_plot_path(parser, path):
             f"--plot {path}: matplotlib does not write .{kind} files; name one "
             f"of {', '.join(sorted(formats))} (or no extension, for a PNG)"
         )
-    if not kind:
-        path = f"{path}.png"
-    if Path(path).is_dir():
-        parser.error(f"--plot {path}: that is a folder; name a file in it")
-    return path
+    saved = path if kind else f"{path.rstrip('.')}.png"
+    if Path(saved).is_dir():
+        parser.error(f"--plot {path}: {saved} is a folder; name a file in it")
+    return saved
 
 
 def main(argv=None):

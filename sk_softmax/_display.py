@@ -31,7 +31,8 @@ class TrainingCurveDisplay:
     ----------
     best_epoch_ : int or None
         1-based epoch whose weights the estimator kept (the best validation
-        score), or None without early stopping.
+        score), or None without early stopping (or where no score is
+        finite).
     ax_ : matplotlib Axes
         Axes of the loss curve.
     ax_validation_ : matplotlib Axes or None
@@ -157,6 +158,15 @@ class TrainingCurveDisplay:
         -------
         self : TrainingCurveDisplay
             With ``ax_``, ``ax_validation_``, ``figure_`` and ``best_epoch_``.
+
+        Raises
+        ------
+        ValueError
+            If ``validation_metric`` is neither ``"accuracy"`` nor
+            ``"log_loss"``, the loss curve is not 1-D, or the validation
+            scores are not one per epoch of the loss curve.
+        ImportError
+            If matplotlib is not installed.
 
         Examples
         --------

@@ -260,10 +260,20 @@ class SoftmaxLoss:
         return value + 0.5 * alpha * xp.vecdot(w, w)
 
 
-def log_softmax(Z, xp):
-    """Row-wise log-softmax computed stably with log-sum-exp."""
+def log_softmax(Z, xp, limit=False):
+    """Row-wise log-softmax computed stably with log-sum-exp.
+
+    With ``limit``, a row whose largest logit is infinite (finite features
+    times large weights can overflow) is its limit: the classes at ``+inf``
+    share the probability, the others get none (``inf - inf`` would make the
+    whole row NaN); a row all ``-inf`` is a tie of every class. Finite rows
+    are unchanged to the bit (their top's shifted logit is 0 already).
+    """
     zmax = xp.max(Z, axis=1, keepdims=True)
     shifted = Z - zmax
+    if limit:
+        # (zeros of a column, on Z's device: broadcast, no (n, K) temporary)
+        shifted = xp.where(Z == zmax, xp.zeros_like(zmax), shifted)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
@@ -284,22 +294,10 @@ def log_proba_from_logits(Z):
         z = xp.reshape(Z, (-1, 1))
         log_proba = xp.concat([log_sigmoid(-z, xp), log_sigmoid(z, xp)], axis=1)
     else:
-        log_proba = log_softmax(_tied_at_infinity(Z, xp), xp)
+        log_proba = log_softmax(Z, xp, limit=True)
     near_one = log_proba > -0.5
     rounded = xp.log(xp.exp(xp.where(near_one, log_proba, xp.zeros_like(log_proba))))
     return xp.where(near_one, rounded, log_proba)
-
-
-def _tied_at_infinity(Z, xp):
-    """``Z`` with each row whose largest logit is infinite (finite features
-    times large weights can overflow) made its limit: the classes at ``+inf``
-    share the probability, the others get none (``inf - inf`` would make the
-    whole row NaN); a row all ``-inf`` is a tie of every class."""
-    top = xp.max(Z, axis=1, keepdims=True)
-    finite = xp.isfinite(top)
-    zero = xp.zeros_like(Z)
-    limit = xp.where(Z == top, zero, xp.full_like(Z, -xp.inf))
-    return xp.where(finite, Z, limit)
 
 
 def row_labels(Y):

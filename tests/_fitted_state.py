@@ -9,7 +9,9 @@ def _copy(value):
     """A deep copy of a fitted value: arrays copied wherever they sit in it
     (the SGD state is a tree of plain values, walked whole)."""
     if isinstance(value, np.random.RandomState):
-        return value.get_state()[1].copy()
+        # the whole state: its key and the position in it (draws move that)
+        name, key, *position = value.get_state()
+        return [name, key.copy(), *position]
     if hasattr(value, "shape") and not isinstance(value, np.ndarray):
         return np.array(value, copy=True)  # a sparse matrix, a device array
     return tree_map(lambda leaf, host: np.array(leaf, copy=True), value)

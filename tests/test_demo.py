@@ -114,7 +114,7 @@ def test_demo_plot_named_as_a_folder_exits_before_fitting(tmp_path):
     for name in ("f.png", "f"):  # "f" is saved as f.png
         result = _run("--solver", "sgd", "--plot", str(tmp_path / name))
         assert result.returncode == 2
-        assert "that is a folder" in result.stderr
+        assert f"{tmp_path / 'f.png'} is a folder" in result.stderr
         assert "solver " not in result.stdout
         assert "Traceback" not in result.stderr
 

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from _doc_blocks import literal_blocks, markdown_blocks, rst_blocks
 
 from sk_softmax import SoftmaxRegressionClassifier
 
@@ -209,16 +210,6 @@ def test_docs_install_the_project_from_a_clone():
     assert not wrong, "\n".join(wrong)
 
 
-def _python_blocks(text):
-    """The ``.. code-block:: python`` blocks of an reST page (dedented)."""
-    import textwrap
-
-    blocks = []
-    for match in re.finditer(r"\.\. code-block:: python\n\n((?:[ \t]+.*\n|\n)+)", text):
-        blocks.append(textwrap.dedent(match.group(1)))
-    return blocks
-
-
 def test_docs_python_examples_that_import_import_what_they_use():
     # two of the user guide's complete examples imported their scikit-learn
     # pieces but not the estimator: run as written, a NameError
@@ -226,17 +217,17 @@ def test_docs_python_examples_that_import_import_what_they_use():
     for page in sorted((ROOT / "docs").glob("*.rst")) + [ROOT / "README.md"]:
         text = page.read_text(encoding="utf-8")
         if page.suffix == ".md":
-            blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+            blocks = markdown_blocks(text, "python")
         else:
-            blocks = _python_blocks(text)
+            blocks = rst_blocks(text, {"python"}) + literal_blocks(text)
         for block in blocks:
             imports = re.match(r"\s*(from|import) ", block)  # a whole example
             used = re.findall(
                 r"\b(SoftmaxRegressionClassifier|TrainingCurveDisplay)[(.]", block
             )
             for name in set(used):
-                if imports and not re.search(
-                    rf"^from sk_softmax.* import .*\b{name}\b", block, flags=re.M
-                ):
+                # "from sk_softmax import X" or "from sk_softmax import (..., X"
+                imported = rf"^from sk_softmax\S* import \(?[^)]*?\b{name}\b"
+                if imports and not re.search(imported, block, flags=re.M):
                     missing.append(f"{page.name}: {name} in\n{block}")
     assert not missing, "\n".join(missing)

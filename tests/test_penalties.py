@@ -102,13 +102,16 @@ def test_lbfgs_l1_ends_at_tol_or_warns(dtype):
     from sklearn.datasets import load_wine
     from sklearn.exceptions import ConvergenceWarning
 
-    for X, y, alpha, l1_ratio in [
-        (*load_wine(return_X_y=True), 1e-2, 0.3),
+    # raw wine may still fall short (then it warns); standardised iris, where
+    # only the restart goes on from the flat stop, must reach tol
+    for X, y, alpha, l1_ratio, reach in [
+        (*load_wine(return_X_y=True), 1e-2, 0.3, False),
         (
             StandardScaler().fit_transform(load_iris().data),
             load_iris().target,
             1e-3,
             0.5,
+            True,
         ),
     ]:
         X = X.astype(dtype)
@@ -120,6 +123,8 @@ def test_lbfgs_l1_ends_at_tol_or_warns(dtype):
         warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
         residual = _l1_residual(clf, X.astype(np.float64), y, alpha, l1_ratio)
         assert warned or residual <= 2e-4, (residual, warned)
+        if reach:
+            assert residual <= 2e-4 and not warned, (residual, warned)
 
 
 def test_lbfgs_l1_zero_model_at_its_optimum_does_not_warn():

@@ -23,6 +23,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _doc_blocks import rst_blocks
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -33,25 +34,6 @@ TIMEOUT = 3 * 3600  # installs from PyPI, the test suite, the benchmark, the doc
 def _markdown_blocks(text, language):
     pattern = rf"^```{language}[ \t]*\n(.*?)^```[ \t]*$"
     return re.findall(pattern, text, flags=re.DOTALL | re.MULTILINE)
-
-
-def _rst_blocks(text, languages):
-    """The bodies of ``.. code-block:: <language>`` directives, dedented."""
-    blocks, lines = [], text.splitlines()
-    for k, line in enumerate(lines):
-        match = re.match(r"\s*\.\. code-block::\s*(\S+)\s*$", line)
-        if not match or match.group(1) not in languages:
-            continue
-        body = []
-        for following in lines[k + 1 :]:
-            if following.strip() and not following[:1].isspace():
-                break
-            body.append(following)
-        body = textwrap.dedent("\n".join(body)).strip("\n")
-        # directive options (":caption: ...") come before the first blank line
-        body = re.sub(r"\A(?::[\w-]+:.*\n)+", "", body)
-        blocks.append(body + "\n")
-    return blocks
 
 
 def _commands(block):
@@ -82,11 +64,11 @@ def documented_commands():
     shell = [("README.md", block) for block in _markdown_blocks(readme, "bash")]
     shell += [
         ("getting_started.rst", block)
-        for block in _rst_blocks(started, {"bash", "console", "shell"})
+        for block in rst_blocks(started, {"bash", "console", "shell"})
     ]
     python = [("README.md", block) for block in _markdown_blocks(readme, "python")]
     python += [
-        ("getting_started.rst", block) for block in _rst_blocks(started, {"python"})
+        ("getting_started.rst", block) for block in rst_blocks(started, {"python"})
     ]
     found, seen = [], set()
     for source, block in shell:
@@ -154,7 +136,7 @@ def test_readme_commands_parse_rst_and_console_blocks():
         after
         """
     )
-    blocks = _rst_blocks(text, {"bash", "console"})
+    blocks = rst_blocks(text, {"bash", "console"})
     assert [_commands(block) for block in blocks] == [
         ["python -m venv .venv", "echo a b"],
         ['pip install -e ".[test]"   # a comment'],

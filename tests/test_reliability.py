@@ -91,9 +91,17 @@ def test_validation_rows_too_large_for_float32_raise_and_keep_the_model():
     clf.fit(X, y)
     before = fitted_state(clf)
     X[8, 0] = 3e38 if y[8] else -3e38  # finite; row 8 is held out (seed 0)
-    with pytest.raises(ValueError, match="validation split.*Scale the data"):
+    with pytest.raises(ValueError, match="validation split.*Scale the data.*float64"):
         clf.fit(X, y)
     assert_unchanged(before, clf)
+
+
+def test_the_advice_to_pass_float64_is_given_for_float32_data_only():
+    # float64 data was told to "pass it as float64"
+    from sk_softmax._solvers._sgd._loop import _float64_hint
+
+    assert _float64_hint(np.dtype(np.float32)) == ", or pass it as float64"
+    assert _float64_hint(np.dtype(np.float64)) == ""
 
 
 def test_failed_fit_leaves_the_stream_generator_of_a_random_state_instance():

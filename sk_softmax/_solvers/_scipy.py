@@ -18,8 +18,9 @@ _METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
 
 # tol="auto": the gradient's max-norm at which the full-batch solvers stop
 GRADIENT_TOL = 1e-4
-# restarts from the lowest point evaluated after a failed line search (see
-# minimize_scipy)
+# restarts of a run (see minimize_scipy): from the lowest point evaluated
+# after a failed line search, or, with bounds, from where L-BFGS-B ended on
+# an iteration that did not lower the objective; one budget for both
 RESTARTS = 3
 
 # preconditioner "auto" / "covariance": the full-batch solvers run in
@@ -216,9 +217,9 @@ class ScipySolver:
             result.coef = whitened.coef(result.coef)
         # with L1, the zero model is the exact optimum where no weight's
         # gradient exceeds alpha * l1_ratio (every split gradient >= 0)
-        l1_zero = split is not None and bool(
-            np.all(np.asarray(last.get("grad", 0.0))[: 2 * split.n_w] >= 0)
-        )
+        grad = last.get("grad")  # the last point evaluated (None: none was)
+        l1_zero = split is not None and grad is not None
+        l1_zero = l1_zero and bool(np.all(np.asarray(grad)[: 2 * split.n_w] >= 0))
         if (
             coef0 is None
             and result.n_iter == 0
@@ -466,7 +467,11 @@ def minimize_scipy(
     one it returns (CG returns the line search's start: on a tiny separable
     problem, the zero model), the run starts again from the lowest point
     evaluated, up to ``RESTARTS`` times, each from a strictly lower point,
-    within the same ``max_iter`` iterations.
+    within the same ``max_iter`` iterations. With bounds (the L1 split)
+    L-BFGS-B also ends, as a success, on an iteration that did not lower the
+    objective; where the projected gradient is still above ``tol`` and the
+    objective fell since the last start, the run starts afresh from there
+    (its curvature pairs dropped), from the same ``RESTARTS``.
     """
     gtol = tol
     lowest = {"value": np.inf}
@@ -559,7 +564,9 @@ def _minimize_once(solver, objective, coef0, gtol, max_iter, callback, bounds):
             "maxfun": max(15000, 2 * max_iter),
             "gtol": gtol,
             # with bounds (the L1 split) L-BFGS-B's steps can shrink while the
-            # projected gradient is still above tol: only tol decides there
+            # projected gradient is still above tol: no relative-reduction
+            # stop there (it still ends on a step that lowers nothing, which
+            # minimize_scipy restarts)
             "ftol": 64 * np.finfo(float).eps if bounds is None else 0.0,
             "maxls": 50,
             # no "iprint": quiet is its default, SciPy 1.15 deprecated it and
@@ -585,13 +592,14 @@ def _minimize_once(solver, objective, coef0, gtol, max_iter, callback, bounds):
 
 
 def _projected(x, grad, bounds):
-    """The gradient projected on the bounds (``(0, None)`` or free): zero
-    where a coordinate rests at its lower bound and the gradient pushes it
-    below."""
+    """The projected gradient ``x - P(x - grad)`` on the bounds (``(0, None)``
+    or free), L-BFGS-B's own measure: where the gradient pushes a bounded
+    coordinate down, ``min(x, grad)``: the step to its bound at most (zero
+    at the bound)."""
     if bounds is None:
         return grad
-    at_bound = np.array([low is not None for low, _ in bounds]) & (x <= 0)
-    return np.where(at_bound & (grad > 0), 0.0, grad)
+    bounded = np.fromiter((low is not None for low, _ in bounds), bool, len(bounds))
+    return np.where(bounded & (grad > 0), np.minimum(x, grad), grad)
 
 
 def _projected_max(x, grad, bounds):

@@ -221,7 +221,8 @@ def sparse_pass(
     average = A_t.shape[0] > 0
     pays = alpha > 0.0 or average
     kicked = alpha > 0.0 and kick_eta > 0.0  # the caller's choice: not averaged
-    G = np.empty((batch_size, n_rows), dtype=W_t.dtype)
+    # a batch has at most the pass's rows (batch_size may be far larger)
+    G = np.empty((min(batch_size, n_samples), n_rows), dtype=W_t.dtype)
     z = np.empty(n_rows, dtype=np.float64)
     last = indptr[indptr.shape[0] - 1]
     # the per-column scalars as columns of one, for _prefetch

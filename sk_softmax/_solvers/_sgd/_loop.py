@@ -641,9 +641,9 @@ class SGDSolver:
                 f"The validation split's log-loss is {-score:.3g} at epoch "
                 f"{run.state.params.epoch}: some of its rows have values too "
                 f"large for the model's scores in {run.train.dtype}, which no "
-                "training row has. Scale the data (e.g. StandardScaler), or "
-                "pass it as float64. The model was left as it was before "
-                "this call."
+                "training row has. Scale the data (e.g. StandardScaler)"
+                f"{_float64_hint(run.train.dtype)}. The model was left as it "
+                "was before this call."
             )
         run.rows = rows
         return score, model
@@ -1042,6 +1042,12 @@ def _placed(lowrank, data):
     )
 
 
+def _float64_hint(dtype):
+    """The advice to pass float64 data, where the data is float32 (float64
+    has no wider type to go to)."""
+    return ", or pass it as float64" if "float32" in str(dtype) else ""
+
+
 def _check_step_scaling(precond, data):
     """Refuse features so large that their step rounds to zero in X's dtype,
     or so small (without a penalty to bound it) that it overflows."""
@@ -1050,7 +1056,7 @@ def _check_step_scaling(precond, data):
         raise ValueError(
             f"X has values too large to train on in {data.dtype}: the SGD "
             "step of some features underflows to zero. Scale the data (e.g. "
-            "StandardScaler), or pass it as float64."
+            f"StandardScaler){_float64_hint(data.dtype)}."
         )
     if not bool(data.xp.all(data.xp.isfinite(scaling))):
         # (the fit ended "diverged", blaming a rate that was not the cause)
