@@ -689,3 +689,19 @@ def test_classifier_works_without_the_callback_api():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_predict_proba_of_a_row_whose_logit_overflows_is_a_distribution():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegressionClassifier(solver="lbfgs").fit(X.astype(np.float32), y)
+    x = np.zeros((1, 4), np.float32)
+    x[0, 1] = 3e38  # finite in float32; its logits overflow
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow
+        proba = clf.predict_proba(x)
+        top = clf.decision_function(x).argmax()
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert proba.argmax() == top

@@ -131,14 +131,20 @@ def test_display_refuses_curves_it_cannot_draw(kwargs, match):
     plt.close("all")
 
 
-def test_display_never_keeps_a_nan_epoch_and_reads_a_pipeline(digits):
+def test_display_never_keeps_a_nan_epoch():
     import matplotlib.pyplot as plt
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     disp = TrainingCurveDisplay([1, 0.5, 0.4], [np.nan, -0.8, -0.9]).plot()
     assert disp.best_epoch_ == 2
     assert TrainingCurveDisplay([1, 0.5], [np.nan, np.nan]).plot().best_epoch_ is None
+    plt.close("all")
+
+
+def test_display_from_estimator_reads_a_pipelines_last_step(digits):
+    import matplotlib.pyplot as plt
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     X, y = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
