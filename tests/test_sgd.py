@@ -931,14 +931,14 @@ def test_validation_split_warns_of_a_single_sample_class_not_a_zero_weight_one()
     y = np.repeat([0, 1, 2], 30)
     y[-1] = 3  # one sample of class 3
     X = rng.standard_normal((90, 3))
-    args = (X, y, None, 0.1, np.random.RandomState(0), np.arange(4))
+    rest = (0.1, np.random.RandomState(0), np.arange(4))
     with pytest.warns(UserWarning, match=r"classes \[3\] have fewer than 2 distinct"):
-        make_validation_split(args[0], args[1], np.ones(90), *args[3:])
+        make_validation_split(X, y, np.ones(90), *rest)
     weight = np.where(y == 2, 0.0, 1.0)
     weight[-1] = 0.0  # classes 2 and 3 weighted 0: nothing to warn of
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        make_validation_split(args[0], args[1], weight, *args[3:])
+        make_validation_split(X, y, weight, *rest)
 
 
 def test_sgd_stall_judged_against_the_loss_noise():

@@ -492,6 +492,7 @@ def minimize_scipy(
         gtol = 0.0
         callback = _stop_at(gradient_norm, tol, callback)
     start, n_iter, restarts, previous = coef0, 0, 0, np.inf
+    bounded = _bounded(bounds)
     while True:
         res = _minimize_once(
             solver, tracked, start, gtol, max_iter - n_iter, callback, bounds
@@ -517,7 +518,7 @@ def minimize_scipy(
         flat = (
             bounds is not None
             and res.success
-            and _projected_max(res.x, res.jac, bounds) > tol
+            and np.max(np.abs(_projected(res.x, res.jac, bounded)), initial=0.0) > tol
             and res.fun < previous
         )
         previous = res.fun
@@ -550,7 +551,7 @@ def minimize_scipy(
         # L-BFGS-B also ends, as a success, when the objective stops falling
         # (ftol): in float32, or on a poorly scaled problem, that can be far
         # from the gradient's tol; the promise is the (projected) gradient's
-        res.jac = _projected(res.x, res.jac, bounds)
+        res.jac = _projected(res.x, res.jac, bounded)
         res.success = bool(np.max(np.abs(res.jac), initial=0.0) <= tol)
     n_iter = _check_optimize_result(solver, res, max_iter, tol)
     return SolverResult(coef=res.x, n_iter=n_iter)
@@ -591,19 +592,23 @@ def _minimize_once(solver, objective, coef0, gtol, max_iter, callback, bounds):
     )
 
 
-def _projected(x, grad, bounds):
-    """The projected gradient ``x - P(x - grad)`` on the bounds (``(0, None)``
-    or free), L-BFGS-B's own measure: where the gradient pushes a bounded
-    coordinate down, ``min(x, grad)``: the step to its bound at most (zero
-    at the bound)."""
+def _bounded(bounds):
+    """Which coordinates have a lower bound (``(0, None)``, the L1 split's
+    halves), as a mask, or None without bounds."""
     if bounds is None:
+        return None
+    return np.fromiter((low is not None for low, _ in bounds), bool, len(bounds))
+
+
+def _projected(x, grad, bounded):
+    """The projected gradient ``x - P(x - grad)`` on the lower bounds 0 of
+    the ``bounded`` coordinates (a mask from :func:`_bounded`, or None),
+    L-BFGS-B's own measure: where the gradient pushes a bounded coordinate
+    down, ``min(x, grad)``: the step to its bound at most (zero at the
+    bound)."""
+    if bounded is None:
         return grad
-    bounded = np.fromiter((low is not None for low, _ in bounds), bool, len(bounds))
     return np.where(bounded & (grad > 0), np.minimum(x, grad), grad)
-
-
-def _projected_max(x, grad, bounds):
-    return float(np.max(np.abs(_projected(x, grad, bounds)), initial=0.0))
 
 
 def _stop_at(gradient_norm, tol, callback):

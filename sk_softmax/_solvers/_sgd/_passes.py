@@ -149,7 +149,7 @@ class BatchGather:
         self.device = device
         self.numpy_dense = isinstance(X, np.ndarray)
         if self.numpy_dense:  # a batch has at most every row
-            rows = min(int(batch_size), X.shape[0])
+            rows = min(batch_size, X.shape[0])
             self.buffer = np.empty((rows, X.shape[1]), dtype=X.dtype)
         self._sparse_layout = None
         self._labels = None
