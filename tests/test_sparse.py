@@ -368,16 +368,18 @@ def test_sparse_pass_keeps_the_data_dtype(monkeypatch, dtype):
     compiled = _kernel.sparse_pass
 
     def spy(*args):
-        W_t, b, A_t, a_b = args[6], args[7], args[20], args[21]
-        seen.append((W_t.dtype, b.dtype, A_t.dtype, a_b.dtype, A_t.shape[0]))
+        # the block (weights and averages), its parts, the intercepts, the
+        # intercepts' average
+        block, parts, b, a_b = args[6], args[8], args[10], args[21]
+        seen.append((block.dtype, b.dtype, a_b.dtype, parts.average))
         return compiled(*args)
 
     monkeypatch.setattr(_kernel, "sparse_pass", spy)
     X, y = _wide()
     clf = _fit(X.astype(dtype), y, max_iter=3, n_iter_no_change=100, average=True)
     assert len(seen) == 3
-    assert all(dtypes[:4] == (np.dtype(dtype),) * 4 for dtypes in seen)
-    assert all(shape > 0 for *_, shape in seen[1:])  # averaged from epoch 2
+    assert all(dtypes[:3] == (np.dtype(dtype),) * 3 for dtypes in seen)
+    assert all(averaged for *_, averaged in seen[1:])  # averaged from epoch 2
     assert clf.coef_.dtype == clf.intercept_.dtype == dtype
 
 

@@ -2,11 +2,16 @@
 
 One pass over CSR rows in minibatches, in the CSR arrays and the weights
 themselves: a step costs ``O(nnz(batch) * n_rows)`` whatever ``n_features``,
-with no temporary beyond the batch's ``(batch_size, n_rows)`` gradient. See
+with no temporary beyond the batch's ``(batch_size, n_rows)`` gradient.
+Everything the pass reads or writes of a column sits in one row of a block
+(:class:`BlockParts`), so that a stored value costs two or three cache lines
+where five separate arrays cost five or six. See
 :func:`sk_softmax._solvers._sgd._passes._pass_sparse` for the update rule
 and :func:`sk_softmax._solvers._sgd._parts.sparse_rule` for the same rule,
 composed from its parts (the tests check the loop against it).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -21,6 +26,59 @@ from numba.extending import intrinsic
 # 50 (A/B runs at 8, 16 and 32 values ahead; 8 the fastest or within the
 # noise of it in each); at 15 words, 5 classes, the same within the noise
 PREFETCH_AHEAD = 8
+
+# up to this many rows of weights (classes; 1: the binomial model) the pass is
+# compiled for the number itself (:func:`classes_token`): its loops over them
+# unrolled. On bench_sparse's 5-class corpora (one epoch's captured arguments,
+# interleaved, bit for bit the same weights) the pass took 0.85x to 0.9x the
+# time of one compiled for any number; above 8 the loops are long enough to
+# vectorise. A number compiles its own pass (a few seconds, once: cached)
+SPECIALISED_ROWS = 8
+
+
+class BlockParts(NamedTuple):
+    """Which parts a row of the sparse pass's block holds, and where.
+
+    The block is ``(n_used, width)``, in the weights' dtype, a row a used
+    column: ``[paid, p, W (n_rows), (A (n_rows)), (Q (n_rows)), (kick)]``.
+    ``paid`` (column 0, read through an integer view of the block) is the
+    pass's batch at which the column last paid its decay; ``p`` (column 1)
+    its preconditioner; ``kick`` its kicked step's scaling (:func:`_kick`,
+    fits not averaged with an L2 penalty); ``W`` its weights, ``A`` the
+    integral of their path (averaging), ``Q`` the L1 penalty they took.
+    ``kick``, ``average`` and ``penalty`` are 1 where the part is there, 0
+    where not. The compiled loops place ``W`` at 2, ``A`` right after it,
+    ``Q`` after both: offsets the compiler sees to differ by ``n_rows``, so
+    that a loop over a column's classes never reads what it writes in
+    another part (with offsets it could not compare, the 50-class pass took
+    1.5x as long).
+    """
+
+    n_rows: int
+    kick: int
+    average: int
+    penalty: int
+
+    def start(self, name):
+        """Where part ``"W"``, ``"A"``, ``"Q"`` or ``"kick"`` starts in a row."""
+        return {
+            "W": 2,
+            "A": 2 + self.n_rows,
+            "Q": 2 + self.n_rows * (1 + self.average),
+            "kick": self.width - 1,
+        }[name]
+
+    @property
+    def width(self):
+        """The block's row length."""
+        return 2 + self.kick + self.n_rows * (1 + self.average + self.penalty)
+
+
+def classes_token(n_rows):
+    """What :func:`sparse_pass` is given for ``n_rows``: a tuple that long up
+    to :data:`SPECIALISED_ROWS` (its length, part of its type, compiles a
+    pass for that number), else empty (one pass for any number)."""
+    return (0,) * n_rows if n_rows <= SPECIALISED_ROWS else ()
 
 
 @intrinsic
@@ -54,10 +112,13 @@ def _prefetch(typingctx, array, row, col):
 
 @njit(cache=True, nogil=True, inline="always")
 def _prefetch_column(W_t, j):
-    """Column ``j``'s weights (``W_t[j]``) asked for, every 8th: each line
-    of float64 (float32: twice)."""
-    for k in range(0, W_t.shape[1], 8):
+    """Row ``j`` of ``W_t`` asked for, every 8th value and the last: each of
+    its cache lines (a row need not start on one) of float64 (float32:
+    twice)."""
+    width = W_t.shape[1]
+    for k in range(0, width, 8):
         _prefetch(W_t, j, k)
+    _prefetch(W_t, j, width - 1)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -169,68 +230,75 @@ def sparse_pass(
     order,
     labels,
     sample_weight,
-    W_t,
+    block,
+    paid,
+    parts,
+    classes,
     b,
-    p_w,
     p_b,
-    up_to_date,
-    owed,
+    owed_at,
+    first,
     rates,
     batch_size,
     alpha,
     mean_weight,
     losses,
-    q_t,
     l1,
     l1_total,
-    A_t,
     a_b,
-    p_kick,
     kick_eta,
 ):
     """Minibatch SGD over ``order``'s rows of a CSR matrix; returns
-    ``(owed, l1_total)``.
+    ``l1_total``.
 
-    ``W_t`` (n_features, n_rows: the weights transposed, so that a column's
-    weights are contiguous) and ``b`` (n_rows, or empty) are updated in
-    place. The L2 decay is lazy: ``owed`` is the sum of ``eta`` over the
-    updates so far, ``up_to_date[j]`` its value when column ``j`` last paid
-    its decay ``exp(-alpha * p_w[j] * (owed - up_to_date[j]))``; a column
-    pays before it is read. ``rates`` holds each update's step size,
-    ``sample_weight`` the weights (or is empty), ``losses`` receives each
-    sample's loss (in ``order``'s order). The binomial model is
-    ``n_rows == 1`` with 0/1 ``labels``. With ``l1 > 0`` the batch's columns
-    then take the cumulative L1 penalty (``l1_total`` grows by ``eta * l1``
-    an update; ``q_t``, shaped like ``W_t``, holds what each weight took).
+    ``block`` (n_used, width) holds each column's weights and what the pass
+    keeps of it, where ``parts`` (:class:`BlockParts`) says; ``paid`` is the
+    block seen as integers of its itemsize. ``b`` (n_rows, or empty) is
+    updated in place. The L2 decay is lazy: ``owed_at[t]`` is the sum of
+    ``eta`` over the pass's updates before its batch ``t`` (this call's
+    first batch is the pass's ``first``; ``rates`` holds its batches' step
+    sizes), and a column last brought up to date at batch ``paid[j, 0]``
+    pays ``exp(-alpha * p_j * (owed_at[t] - owed_at[paid[j, 0]]))`` before
+    it is read. ``sample_weight`` holds the weights (or is empty),
+    ``losses`` receives each sample's loss (in ``order``'s order). The
+    binomial model is ``n_rows == 1`` with 0/1 ``labels``. With ``l1 > 0``
+    the batch's columns then take the cumulative L1 penalty (``l1_total``
+    grows by ``eta * l1`` an update; ``Q`` holds what each weight took).
+    ``classes`` is :func:`classes_token`: its length, where it has one, is
+    ``n_rows`` known when the pass is compiled.
 
-    Averaging (``A_t`` shaped like ``W_t``, ``a_b`` like ``b``; both empty
-    without it): each weight's path is integrated over the steps, ``A +=
-    integral of w dS``, in closed form along its decay when the column pays
-    it (``w * (1 - exp(-a d)) / a``, ``a = alpha * p_w[j]``), and ``a_b +=
-    eta * b`` after each update.
+    Averaging (``A`` in the block, ``a_b`` like ``b``; ``a_b`` empty without
+    it): each weight's path is integrated over the steps, ``A += integral of
+    w dS``, in closed form along its decay when the column pays it (``w *
+    (1 - exp(-a d)) / a``, ``a = alpha * p_j``), and ``a_b += eta * b``
+    after each update.
 
     ``kick_eta > 0`` (a fit that is not averaged): each weight's step is
-    ``expm1(a) / a`` as long, ``a = eta * alpha * p_w[j]`` (:func:`_kick`),
-    read from ``p_kick`` (:func:`kick_scaling`) in the batches at rate
-    ``kick_eta``.
+    ``expm1(a) / a`` as long, ``a = eta * alpha * p_j`` (:func:`_kick`),
+    read from the block's ``kick`` (:func:`kick_scaling`) in the batches at
+    rate ``kick_eta``.
     """
-    n_rows = W_t.shape[1]
+    n_rows = len(classes) if len(classes) else parts.n_rows
+    w0 = 2  # as BlockParts.start
+    a0 = w0 + n_rows
+    q0 = a0 + n_rows * parts.average
+    pk = block.shape[1] - 1
     n_samples = order.shape[0]
     weighted = sample_weight.shape[0] > 0
     intercept = b.shape[0] > 0
-    average = A_t.shape[0] > 0
+    average = parts.average > 0
     pays = alpha > 0.0 or average
     kicked = alpha > 0.0 and kick_eta > 0.0  # the caller's choice: not averaged
     # a batch has at most the pass's rows (batch_size may be far larger)
-    G = np.empty((min(batch_size, n_samples), n_rows), dtype=W_t.dtype)
+    G = np.empty((min(batch_size, n_samples), n_rows), dtype=block.dtype)
     z = np.empty(n_rows, dtype=np.float64)
     last = indptr[indptr.shape[0] - 1]
-    # the per-column scalars as columns of one, for _prefetch
-    up_to_date_2d, p_w_2d = up_to_date.reshape((-1, 1)), p_w.reshape((-1, 1))
     update = 0
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
         m = stop - start
+        now = first + update
+        owed = owed_at[now]
         # logits and gradient of the batch, each read column paid up first
         for i in range(m):
             row = order[start + i]
@@ -248,29 +316,25 @@ def sparse_pass(
                     # order, as the passes store them), one a value: spread
                     # over the loop, as the memory system takes them
                     if nz + PREFETCH_AHEAD < last:
-                        ahead = indices[nz + PREFETCH_AHEAD]
-                        _prefetch_column(W_t, ahead)
-                        if average:
-                            _prefetch_column(A_t, ahead)
-                        _prefetch(up_to_date_2d, ahead, 0)
-                        _prefetch(p_w_2d, ahead, 0)
+                        _prefetch_column(block, indices[nz + PREFETCH_AHEAD])
                     j = indices[nz]
                     x = data[nz]
-                    if up_to_date[j] != owed:
+                    then = paid[j, 0]
+                    if then != now:
                         factor, held = _pay_factors(
-                            alpha * p_w[j], owed - up_to_date[j], average
+                            alpha * block[j, 1], owed - owed_at[then], average
                         )
-                        up_to_date[j] = owed
+                        paid[j, 0] = now
                         for k in range(n_rows):
                             if average:
-                                A_t[j, k] += W_t[j, k] * held
-                            W_t[j, k] *= factor
-                            z[k] += x * W_t[j, k]  # as stored (float32 too)
+                                block[j, a0 + k] += block[j, w0 + k] * held
+                            block[j, w0 + k] *= factor
+                            z[k] += x * block[j, w0 + k]  # as stored
                     else:
                         for k in range(n_rows):
-                            z[k] += x * W_t[j, k]
+                            z[k] += x * block[j, w0 + k]
             else:
-                _logits(data, indices, lo, hi, W_t, b, z)
+                _logits(data, indices, lo, hi, block, w0, n_rows, b, z)
             label = labels[row]
             if n_rows == 1:  # binomial: log(1 + exp(z)) - y z; sigmoid(z) - y
                 norm = np.logaddexp(0.0, z[0])
@@ -301,13 +365,14 @@ def sparse_pass(
             for nz in range(indptr[row], indptr[row + 1]):
                 j = indices[nz]
                 if fast:
-                    scaled = step * p_kick[j] * data[nz]
+                    scaled = step * block[j, pk] * data[nz]
                 elif kicked:
-                    scaled = step * (p_w[j] * _kick(eta * alpha * p_w[j])) * data[nz]
+                    p = block[j, 1]
+                    scaled = step * (p * _kick(eta * alpha * p)) * data[nz]
                 else:
-                    scaled = step * p_w[j] * data[nz]
+                    scaled = step * block[j, 1] * data[nz]
                 for k in range(n_rows):
-                    W_t[j, k] -= scaled * G[i, k]
+                    block[j, w0 + k] -= scaled * G[i, k]
         if intercept:
             for k in range(n_rows):
                 total = 0.0
@@ -322,10 +387,9 @@ def sparse_pass(
                 row = order[start + i]
                 for nz in range(indptr[row], indptr[row + 1]):
                     j = indices[nz]
-                    _l1_clip_column(W_t, q_t, j, p_w[j] * l1_total)
-        owed += eta
+                    _l1_clip_column(block, w0, q0, n_rows, j, block[j, 1] * l1_total)
         update += 1
-    return owed, l1_total
+    return l1_total
 
 
 @njit(cache=True, nogil=True)
@@ -340,9 +404,11 @@ def kick_scaling(p_w, eta_alpha):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _logits(data, indices, lo, hi, W_t, b, z):
+def _logits(data, indices, lo, hi, W, w0, n_rows, b, z):
     """``z = b + x W`` for the row stored at ``lo:hi`` (``b`` may be empty),
-    each logit summed over the row's values in their order.
+    each logit summed over the row's values in their order; the weights of
+    column ``j`` are ``W[j, w0:w0 + n_rows]`` (a block's, or an array of
+    weights alone at ``w0 = 0``).
 
     Up to 8 rows of weights (5 classes, the binomial model), four logits at
     a time in registers over the row (a third faster than a store and a
@@ -352,7 +418,6 @@ def _logits(data, indices, lo, hi, W_t, b, z):
     end of the stored values: a tenth to a fifth faster at 50 classes, none
     at 5, whose weights the cache mostly holds).
     """
-    n_rows = W_t.shape[1]
     intercept = b.shape[0] > 0
     if n_rows > 8:
         for k in range(n_rows):
@@ -360,11 +425,11 @@ def _logits(data, indices, lo, hi, W_t, b, z):
         last = indices.shape[0]
         for nz in range(lo, hi):
             if nz + PREFETCH_AHEAD < last:
-                _prefetch_column(W_t, indices[nz + PREFETCH_AHEAD])
+                _prefetch_column(W, indices[nz + PREFETCH_AHEAD])
             j = indices[nz]
             x = data[nz]
             for k in range(n_rows):
-                z[k] += x * W_t[j, k]
+                z[k] += x * W[j, w0 + k]
         return
     k = 0
     while k + 4 <= n_rows:
@@ -375,10 +440,10 @@ def _logits(data, indices, lo, hi, W_t, b, z):
         for nz in range(lo, hi):
             j = indices[nz]
             x = data[nz]
-            s0 += x * W_t[j, k]
-            s1 += x * W_t[j, k + 1]
-            s2 += x * W_t[j, k + 2]
-            s3 += x * W_t[j, k + 3]
+            s0 += x * W[j, w0 + k]
+            s1 += x * W[j, w0 + k + 1]
+            s2 += x * W[j, w0 + k + 2]
+            s3 += x * W[j, w0 + k + 3]
         z[k] = s0
         z[k + 1] = s1
         z[k + 2] = s2
@@ -387,7 +452,7 @@ def _logits(data, indices, lo, hi, W_t, b, z):
     while k < n_rows:
         s0 = b[k] if intercept else 0.0
         for nz in range(lo, hi):
-            s0 += data[nz] * W_t[indices[nz], k]
+            s0 += data[nz] * W[indices[nz], w0 + k]
         z[k] = s0
         k += 1
 
@@ -410,57 +475,72 @@ def _pay_factors(a, d, average):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _l1_clip_column(W_t, q_t, j, u):
-    """Column ``j`` takes its cumulative L1 penalty ``u`` (see ``_l1_clip``)."""
-    for k in range(W_t.shape[1]):
-        w = W_t[j, k]
+def _l1_clip_column(block, w0, q0, n_rows, j, u):
+    """Column ``j`` of a block (weights at ``w0``, what they took at
+    ``q0``) takes its cumulative L1 penalty ``u`` (see ``_l1_clip``)."""
+    for k in range(n_rows):
+        w = block[j, w0 + k]
         if w > 0.0:
-            new = max(0.0, w - (u + q_t[j, k]))
+            new = max(0.0, w - (u + block[j, q0 + k]))
         elif w < 0.0:
-            new = min(0.0, w + (u - q_t[j, k]))
+            new = min(0.0, w + (u - block[j, q0 + k]))
         else:
             continue
-        q_t[j, k] += new - w
-        W_t[j, k] = new
+        block[j, q0 + k] += new - w
+        block[j, w0 + k] = new
 
 
 @njit(cache=True, nogil=True)
-def pay_l1(W_t, q_t, p_w, l1_total):
-    """Every column takes the L1 penalty it owes; returns ``||W||_1`` (float64)."""
+def pay_l1(block, parts, l1_total):
+    """Every column of the block takes the L1 penalty it owes; returns
+    ``||W||_1`` (float64)."""
+    n_rows = parts.n_rows
+    w0 = 2  # as BlockParts.start
+    q0 = w0 + n_rows * (1 + parts.average)
     total = 0.0
-    for j in range(W_t.shape[0]):
-        _l1_clip_column(W_t, q_t, j, p_w[j] * l1_total)
-        for k in range(W_t.shape[1]):
-            total += abs(W_t[j, k])
+    for j in range(block.shape[0]):
+        _l1_clip_column(block, w0, q0, n_rows, j, block[j, 1] * l1_total)
+        for k in range(n_rows):
+            total += abs(block[j, w0 + k])
     return total
 
 
 @njit(cache=True, nogil=True)
-def pay_decay(W_t, p_w, up_to_date, owed, alpha, A_t):
-    """Every column pays the decay it owes (and, with ``A_t`` not empty, its
-    path's integral); returns ``||W||^2`` (float64).
+def pay_decay(block, paid, parts, owed_at, now, alpha):
+    """Every column of the block pays the decay it owes at the pass's batch
+    ``now`` (and, with an average, its path's integral); returns ``||W||^2``
+    (float64).
 
-    One pass over the weights: as the eager updates would have left them.
+    One pass over the block: as the eager updates would have left them.
     """
-    average = A_t.shape[0] > 0
+    n_rows = parts.n_rows
+    w0 = 2  # as BlockParts.start
+    a0 = w0 + n_rows
+    average = parts.average > 0
+    owed = owed_at[now]
     total = 0.0
-    for j in range(W_t.shape[0]):
-        if (alpha > 0.0 or average) and up_to_date[j] != owed:
-            factor, held = _pay_factors(alpha * p_w[j], owed - up_to_date[j], average)
-            for k in range(W_t.shape[1]):
+    for j in range(block.shape[0]):
+        then = paid[j, 0]
+        if (alpha > 0.0 or average) and then != now:
+            factor, held = _pay_factors(
+                alpha * block[j, 1], owed - owed_at[then], average
+            )
+            for k in range(n_rows):
                 if average:
-                    A_t[j, k] += W_t[j, k] * held
-                W_t[j, k] *= factor
-        for k in range(W_t.shape[1]):
-            total += W_t[j, k] * W_t[j, k]
+                    block[j, a0 + k] += block[j, w0 + k] * held
+                block[j, w0 + k] *= factor
+        for k in range(n_rows):
+            total += block[j, w0 + k] * block[j, w0 + k]
     return total
 
 
 @njit(cache=True, nogil=True)
-def rows_loss(data, indices, indptr, rows, labels, sample_weight, W_t, b, scale):
+def rows_loss(
+    data, indices, indptr, rows, labels, sample_weight, W, w0, n_rows, b, scale
+):
     """The (weighted) sum of the losses of ``rows`` under the weights
-    ``scale * W_t`` and ``scale * b`` (laid out as in :func:`sparse_pass`)."""
-    n_rows = W_t.shape[1]
+    ``scale * W[:, w0:w0 + n_rows]`` (a block's, as in :func:`sparse_pass`)
+    and ``scale * b`` (``b`` may be empty)."""
     weighted = sample_weight.shape[0] > 0
     z = np.empty(n_rows, dtype=np.float64)
     z_row = z.reshape((1, n_rows))  # for _softmax_exps
@@ -468,7 +548,7 @@ def rows_loss(data, indices, indptr, rows, labels, sample_weight, W_t, b, scale)
     for i in range(rows.shape[0]):
         row = rows[i]
         lo, hi = indptr[row], indptr[row + 1]
-        _logits(data, indices, lo, hi, W_t, b, z)
+        _logits(data, indices, lo, hi, W, w0, n_rows, b, z)
         for k in range(n_rows):
             z[k] *= scale
         label = labels[row]

@@ -274,18 +274,25 @@ class CompactWeights:
     compact : dict of str to ndarray of shape (n_used, n_rows)
         ``"W"``: the weights; ``"Q"``: the L1 penalty they took; ``"A"``:
         the integral of their path (averaging). The last two only when used.
+        Views of ``block``: what is written into them is the pass's.
     flat : dict of str to ndarray of shape (n_rows, n_features) or function
         Where each is written back (or a function that allocates it).
     vectors : dict of str to (ndarray, function)
         Small vectors kept aside alike, each with a function returning where
         it goes back: ``"b"`` the intercepts, ``"a_b"`` their average sum.
+    block : ndarray of shape (n_used, parts.width)
+        What the compiled pass reads: a row a column, its parts where
+        ``parts`` says (:class:`~._kernel.BlockParts`).
+    parts : BlockParts
     """
 
-    def __init__(self, layout, compact, flat, vectors):
+    def __init__(self, layout, compact, flat, vectors, block, parts):
         self.layout = layout
         self.compact = compact
         self.flat = flat
         self.vectors = vectors
+        self.block = block
+        self.parts = parts
         self.written = False
 
     def target(self, name):
@@ -523,7 +530,16 @@ def _pass_sparse(
     weights, the intercepts' alike), and the pass returns the averaged
     parameters' objective over its rows too.
     """
-    from ._kernel import kick_scaling, norms, pay_decay, pay_l1, rows_loss, sparse_pass
+    from ._kernel import (
+        BlockParts,
+        classes_token,
+        kick_scaling,
+        norms,
+        pay_decay,
+        pay_l1,
+        rows_loss,
+        sparse_pass,
+    )
 
     weight_total, mean_weight = weighting
     n_rows, n_features = loss.n_rows, loss.n_features
@@ -549,6 +565,7 @@ def _pass_sparse(
     p_b = np.repeat(
         np.asarray(state.scaling.precond[n_features:], dtype=np.float64), n_rows
     )
+    alpha = float(config.l2)
     l1 = float(config.l1)
     if l1:
         if state.l1 is None:
@@ -563,23 +580,29 @@ def _pass_sparse(
             flat["A"] = lambda: _average_sum(state)[:n_w].reshape(shape)
         else:
             flat["A"] = average.sum[:n_w].reshape(shape)
+    # not averaged, each step is expm1(a) / a as long (the kernel's _kick)
+    kicked = alpha > 0 and not config.average
+    parts = BlockParts(n_rows, int(kicked), int(average is not None), int(bool(l1)))
     l1_total = float(state.l1.total) if l1 else 0.0
     pending = scratch.pending
-    if pending is not None and pending.layout is layout:
-        compact = pending.compact  # as the last pass left them
+    if pending is not None and pending.layout is layout and pending.parts == parts:
+        block, compact = pending.block, pending.compact  # as the last pass left them
         vectors = pending.vectors
     else:
         if pending is not None:  # another layout's: written back first
             pending.flush()
-        # (n_used, n_rows): a column's weights side by side; a fit from zeros
-        # (no weight, no L1 penalty, nothing averaged yet) reads nothing
+        block = np.empty((layout.columns.shape[0], parts.width), dtype)
+        # a column's weights side by side in the block; a fit from zeros (no
+        # weight, no L1 penalty, nothing averaged yet) reads nothing
         zero = not (scratch.nonzero_columns.shape[0] or l1_total)
         compact = {}
         for name, W in flat.items():
+            start = parts.start(name)
+            compact[name] = block[:, start : start + n_rows]
             if (not average.weight) if name == "A" else zero:
-                compact[name] = np.zeros((layout.columns.shape[0], n_rows), dtype)
+                compact[name][...] = 0
             else:
-                compact[name] = layout.gather(W() if callable(W) else W)
+                compact[name][...] = layout.gather(W() if callable(W) else W)
         for name, (_, target) in list(vectors.items()):
             if name == "a_b":
                 fresh = not average.weight
@@ -590,59 +613,68 @@ def _pass_sparse(
     b = vectors["b"][0]
     a_b = vectors["a_b"][0] if average is not None else b[:0]
     scratch.pending = None  # the compact weights change now: stale until the end
-    W_t = compact["W"]
-    empty = np.empty((0, n_rows), dtype=W_t.dtype)
     n_samples = order.shape[0]
-    params.t += rates.shape[0]
+    n_updates = rates.shape[0]
+    params.t += n_updates
     losses = np.empty(n_samples)
-    up_to_date = np.zeros(layout.columns.shape[0])
-    alpha = float(config.l2)
+    # the block's integer view: each column's last paid batch, 0 at the start
+    paid = block.view(np.int32 if dtype == np.float32 else np.int64)
+    if n_updates >= np.iinfo(paid.dtype).max:
+        raise ValueError(
+            f"One pass of {n_updates} minibatches is more than the sparse "
+            "pass can count in float32; pass X as float64 or a larger "
+            "batch_size."
+        )
+    paid[:, 0] = 0
+    block[:, 1] = p_active
+    owed_at = np.zeros(n_updates + 1)
+    np.cumsum(rates, out=owed_at[1:])  # in order: as the updates add them
     order = np.asarray(order, dtype=np.int64)
     weights = np.empty(0)
     if sample_weight is not None:
         weights = np.asarray(sample_weight, float)[order]
-    # not averaged, each step is expm1(a) / a as long (the kernel's _kick): at
-    # the pass's first rate (a constant schedule's only one) computed once
-    kick_eta, p_kick = 0.0, np.empty(0)
-    if alpha > 0 and not config.average and rates.shape[0]:
+    # the kicked scaling at the pass's first rate (a constant schedule's
+    # only one), computed once
+    kick_eta = 0.0
+    if kicked and n_updates:
         kick_eta = float(rates[0])
-        p_kick = kick_scaling(p_active, kick_eta * alpha)
+        block[:, parts.start("kick")] = kick_scaling(p_active, kick_eta * alpha)
+    classes = classes_token(n_rows)
     segments = _segments(layout, order, config.batch_size)
-    owed, kept = 0.0, None
+    kept = None
     for csr_rows, part in _segment_rows(layout, order, segments):
         # whole minibatches: the same steps, in the same order, as one call
-        batches = slice(part.start // config.batch_size, None)
-        owed, l1_total = sparse_pass(
+        first = part.start // config.batch_size
+        l1_total = sparse_pass(
             *csr_rows,
             weights[part] if weights.shape[0] else weights,
-            W_t,
+            block,
+            paid,
+            parts,
+            classes,
             b,
-            p_active,
             p_b,
-            up_to_date,
-            owed,
-            rates[batches],
+            owed_at,
+            first,
+            rates[first:],
             int(config.batch_size),
             alpha,
             mean_weight,
             losses[part],
-            compact.get("Q", empty),
             l1,
             l1_total,
-            compact.get("A", empty),
             a_b,
-            p_kick,
             kick_eta,
         )
         # one copy at a time: this one goes before the next is made
         kept = csr_rows if len(segments) == 1 else None
         del csr_rows
+    owed = float(owed_at[n_updates])
     if l1:
         state.l1.total = l1_total
-    A_t = compact.get("A", empty)
-    squared_norm = pay_decay(W_t, p_active, up_to_date, owed, alpha, A_t)
-    abs_norm = pay_l1(W_t, compact["Q"], p_active, l1_total) if l1 else 0.0
-    scratch.pending = CompactWeights(layout, compact, flat, vectors)
+    squared_norm = pay_decay(block, paid, parts, owed_at, n_updates, alpha)
+    abs_norm = pay_l1(block, parts, l1_total) if l1 else 0.0
+    scratch.pending = CompactWeights(layout, compact, flat, vectors, block, parts)
     other_sq, other_abs = _decay_other_columns(state, layout, flat, owed, alpha)
     if sample_weight is None:
         loss_total = float(np.sum(losses))
@@ -660,9 +692,11 @@ def _pass_sparse(
     averaged_loss_sum = 0.0
     for rows, part in _segment_rows(layout, order, segments, last=kept):
         part_weights = weights[part] if weights.shape[0] else weights
-        averaged_loss_sum += rows_loss(*rows, part_weights, A_t, a_b, scale)
+        averaged_loss_sum += rows_loss(
+            *rows, part_weights, block, parts.start("A"), n_rows, a_b, scale
+        )
         del rows
-    A_norm, A_abs = norms(A_t)
+    A_norm, A_abs = norms(compact["A"])
     A_norm, A_abs = A_norm * scale**2, A_abs * scale if l1 else 0.0
     other = _other_columns(state, layout)
     if other.shape[0] and not isinstance(average.sum, LazyZeros):
@@ -802,7 +836,7 @@ class CompactModel:
             or "A" in pending.compact
         ):
             return False
-        pending.compact["W"] = self.W
+        pending.compact["W"][...] = self.W  # the block's: a view
         pending.vectors["b"][0][...] = self.b
         pending.written = False
         return True
