@@ -383,6 +383,19 @@ def test_sparse_pass_keeps_the_data_dtype(monkeypatch, dtype):
     assert clf.coef_.dtype == clf.intercept_.dtype == dtype
 
 
+def test_sparse_pass_counts_its_batches_in_the_block_dtype():
+    # the block keeps each column's last paid batch as an integer of its
+    # itemsize: a float32 pass of more batches than int32 counts is refused,
+    # naming what to change; float64 counts them in int64
+    from sk_softmax._solvers._sgd._passes import paid_view
+
+    block32 = np.zeros((3, 4), dtype=np.float32)
+    assert paid_view(block32, 2**31 - 2).dtype == np.int32
+    with pytest.raises(ValueError, match="float64 or a larger batch_size"):
+        paid_view(block32, 2**31 - 1)
+    assert paid_view(np.zeros((3, 4)), 2**40).dtype == np.int64
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sparse_layout_rows_in_the_pass_order(seed):
     from sk_softmax._solvers._sgd._passes import SparseLayout

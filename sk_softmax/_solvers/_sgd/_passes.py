@@ -617,15 +617,8 @@ def _pass_sparse(
     n_updates = rates.shape[0]
     params.t += n_updates
     losses = np.empty(n_samples)
-    # the block's integer view: each column's last paid batch, 0 at the start
-    paid = block.view(np.int32 if dtype == np.float32 else np.int64)
-    if n_updates >= np.iinfo(paid.dtype).max:
-        raise ValueError(
-            f"One pass of {n_updates} minibatches is more than the sparse "
-            "pass can count in float32; pass X as float64 or a larger "
-            "batch_size."
-        )
-    paid[:, 0] = 0
+    paid = paid_view(block, n_updates)
+    paid[:, 0] = 0  # each column's last paid batch: the pass's start
     block[:, 1] = p_active
     owed_at = np.zeros(n_updates + 1)
     np.cumsum(rates, out=owed_at[1:])  # in order: as the updates add them
@@ -705,6 +698,20 @@ def _pass_sparse(
         A_abs += float(np.sum(np.abs(A_other), dtype=np.float64)) if l1 else 0.0
     average_loss = averaged_loss_sum / weight_total + 0.5 * alpha * A_norm + l1 * A_abs
     return pass_loss, average_loss
+
+
+def paid_view(block, n_updates):
+    """The sparse pass's block seen as integers of its itemsize (where each
+    column's last paid batch is kept, :class:`~._kernel.BlockParts`), for a
+    pass of ``n_updates`` minibatches: a ValueError where they are more than
+    those integers count (float32: 2**31 - 1)."""
+    paid = block.view(np.int32 if block.dtype == np.float32 else np.int64)
+    if n_updates >= np.iinfo(paid.dtype).max:
+        raise ValueError(
+            f"One pass of {n_updates} minibatches is more than the sparse "
+            "pass counts in float32; pass X as float64 or a larger batch_size."
+        )
+    return paid
 
 
 # a pass copies its rows (in its order) this many stored values at a time,
