@@ -383,6 +383,33 @@ def test_sparse_pass_keeps_the_data_dtype(monkeypatch, dtype):
     assert clf.coef_.dtype == clf.intercept_.dtype == dtype
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(average=True),
+        dict(average=False),  # the kicked steps
+        dict(average=False, l1_ratio=0.5),
+        dict(average=True, alpha=0.0),
+    ],
+)
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_sparse_pass_for_a_class_count_is_the_pass_for_any(
+    monkeypatch, params, n_classes
+):
+    # up to 8 classes the pass is compiled for the count: the same steps,
+    # bit for bit, as the pass compiled for any count
+    from sk_softmax._solvers._sgd import _kernel
+
+    X, y = _wide(n_classes=n_classes)
+    params = dict(max_iter=3, n_iter_no_change=100, early_stopping=False, **params)
+    specialised = _fit(X, y, **params)
+    monkeypatch.setattr(_kernel, "classes_token", lambda n_rows: ())
+    generic = _fit(X, y, **params)
+    np.testing.assert_array_equal(specialised.coef_, generic.coef_)
+    np.testing.assert_array_equal(specialised.intercept_, generic.intercept_)
+    np.testing.assert_array_equal(specialised.loss_curve_, generic.loss_curve_)
+
+
 def test_sparse_pass_counts_its_batches_in_the_block_dtype():
     # the block keeps each column's last paid batch as an integer of its
     # itemsize: a float32 pass of more batches than int32 counts is refused,
