@@ -61,10 +61,11 @@ class BlockParts(NamedTuple):
 
     def start(self, name):
         """Where part ``"W"``, ``"A"``, ``"Q"`` or ``"kick"`` starts in a row."""
+        weights, average, penalty = _starts.py_func(self, self.n_rows)
         return {
-            "W": 2,
-            "A": 2 + self.n_rows,
-            "Q": 2 + self.n_rows * (1 + self.average),
+            "W": weights,
+            "A": average,
+            "Q": penalty,
             "kick": self.width - 1,
         }[name]
 
@@ -72,6 +73,18 @@ class BlockParts(NamedTuple):
     def width(self):
         """The block's row length."""
         return 2 + self.kick + self.n_rows * (1 + self.average + self.penalty)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _starts(parts, n_rows):
+    """Where ``W``, ``A`` and ``Q`` start in a row of the block
+    (:class:`BlockParts`; ``n_rows``: ``parts.n_rows``, or the same number
+    known when the caller is compiled): ``W`` at 2, ``A`` ``n_rows`` after
+    it, ``Q`` after both (``A`` and ``Q`` where they are there)."""
+    weights = 2
+    average = weights + n_rows
+    penalty = average + n_rows * parts.average
+    return weights, average, penalty
 
 
 def classes_token(n_rows):
@@ -279,10 +292,8 @@ def sparse_pass(
     rate ``kick_eta``.
     """
     n_rows = len(classes) if len(classes) else parts.n_rows
-    w0 = 2  # as BlockParts.start
-    a0 = w0 + n_rows
-    q0 = a0 + n_rows * parts.average
-    pk = block.shape[1] - 1
+    w0, a0, q0 = _starts(parts, n_rows)
+    pk = block.shape[1] - 1  # the kick, where there is one
     n_samples = order.shape[0]
     weighted = sample_weight.shape[0] > 0
     intercept = b.shape[0] > 0
@@ -495,8 +506,7 @@ def pay_l1(block, parts, l1_total):
     """Every column of the block takes the L1 penalty it owes; returns
     ``||W||_1`` (float64)."""
     n_rows = parts.n_rows
-    w0 = 2  # as BlockParts.start
-    q0 = w0 + n_rows * (1 + parts.average)
+    w0, _, q0 = _starts(parts, n_rows)
     total = 0.0
     for j in range(block.shape[0]):
         _l1_clip_column(block, w0, q0, n_rows, j, block[j, 1] * l1_total)
@@ -514,8 +524,7 @@ def pay_decay(block, paid, parts, owed_at, now, alpha):
     One pass over the block: as the eager updates would have left them.
     """
     n_rows = parts.n_rows
-    w0 = 2  # as BlockParts.start
-    a0 = w0 + n_rows
+    w0, a0, _ = _starts(parts, n_rows)
     average = parts.average > 0
     owed = owed_at[now]
     total = 0.0
