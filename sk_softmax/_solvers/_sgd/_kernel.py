@@ -61,30 +61,26 @@ class BlockParts(NamedTuple):
 
     def start(self, name):
         """Where part ``"W"``, ``"A"``, ``"Q"`` or ``"kick"`` starts in a row."""
-        weights, average, penalty = _starts.py_func(self, self.n_rows)
-        return {
-            "W": weights,
-            "A": average,
-            "Q": penalty,
-            "kick": self.width - 1,
-        }[name]
+        starts = _starts.py_func(self, self.n_rows)
+        return starts[("W", "A", "Q", "kick").index(name)]
 
     @property
     def width(self):
         """The block's row length."""
-        return 2 + self.kick + self.n_rows * (1 + self.average + self.penalty)
+        return self.start("kick") + self.kick
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _starts(parts, n_rows):
-    """Where ``W``, ``A`` and ``Q`` start in a row of the block
+    """Where ``W``, ``A``, ``Q`` and ``kick`` start in a row of the block
     (:class:`BlockParts`; ``n_rows``: ``parts.n_rows``, or the same number
     known when the caller is compiled): ``W`` at 2, ``A`` ``n_rows`` after
-    it, ``Q`` after both (``A`` and ``Q`` where they are there)."""
+    it, ``Q`` after both, ``kick`` last (each where it is there)."""
     weights = 2
     average = weights + n_rows
     penalty = average + n_rows * parts.average
-    return weights, average, penalty
+    kick = penalty + n_rows * parts.penalty
+    return weights, average, penalty, kick
 
 
 def classes_token(n_rows):
@@ -292,8 +288,7 @@ def sparse_pass(
     rate ``kick_eta``.
     """
     n_rows = len(classes) if len(classes) else parts.n_rows
-    w0, a0, q0 = _starts(parts, n_rows)
-    pk = block.shape[1] - 1  # the kick, where there is one
+    w0, a0, q0, pk = _starts(parts, n_rows)
     n_samples = order.shape[0]
     weighted = sample_weight.shape[0] > 0
     intercept = b.shape[0] > 0
@@ -506,7 +501,7 @@ def pay_l1(block, parts, l1_total):
     """Every column of the block takes the L1 penalty it owes; returns
     ``||W||_1`` (float64)."""
     n_rows = parts.n_rows
-    w0, _, q0 = _starts(parts, n_rows)
+    w0, _, q0, _ = _starts(parts, n_rows)
     total = 0.0
     for j in range(block.shape[0]):
         _l1_clip_column(block, w0, q0, n_rows, j, block[j, 1] * l1_total)
@@ -524,7 +519,7 @@ def pay_decay(block, paid, parts, owed_at, now, alpha):
     One pass over the block: as the eager updates would have left them.
     """
     n_rows = parts.n_rows
-    w0, a0, _ = _starts(parts, n_rows)
+    w0, a0, _, _ = _starts(parts, n_rows)
     average = parts.average > 0
     owed = owed_at[now]
     total = 0.0
