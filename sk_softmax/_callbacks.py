@@ -174,13 +174,15 @@ class TrainingHooks:
             return False
         return self.callbacks.end_iteration(coef)
 
-    def rate_lowered(self, eta, decay_epochs=None):
+    def rate_lowered(self, eta, decay_epochs=None, flat=False):
         """The schedule lowered the learning rate to ``eta``, or (with
         ``decay_epochs``) starts its final decay from ``eta`` to zero over
-        that many epochs."""
+        that many epochs (``flat``: its last epochs at ``eta``)."""
         if self.verbose:
             if decay_epochs is None:
                 print(f"Learning rate lowered to {eta:.3g}")
+            elif flat:
+                print(f"Last {decay_epochs:g} epochs at learning rate {eta:.3g}")
             else:
                 print(
                     f"Learning rate decays from {eta:.3g} to 0 over "

@@ -107,7 +107,10 @@ class SoftmaxRegressionClassifier(
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is
-        stable on unscaled data as well.
+        stable on unscaled data as well; ``3 / L`` for an averaged fit of
+        the compiled sparse loop judged on a validation split (the default
+        on wide sparse data of over 10,000 rows), whose steps take no
+        momentum.
     power_t : float, default=0.5
         Exponent of the "invscaling" and "decay" schedules.
     momentum : float or "auto", default="auto"
@@ -145,8 +148,9 @@ class SoftmaxRegressionClassifier(
         training objective's); the best epoch's weights are kept. The
         split's rows rejoin the training rows for the final decay of
         ``learning_rate="auto"``, which the split has decided (averaged
-        fits have none then; not on the compiled sparse loop; the scores of
-        those epochs read rows the model learns from). ``"auto"``:
+        fits: their last two epochs, at the rate kept, are the model; not on
+        the compiled sparse loop unless it averages; the scores of those
+        epochs read rows the model learns from). ``"auto"``:
         on in ``fit`` for wide sparse data (the compiled sparse loop) of over
         10,000 rows, where the training objective falls long after held-out
         quality stops improving. Else the criterion is the training objective

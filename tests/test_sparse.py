@@ -612,6 +612,74 @@ def test_sparse_early_stopping_scores_the_model_in_pieces(monkeypatch, fit_inter
         np.testing.assert_allclose(clf.intercept_, seen[best][1], rtol=1e-12)
 
 
+def test_sparse_averaged_split_fit_ends_on_every_row():
+    """An averaged fit judged on a split (the default on wide sparse data of
+    over 10,000 rows) never lowers its rate: its first stall starts its last
+    two epochs at the same rate, with the split's rows rejoined. The model
+    is theirs: columns that only the split's rows use, whose weights were
+    exactly zero before, have weights now; ``best_validation_score_`` stays
+    the best held-out score, from before the rows rejoined."""
+    from sk_softmax._callbacks import observe
+
+    X, y = _wide(n_samples=1500, n_features=4000)
+    rare = sp.csr_matrix(  # 300 more columns, each used by one row
+        (np.ones(300), (np.arange(300) * 5, np.arange(300))), shape=(1500, 300)
+    )
+    X = sp.hstack([X, rare], format="csr")
+    rates, seen = [], []
+
+    def watch(report, parameters):
+        rates.append(np.unique(report.rates))
+        seen.append(parameters()[0].copy())
+
+    with observe(watch):
+        clf = _fit(X, y, early_stopping=True, average=True, max_iter=50)
+    assert runs_sparse_loop(X, 32)  # averaged steps of 32 rows
+    stall = clf.n_iter_ - 2  # the epochs before the rejoined two
+    assert 1 <= stall < 48
+    for each in rates:  # never lowered, the last two epochs included
+        np.testing.assert_array_equal(each, rates[0])
+    split_only = np.flatnonzero(np.all(seen[stall - 1][:, 4000:] == 0, axis=0))
+    assert 0 < split_only.size < 300
+    assert np.all(np.any(clf.coef_[:, 4000 + split_only] != 0, axis=0))
+    assert clf.best_validation_score_ == max(clf.validation_scores_[:stall])
+
+
+def test_sparse_rejoined_rows_carry_the_pass_weights_over(monkeypatch):
+    """Where the split's rows rejoin, the pass carries its columns' weights
+    into the layout of every row instead of writing them back into a whole
+    model and reading them again: the same model, bit for bit, and no
+    write-back before the end."""
+    import sk_softmax._solvers._sgd._passes as passes
+
+    X, y = _wide(n_samples=1500, n_features=4000)
+    params = dict(early_stopping=True, average=True, max_iter=50)
+    flushes = []
+    flush = passes.CompactWeights.flush
+
+    def counted(self):
+        flushes.append(self.written)
+        return flush(self)
+
+    carries = []
+    carried_rows = passes._carried_rows
+
+    def recorded(*args):
+        carries.append(carried_rows(*args))
+        return carries[-1]
+
+    monkeypatch.setattr(passes.CompactWeights, "flush", counted)
+    monkeypatch.setattr(passes, "_carried_rows", recorded)
+    carried = _fit(X, y, **params)
+    assert [c is not None for c in carries] == [False, True]  # first pass, rejoin
+    assert flushes == [False]  # the end's write-back only
+    monkeypatch.setattr(passes, "_carried_rows", lambda *args: None)
+    written = _fit(X, y, **params)
+    assert carried.n_iter_ == written.n_iter_ > 2
+    np.testing.assert_array_equal(carried.coef_, written.coef_)
+    np.testing.assert_array_equal(carried.intercept_, written.intercept_)
+
+
 @pytest.mark.parametrize("average", [False, True])
 def test_sparse_best_epoch_is_put_back_before_the_write_back(monkeypatch, average):
     """Early stopping's best epoch, kept as the pass's columns, takes the

@@ -589,26 +589,39 @@ def _pass_sparse(
         block, compact = pending.block, pending.compact  # as the last pass left them
         vectors = pending.vectors
     else:
-        if pending is not None:  # another layout's: written back first
+        # another layout's: its rows carried where this one holds all its
+        # columns (early stopping's rows rejoining), else written back first
+        carried = _carried_rows(pending, layout, parts)
+        if pending is not None and carried is None:
             pending.flush()
         block = np.empty((layout.columns.shape[0], parts.width), dtype)
+        unread = np.ones(block.shape[0], dtype=bool)  # the rows to gather
+        if carried is not None:
+            block[carried] = pending.block
+            unread[carried] = False
         # a column's weights side by side in the block; a fit from zeros (no
-        # weight, no L1 penalty, nothing averaged yet) reads nothing
+        # weight, no L1 penalty, nothing averaged yet) reads nothing, nor
+        # does a column of weights never allocated
         zero = not (scratch.nonzero_columns.shape[0] or l1_total)
         compact = {}
         for name, W in flat.items():
             start = parts.start(name)
             compact[name] = block[:, start : start + n_rows]
             if (not average.weight) if name == "A" else zero:
-                compact[name][...] = 0
+                compact[name][unread] = 0
+            elif carried is not None and callable(W):
+                compact[name][unread] = 0
             else:
-                compact[name][...] = layout.gather(W() if callable(W) else W)
+                W = W() if callable(W) else W
+                compact[name][unread] = W.T[layout.columns[unread]]
         for name, (_, target) in list(vectors.items()):
-            if name == "a_b":
-                fresh = not average.weight
+            if carried is not None:
+                values = pending.vectors[name][0]
             else:
                 fresh = isinstance(params.coef, LazyZeros)
-            values = np.zeros(n_b, dtype) if fresh else np.array(target())
+                if name == "a_b":
+                    fresh = not average.weight
+                values = np.zeros(n_b, dtype) if fresh else np.array(target())
             vectors[name] = (values, target)
     b = vectors["b"][0]
     a_b = vectors["a_b"][0] if average is not None else b[:0]
@@ -717,6 +730,22 @@ def paid_view(block, n_updates):
 # a pass copies its rows (in its order) this many stored values at a time,
 # so that the copy of a large matrix's rows is not a second matrix
 SEGMENT_VALUES = 2**22
+
+
+def _carried_rows(pending, layout, parts):
+    """Where ``pending``'s block rows go in ``layout``'s block, where they
+    can be carried over unwritten: the same parts, not written back since,
+    and every one of its columns in ``layout`` (the split's rows joining the
+    training rows: a model of ``n_classes * n_features`` weights and its
+    average are then not written out and read back, 840 MB at 50 classes
+    and 2^20 columns). None otherwise (the pending weights are written back
+    and ``layout``'s gathered)."""
+    if pending is None or pending.written or pending.parts != parts:
+        return None
+    position = layout.local[pending.layout.columns]
+    if not np.array_equal(layout.columns[position], pending.layout.columns):
+        return None
+    return position
 
 
 def _segments(layout, order, batch_size):
@@ -895,6 +924,24 @@ def restart_average(state):
         if pending is not None:
             pending.flush()
         start_average(state)
+
+
+def shorten_average(state, weight):
+    """Keep ``weight`` of the average's history (a step-size sum, as its
+    weight): its sum and weight scaled down alike where they hold more, the
+    averaged model unchanged; where a sparse pass keeps the average laid
+    out by its columns, there too (both copies stay valid)."""
+    average = state.average
+    if average is None or not average.weight > weight > 0:
+        return
+    scale = weight / average.weight
+    pending = None if state.scratch is None else state.scratch.pending
+    if pending is not None and "A" in pending.compact:
+        pending.compact["A"][...] *= scale
+        pending.vectors["a_b"][0][...] *= scale
+    if not isinstance(average.sum, LazyZeros):
+        average.sum *= scale
+    average.weight = weight
 
 
 def settle_average(state):
