@@ -107,10 +107,11 @@ class SoftmaxRegressionClassifier(
     learning_rate_init : float or "auto", default="auto"
         Initial step size of SGD. ``"auto"`` uses ``1 / L`` with ``L`` a bound on
         the loss's curvature computed from the data (see Notes), which is
-        stable on unscaled data as well; ``3 / L`` for an averaged fit of
-        the compiled sparse loop judged on a validation split (the default
-        on wide sparse data of over 10,000 rows), whose steps take no
-        momentum.
+        stable on unscaled data as well; for an averaged fit of the
+        compiled sparse loop judged on a validation split (the default on
+        wide sparse data of over 10,000 rows), whose steps take no momentum,
+        ``1 / ((1 - m) L)`` with ``m`` the momentum ``"auto"`` would take,
+        at most ``3 / L``.
     power_t : float, default=0.5
         Exponent of the "invscaling" and "decay" schedules.
     momentum : float or "auto", default="auto"

@@ -645,6 +645,27 @@ def test_sparse_averaged_split_fit_ends_on_every_row():
     assert clf.best_validation_score_ == max(clf.validation_scores_[:stall])
 
 
+@pytest.mark.parametrize("alpha", [1e-4, 1.0])
+def test_sparse_averaged_split_rate_is_the_heavy_balls(alpha):
+    """The averaged fit judged on a split takes the automatic step times
+    ``1 / (1 - m)``, ``m`` the momentum "auto" would take (its loop takes
+    none), at most 3 times: 3 where the penalty is weak, less where it
+    dominates the curvature (a plain fit of the same rows: the step itself)."""
+    from sk_softmax._callbacks import observe
+    from sk_softmax._solvers._sgd._loop import AVERAGED_SPLIT_STEP
+
+    X, y = _wide(n_samples=1500, n_features=4000)
+    seen = {True: [], False: []}
+    for average, rates in seen.items():
+        with observe(lambda report, parameters, rates=rates: rates.append(report.eta0)):
+            _fit(X, y, alpha=alpha, early_stopping=True, average=average)
+    ratio = seen[True][0] / seen[False][0]
+    if alpha < 1e-2:
+        assert ratio == pytest.approx(AVERAGED_SPLIT_STEP, rel=1e-12)
+    else:
+        assert 1.0 < ratio < AVERAGED_SPLIT_STEP
+
+
 def test_sparse_rejoined_rows_carry_the_pass_weights_over(monkeypatch):
     """Where the split's rows rejoin, the pass carries its columns' weights
     into the layout of every row instead of writing them back into a whole
