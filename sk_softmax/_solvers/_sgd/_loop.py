@@ -397,6 +397,13 @@ class Run:
     best_rows: tuple = None  # ... under the best model
     rejoined: bool = False  # whether the split's rows train now (_rejoin)
 
+    @property
+    def ends_rejoined(self):
+        """Whether the run's model is its rejoined epochs' (an averaged run
+        whose split's rows train now): no split judges those epochs, so none
+        of them is a held-out best, and the best epoch is not restored."""
+        return self.rejoined and bool(self.config.average)
+
 
 class SGDSolver:
     """Minibatch SGD over a training-data object.
@@ -759,9 +766,7 @@ class SGDSolver:
         verdict = stopping.update(
             history, criterion, value, run.noise, loss_noise, rows=rows
         )
-        # an averaged model's rejoined epochs are scored on rows it learns:
-        # no held-out best (the model returned is theirs, see finalize)
-        if verdict.new_best and not (run.rejoined and run.config.average):
+        if verdict.new_best and not run.ends_rejoined:
             run.best_rows = run.rows
             if callable(model):  # the model in pieces (CompactModel)
                 run.best.keep(model(), score, owned=True)
@@ -845,8 +850,7 @@ class SGDSolver:
         # epoch's weights, they take the last one's place before the
         # write-back (one write of the weights, not two)
         restore = run.best is not None and run.best.coef is not None
-        # an averaged model's rejoined epochs are its end (no split judges them)
-        restore = restore and not (run.rejoined and config.average)
+        restore = restore and not run.ends_rejoined
         restore = restore and (
             run.validation is not None or run.best.score < run.loss_curve[-1]
         )

@@ -600,8 +600,10 @@ def _pass_sparse(
             block[carried] = pending.block
             unread[carried] = False
         # a column's weights side by side in the block; a fit from zeros (no
-        # weight, no L1 penalty, nothing averaged yet) reads nothing, nor
-        # does a column of weights never allocated
+        # weight, no L1 penalty, nothing averaged yet) reads nothing, nor do
+        # carried rows' new columns where the array is still unallocated
+        # (zeros: nothing was written back; after a write-back, ``flat``'s
+        # functions return the array it allocated)
         zero = not (scratch.nonzero_columns.shape[0] or l1_total)
         compact = {}
         for name, W in flat.items():
