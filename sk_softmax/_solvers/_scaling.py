@@ -378,6 +378,29 @@ def _power_iteration(apply, n):
     return lam
 
 
+ADJOINT_TOL, ADJOINT_ITERATIONS = 1e-3, 50
+
+
+def _adjoint_power_iteration(bound, precondition, n):
+    """The top eigenvalue of ``P B`` (``precondition(bound(v))``, both
+    symmetric positive semi-definite)."""
+    v = np.random.RandomState(0).standard_normal(n)
+    lam = 0.0
+    for _ in range(ADJOINT_ITERATIONS):
+        u = bound(v)
+        curvature = float(v @ u)
+        if curvature <= 0.0:
+            break
+        w = precondition(u)
+        lam_new = float(u @ w) / curvature
+        v = w / float(np.linalg.norm(w))
+        if abs(lam_new - lam) <= ADJOINT_TOL * lam_new:
+            lam = lam_new
+            break
+        lam = lam_new
+    return lam
+
+
 def _lowrank_top_eigenvalue(Xs, ws, precond, c, fit_intercept, alpha, center, lowrank):
     """:func:`top_curvature_step`'s eigenvalue for the covariance
     preconditioner: power iteration on ``P B`` (``P`` the preconditioner,
@@ -386,7 +409,7 @@ def _lowrank_top_eigenvalue(Xs, ws, precond, c, fit_intercept, alpha, center, lo
     Xs = sp.csr_matrix(Xs) if sp.issparse(Xs) else Xs
     mu = None if center is None else np.asarray(center, dtype=np.float64)
 
-    def apply(v):
+    def bound(v):
         v_w = v[:n_features]
         t = np.asarray(Xs @ v_w).ravel()
         if mu is not None:
@@ -401,12 +424,15 @@ def _lowrank_top_eigenvalue(Xs, ws, precond, c, fit_intercept, alpha, center, lo
         u[:n_features] = c * xt + alpha * v_w
         if fit_intercept:
             u[-1] = c * np.sum(t)
-        # the preconditioner: its diagonal, plus the low-rank term on the weights
+        return u
+
+    def precondition(u):
+        # its diagonal, plus the low-rank term on the weights
         out = precond * u
         out[:n_features] += lowrank.apply(u[:n_features])
         return out
 
-    return _power_iteration(apply, precond.shape[0])
+    return _adjoint_power_iteration(bound, precondition, precond.shape[0])
 
 
 def sample_rows(n_samples, max_rows=1000):
