@@ -1696,17 +1696,23 @@ def test_sgd_tol_auto_is_relative_and_follows_the_data_size():
     from sk_softmax._data import InMemoryData
     from sk_softmax._loss import SoftmaxLoss
     from sk_softmax._solvers import ScipySolver, SGDConfig
+    from sk_softmax._solvers._sgd._loop import AVERAGED_DENSE_TOL
 
     for n, tol in [(500, 1e-4), (400_000, 1e-3)]:  # 3 values a row
         X = np.zeros((n, 3))
         y = np.arange(n) % 2
         data = InMemoryData(X, y, np.ones(n), SoftmaxLoss(2, 3), classes=[0, 1])
-        assert SGDConfig().resolved(data).tol == tol
+        # (the diagonal: on 20,000 dense rows or more "auto" is the averaged
+        # covariance fit judged on a split, below)
+        diagonal = {"preconditioner": "diagonal"}
+        assert SGDConfig(**diagonal).resolved(data).tol == tol
         # on a validation split's log-loss: the large one, whatever the size;
         # a stream has no split (its caller decides when it stops)
-        assert SGDConfig(early_stopping=True).resolved(data).tol == 1e-3
+        assert SGDConfig(early_stopping=True, **diagonal).resolved(data).tol == 1e-3
         stream = SGDConfig(early_stopping=True).resolved(data, incremental=True)
         assert stream.tol == tol and not stream.early_stopping
+    large = SGDConfig().resolved(data)
+    assert large.early_stopping and large.average and large.tol == AVERAGED_DENSE_TOL
     assert SGDConfig(tol=0.5).resolved(data).tol == 0.5
     params = SoftmaxRegressionClassifier(solver="lbfgs").get_params()
     assert ScipySolver.from_params(params).tol == 1e-4

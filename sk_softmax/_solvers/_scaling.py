@@ -103,6 +103,16 @@ class InputSketch(NamedTuple):
         """``F^T F`` (``(n_features, n_features)``: for inspection)."""
         return self.factor.T @ self.factor
 
+    def mean_squares_along(self, basis, centered):
+        """``E[(x . u)^2]`` for each column ``u`` of ``basis`` (``x``
+        centered where ``centered``): :meth:`ColumnMoments.mean_squares`
+        along those directions instead of the features'."""
+        projected = self.factor @ basis
+        out = np.sum(projected * projected, axis=0) / self.total
+        if not centered:
+            out = out + (self.sum @ basis / self.total) ** 2
+        return out
+
     def combine(self, other):
         """The sketch of both parts' rows (Chan et al.'s pairwise update)."""
         if not (self.total and other.total):  # a part without weight adds nothing

@@ -265,13 +265,13 @@ class Schedule:
 
     def _start_decay(self, rate, epoch, epochs, flat=False):
         """Start "auto"'s final decay, over ``epochs`` (at least 2, within
-        ``max_iter``); ``flat``: its rate kept (``flat_end``). False when it
-        cannot."""
+        ``max_iter``); ``flat``: its rate kept (``flat_end``; at least 1).
+        False when it cannot."""
         left = rate.horizon - epoch
         if rate.decay_start is not None or left < 1 or epochs < 1:
             return False
         rate.decay_start = float(epoch)
-        rate.decay_epochs = float(min(max(epochs, 2), left))
+        rate.decay_epochs = float(min(max(epochs, 1 if flat else 2), left))
         rate.flat_end = flat
         return True
 

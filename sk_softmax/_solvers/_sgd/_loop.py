@@ -21,7 +21,7 @@ import numpy as np
 
 from ..._backend import get_namespace, to_numpy, tree_map
 from ..._callbacks import EpochReport
-from ..._stopping import BestWeights, StoppingRule, mean_noise
+from ..._stopping import BestWeights, StoppingRule, Verdict, mean_noise
 from ..._warnings import warn_at_caller
 from .._result import SolverResult
 from .._scaling import (
@@ -114,15 +114,65 @@ MOMENTUM_NOISE = 0.125
 AVERAGED_SPLIT_STEP = 3.0
 REJOIN_EPOCHS = 2
 
-# batch_size="auto" with the covariance preconditioner, on at least
-# COVARIANCE_ROWS rows: its steps are no longer held back by correlated
-# features, so the minibatch noise is what limits them; on MNIST, steps of
-# 1,024 rows reached held-out parity in 6 epochs (256 rows: 8; the diagonal
-# scaling, 1,024 rows: 20), on bench_quality's 37,500 rows of 50 classes in
-# 12 to 13 (256 rows: 22, 23 and none); on fewer rows, fewer updates an epoch
-# cost more epochs (4,000 rows: 75 to 78 epochs to parity instead of 15 to 22)
+# batch_size="auto" with the covariance preconditioner, not averaged, on at
+# least COVARIANCE_ROWS rows (the split's counted): its steps are no longer
+# held back by correlated features, so the minibatch noise is what limits
+# them; on MNIST, steps of 1,024 rows reached held-out parity in 6 epochs
+# (256 rows: 8; the diagonal scaling, 1,024 rows: 20), on bench_quality's
+# 37,500 rows of 50 classes in 12 to 13 (256 rows: 22, 23 and none); on
+# fewer rows, fewer updates an epoch cost more epochs (4,000 rows: 75 to 78
+# epochs to parity instead of 15 to 22). An averaged fit keeps 256 (its
+# average smooths the noise; at 1,024 the 50-class problem rested 1.2% to
+# 1.8% above the optimum's test log-loss, at 256 1% to 2% below, both
+# without the last epoch on every row)
 COVARIANCE_BATCH = 1024
 COVARIANCE_ROWS = 20_000
+
+# the default fit on dense data of at least COVARIANCE_ROWS rows and at most
+# COVARIANCE_FEATURES features (:func:`_averaged_covariance`): the covariance
+# preconditioner, the average of steps of 256 rows at the automatic rate
+# (restarted after the first epoch), judged on a split; its first stall,
+# an epoch that gains less than AVERAGED_DENSE_TOL of the split's log-loss,
+# starts its last epochs (DENSE_REJOIN_EPOCHS: the first epoch, which the
+# average leaves out, is no best to stall against; the gains are read
+# against tol alone: the average's scores move smoothly, and the paired
+# noise of 2,000 rows hid gains of 1% an epoch on nearly separable data).
+# MNIST (random_state 0 to 2), without the rejoin: stalls after 5, 6 and 5
+# epochs, test log-loss 0.8% to 1.25% above the optimum's, where the
+# diagonal fit (lowered once, then decayed) takes 9 to 10 and ends 1.2% to
+# 1.7% above; LARGE_TOL runs 9 to 10 (0.4% to 0.5% above).
+# bench_quality.py's 50-class problem (37,500 rows, 6 alphas, 3 seeds): 18
+# of 18 fits at parity in 3 to 5 epochs (66 in all; 204 before)
+COVARIANCE_FEATURES = 2048
+AVERAGED_DENSE_TOL = 5e-3
+
+# at that first stall the split's rows rejoin for this many epochs at the
+# rate kept (the average's history weighing one epoch, as REJOIN_EPOCHS on
+# sparse data): the model then learns from every row. Without it, the
+# 10% held out cost bench_embeddings.py's data 0.19 to 0.50 point of test
+# accuracy (seeds 0 to 2, 3 or 4 epochs: two misses; L-BFGS's optimum on
+# 90% of those rows is 0.2 to 0.4 below); 1 epoch: 0.20 to 0.25 below (all
+# at parity, 4 or 5 epochs), MNIST 6 or 7 epochs (test log-loss 0.1% to
+# 0.5% above the optimum's); 2 epochs: 0.11 to 0.19 below, MNIST 7 or 8
+DENSE_REJOIN_EPOCHS = 1
+
+# momentum="auto" in an averaged dense fit judged on a split, after its
+# first epoch: the excess loss the minibatch noise leaves there (the start's,
+# start_noise, times the split's log-loss over the starting loss: the
+# residuals shrink with it), which heavy-ball momentum multiplies by
+# 1 / (1 - momentum), kept within this fraction of the starting loss; where
+# that lowers the momentum, the fit goes on from the first epoch's average,
+# at rest. An average at a constant rate rests off the optimum by what its
+# steps' noise pushes it, more with momentum: 256 uncorrelated features, 10
+# noisy classes (40,000 rows, alpha=1e-4, steps of 1,024 rows), momentum
+# 0.83 rested 2.2% above the optimum's test log-loss after 10 epochs, 0.3 at
+# 0.5%. On four large dense problems (embedding-like, 20 classes, binary,
+# raw-scale features; seeds 0 to 2, alpha=1e-4; without the last epoch on
+# every row, DENSE_REJOIN_EPOCHS) 10 of 12 fits at parity
+# (0.005: the same 10; 0.06: 9); the momentum goes from 0.34, 0.81, 0.72
+# and 0.86 to 0, 0.09, 0 and 0.20 there, on MNIST from 0.74 to 0.71, on the
+# 50-class problem from 0.82 to 0.79 (their residuals are small)
+AVERAGED_NOISE = 0.015
 
 
 @dataclass(frozen=True)
@@ -156,20 +206,33 @@ class SGDConfig:
 
         On data where SGD runs its compiled sparse loop (wide sparse X) of
         more than ``EXACT_ROWS`` rows and without an L1 penalty (whose exact
-        zeros an average would blur), averaged steps of 32 rows; elsewhere
-        steps of 256 rows, not averaged (on fewer rows epochs are cheap and
-        the average, which forgets its early iterates only like ``1 / t``,
-        stalls short of held-out parity at small ``alpha``). A stream keeps
-        averaging if it started so.
+        zeros an average would blur), averaged steps of 32 rows; on large
+        dense data (:func:`_averaged_covariance`) the covariance
+        preconditioner (``preconditioner`` decided too), averaged steps of
+        256 rows and a split, whose log-loss ``AVERAGED_DENSE_TOL`` judges;
+        elsewhere steps of 256 rows, not averaged (on fewer rows epochs are
+        cheap and the average, which forgets its early iterates only like
+        ``1 / t``, stalls short of held-out parity at small ``alpha``). A
+        stream keeps averaging, and the covariance preconditioner's sketch,
+        if it started so.
         """
         sparse = sparse_steps(
             data, SPARSE_BATCH if self.batch_size == "auto" else self.batch_size
         )
+        covariance = _averaged_covariance(self, data, previous, incremental)
+        preconditioner = self.preconditioner
+        if preconditioner == "auto" and previous is not None:  # as the stream began
+            sketched = previous["scaling"].get("sketch") is not None
+            preconditioner = "covariance" if sketched else "diagonal"
+        elif preconditioner == "auto":
+            preconditioner = "covariance" if covariance else "diagonal"
         average = self.average
         if average == "auto" and previous is not None:
             average = previous.get("average") is not None
         elif average == "auto":
-            average = sparse and not self.l1 and data.n_samples > EXACT_ROWS
+            average = covariance or (
+                sparse and not self.l1 and data.n_samples > EXACT_ROWS
+            )
         batch_size = self.batch_size
         if batch_size == "auto":
             batch_size = SPARSE_BATCH if sparse and average else 256
@@ -178,9 +241,11 @@ class SGDConfig:
         if incremental:
             early_stopping = False
         elif early_stopping == "auto":
-            early_stopping = sparse and data.n_samples > EXACT_ROWS
+            early_stopping = covariance or (sparse and data.n_samples > EXACT_ROWS)
         tol = self.tol
-        if tol == "auto":
+        if tol == "auto" and covariance:
+            tol = AVERAGED_DENSE_TOL
+        elif tol == "auto":
             per_row = data.row_nnz() or data.loss.n_features
             small = data.n_samples * per_row <= SMALL_VALUES
             tol = SMALL_TOL if small and not early_stopping else LARGE_TOL
@@ -190,6 +255,7 @@ class SGDConfig:
             average=bool(average),
             tol=tol,
             early_stopping=bool(early_stopping),
+            preconditioner=preconditioner,
         )
 
     @property
@@ -230,13 +296,16 @@ class SGDConfig:
         scaling (see :func:`auto_momentum`) and, on dense ``data``, capped
         where the steps are noisy (:func:`start_noise`; ``stream``: ``data``
         is a chunk of a stream). Not in a fit with the covariance
-        preconditioner, whose batches are large (``COVARIANCE_BATCH``); in
-        its streams, whose chunks may be single rows, yes (chunks of 1 and 3
-        rows, momentum 0.9: held-out log-loss 1.50 and 1.66, capped 0.38)."""
+        preconditioner that does not average, whose batches are large
+        (``COVARIANCE_BATCH``); in its streams, whose chunks may be single
+        rows, yes (chunks of 1 and 3 rows, momentum 0.9: held-out log-loss
+        1.50 and 1.66, capped 0.38), and in its averaged fits (whose noise
+        the average keeps: see :data:`AVERAGED_NOISE`)."""
         if self.momentum != "auto":
             return self
         momentum = auto_momentum(state, self.alpha)
-        if data.row_nnz() is None and (stream or state.scaling.lowrank is None):
+        lowrank = state.scaling.lowrank
+        if data.row_nnz() is None and (stream or lowrank is None or self.average):
             noise = start_noise(state, self.batch_size, data, stream)
             momentum = min(momentum, max(1.0 - noise / MOMENTUM_NOISE, 0.0))
         return dataclasses.replace(self, momentum=float(momentum))
@@ -292,7 +361,9 @@ def start_noise(state, batch_size, data, stream=False):
     is about ``v S``: ``v`` the mean squared residual there (``1 - 1/K`` of
     ``K`` classes, ``1/4`` for the binomial model) and ``S`` the
     preconditioned features' second moments summed (``sum_j p_j E[x_j^2]``,
-    and the intercept's ``p``); ``L0`` is the starting loss, ``log K``. A
+    and the intercept's ``p``; with the covariance preconditioner the trace
+    of ``P E[x x^T]``, its low-rank term's share read from the sketch);
+    ``L0`` is the starting loss, ``log K``. A
     large ``S`` at the automatic rate means many directions of about the top
     curvature: momentum speeds nothing up there, it only multiplies the
     noise.
@@ -304,6 +375,13 @@ def start_noise(state, batch_size, data, stream=False):
     n_features = second.shape[0]
     spread = float(precond[:n_features] @ second)
     spread += float(np.sum(precond[n_features:]))  # the intercepts' (x = 1)
+    lowrank, sketch = scaling.lowrank, scaling.sketch
+    if lowrank is not None and sketch is not None and sketch.total:
+        # the covariance preconditioner's low-rank term: its share of the
+        # trace (negative: it shortens the steps along correlated directions)
+        basis = np.asarray(to_numpy(lowrank.basis), dtype=np.float64)
+        along = sketch.mean_squares_along(basis, scaling.center is not None)
+        spread += float(np.asarray(to_numpy(lowrank.shrink), np.float64) @ along)
     n_classes, n_samples = data.loss.n_classes, max(data.n_samples, 1)
     residual = 0.25 if n_classes == 2 else 1.0 - 1.0 / n_classes
     # a stream's chunk is a sample of the stream, not the population
@@ -455,7 +533,7 @@ class SGDSolver:
         (fresh, or a stream's resumed) and the stopping rule."""
         config = self.config.resolved(data, previous, incremental)
         schedule = Schedule(config.learning_rate, config.power_t)
-        validation = None
+        validation, n_rows = None, data.n_samples  # (the split's rows counted)
         if config.early_stopping:
             # the compiled row keys where the compiled loop runs (and loads Numba)
             compiled = sparse_steps(data, config.batch_size)
@@ -465,6 +543,13 @@ class SGDSolver:
             state = self.resume(config, schedule, state, data)
         else:
             state = self.start(config, schedule, data, coef0, seen)
+        if (
+            self.config.batch_size == "auto"
+            and state.scaling.lowrank is not None
+            and not config.average
+            and n_rows >= COVARIANCE_ROWS
+        ):  # better-conditioned steps: fewer, larger ones pay (less noise)
+            config = dataclasses.replace(config, batch_size=COVARIANCE_BATCH)
         config = config.with_momentum(state, data, incremental)
         if (  # the compiled sparse loop's averaged steps judged on a split
             previous is None
@@ -475,12 +560,6 @@ class SGDSolver:
             ball = 1.0 / (1.0 - auto_momentum(state, config.alpha))
             state.rate.eta *= min(ball, AVERAGED_SPLIT_STEP)
             state.rate.eta0 = state.rate.eta
-        if (
-            self.config.batch_size == "auto"
-            and state.scaling.lowrank is not None
-            and data.n_samples >= COVARIANCE_ROWS
-        ):  # better-conditioned steps: fewer, larger ones pay (less noise)
-            config = dataclasses.replace(config, batch_size=COVARIANCE_BATCH)
         patience = config.n_iter_no_change
         if incremental:  # a chunk's loss is noisier than an epoch's
             patience = max(patience, STREAM_PATIENCE)
@@ -615,9 +694,9 @@ class SGDSolver:
         averaged model's objective with averaging), the validation score,
         the hooks. True when a callback asks to stop."""
         config, state = run.config, run.state
-        if config.average and state.params.epoch == 1 and run.validation is None:
+        if config.average and state.params.epoch == 1 and not _compiled_split(run):
             # the average leaves out the first epoch's path from the start
-            # (with a split, the rejoin shortens its history: _rejoin)
+            # (where the split's rows rejoin, that shortens it: _rejoin)
             restart_average(state)
         hooks.epoch_begin(self.model(run) if hooks.reads_parameters else None)
         tic = time.perf_counter()
@@ -633,6 +712,8 @@ class SGDSolver:
         if run.validation is not None:
             score, model = self.validate(run)
             run.scores.append(score)
+            if state.params.epoch == 1 and self.config.momentum == "auto":
+                model = _settle_momentum(run, model)
         seconds = time.perf_counter() - tic
         if hooks.reads_parameters and (model is None or callable(model)):
             model = self.model(run)  # for the listeners (whole)
@@ -749,6 +830,7 @@ class SGDSolver:
         criterion, score, model, _ = run.last
         state, stopping, history = run.state, run.stopping, run.history
         value = None if score is None else -score
+        dense_split = _dense_averaged_split(run)
         estimate = run.loss_noise is not None and run.schedule.name == "auto"
         # "auto" lowers the rate once on large data not averaged, whether its
         # criterion is the pass's loss or a split's log-loss
@@ -763,9 +845,14 @@ class SGDSolver:
             loss_noise = run.loss_noise  # at the start rate only
         # a stream's window holds enough rows (see StoppingRule)
         rows = run.train.n_samples if run.incremental else None
-        verdict = stopping.update(
-            history, criterion, value, run.noise, loss_noise, rows=rows
-        )
+        if dense_split and state.params.epoch == 1:
+            # the average leaves this epoch out: not a best to stall against
+            verdict = Verdict(True, None)
+        else:
+            noise = 0.0 if dense_split else run.noise
+            verdict = stopping.update(
+                history, criterion, value, noise, loss_noise, rows=rows
+            )
         if verdict.new_best and not run.ends_rejoined:
             run.best_rows = run.rows
             if callable(model):  # the model in pieces (CompactModel)
@@ -900,11 +987,12 @@ class SGDSolver:
         return run.state.params.coef
 
 
-def _seen_with(scaling, data, config, sketched):
+def _seen_with(scaling, data, config, sketched, resketch=True):
     """``(moments, sketch, rows)``: the statistics of the rows ``scaling``
     has seen, with ``data``'s rows joined (a stream's next call, or the
     split's rows rejoining a fit); the covariance sketch where ``sketched``
-    (started from ``data`` where there was none)."""
+    (started from ``data`` where there was none; ``resketch=False``: one
+    there is stays as it is)."""
     seen = scaling.moments
     chunk = data.column_stats(compiled=sparse_steps(data, config.batch_size))
     if seen.sum is not None:  # centered
@@ -914,7 +1002,9 @@ def _seen_with(scaling, data, config, sketched):
             None, seen.sq_sum + chunk.sq_sum, None, seen.total + chunk.total
         )
     sketch = None
-    if sketched:
+    if sketched and not resketch and scaling.sketch is not None:
+        sketch = scaling.sketch
+    elif sketched:
         sketch = input_sketch(*data.host_sample(), chunk.total)
         if scaling.sketch is not None:
             sketch = scaling.sketch.combine(sketch)
@@ -922,14 +1012,14 @@ def _seen_with(scaling, data, config, sketched):
     return moments, sketch, rows
 
 
-def _joined_scaling(scaling, data, config, sketched):
+def _joined_scaling(scaling, data, config, sketched, resketch=True):
     """The step scaling of the rows ``scaling`` has seen with ``data``'s rows
     joined (:func:`_seen_with`): their statistics and the preconditioner
     (and centering, as the run started) they give. Returns the
     :class:`Scaling` and its host ``(precond, center, lowrank)``."""
     loss = data.loss
     centered = scaling.moments.sum is not None
-    moments, sketch, rows = _seen_with(scaling, data, config, sketched)
+    moments, sketch, rows = _seen_with(scaling, data, config, sketched, resketch)
     lowrank = None
     if sketch is not None and not config.l1:
         precond, center, lowrank = covariance_preconditioner(
@@ -983,8 +1073,16 @@ def _rejoin(run):
     if config.average:
         _, _, _, report = run.last
         shorten_average(state, float(np.sum(report.rates)))
+    # the covariance sketch stays the training rows' sample: the split is a
+    # random tenth of the same rows, and sketching its sample too (two QRs)
+    # made the rejoin cost 137 ms on MNIST instead of 33 (the same held-out
+    # scores within 0.01%); the exact moments join, as above
     state.scaling, _ = _joined_scaling(
-        state.scaling, run.validation, config, state.scaling.sketch is not None
+        state.scaling,
+        run.validation,
+        config,
+        state.scaling.sketch is not None,
+        resketch=False,
     )
     run.train, run.rejoined = whole, True
 
@@ -992,11 +1090,71 @@ def _rejoin(run):
 def _decay_epochs(run):
     """The length of the "auto" schedule's final decay: for an averaged
     model judged on a validation split its last epochs, the split's rows
-    rejoined, at the rate kept (:data:`REJOIN_EPOCHS`); else the patience
-    (at least 2)."""
+    rejoined, at the rate kept (:data:`REJOIN_EPOCHS` on the compiled sparse
+    loop, :data:`DENSE_REJOIN_EPOCHS` elsewhere); else the patience (at
+    least 2)."""
     if _averaged_split(run.config, run.validation):
-        return REJOIN_EPOCHS
+        return REJOIN_EPOCHS if _compiled_split(run) else DENSE_REJOIN_EPOCHS
     return max(2, run.stopping.n_iter_no_change)
+
+
+def _compiled_split(run):
+    """Whether the fit is averaged, judged on a split, on the compiled sparse
+    loop: at its first stall the split's rows rejoin (:data:`REJOIN_EPOCHS`).
+    Elsewhere (dense data) such a fit restarts its average after the first
+    epoch and rejoins them for :data:`DENSE_REJOIN_EPOCHS` (see
+    :data:`AVERAGED_DENSE_TOL`)."""
+    return _averaged_split(run.config, run.validation) and sparse_steps(
+        run.train, run.config.batch_size
+    )
+
+
+def _dense_averaged_split(run):
+    """Whether the fit is averaged and judged on a split, on dense data (not
+    the compiled sparse loop): see :data:`AVERAGED_DENSE_TOL`."""
+    return _averaged_split(run.config, run.validation) and not _compiled_split(run)
+
+
+def _averaged_covariance(config, data, previous, incremental):
+    """Whether ``"auto"`` takes the covariance preconditioner, an average
+    and a split (see :data:`AVERAGED_DENSE_TOL`): a fit (not a stream's
+    call) on dense data of at least ``COVARIANCE_ROWS`` rows and at most
+    ``COVARIANCE_FEATURES`` features without an L1 penalty, with the
+    ``"auto"`` schedule, where none of the three is switched off."""
+    return (
+        previous is None
+        and not incremental
+        and data.row_nnz() is None
+        and not config.l1
+        and config.learning_rate == "auto"
+        and config.early_stopping in (True, "auto")
+        and config.average in (True, "auto")
+        and config.preconditioner != "diagonal"
+        and data.n_samples >= COVARIANCE_ROWS
+        and data.loss.n_features <= COVARIANCE_FEATURES
+    )
+
+
+def _settle_momentum(run, model):
+    """``momentum="auto"`` after an averaged dense fit's first epoch judged
+    on a split (its log-loss): capped where the noise the steps leave at
+    that model would be too large (:data:`AVERAGED_NOISE`), the fit going on
+    from the epoch's average, at rest. Returns the epoch's model (that
+    average, now the iterate, where the momentum was lowered)."""
+    config, state, train = run.config, run.state, run.train
+    dense = train.row_nnz() is None
+    if not (dense and _dense_averaged_split(run) and config.scoring == "loss"):
+        return model
+    left = -run.scores[-1] / np.log(train.loss.n_classes)
+    noise = start_noise(state, config.batch_size, train) * left
+    momentum = min(config.momentum, max(1.0 - noise / AVERAGED_NOISE, 0.0))
+    if momentum >= config.momentum:
+        return model
+    run.config = dataclasses.replace(config, momentum=float(momentum))
+    state.params.coef = state.averaged()
+    state.momentum = None
+    restart_average(state)
+    return state.params.coef
 
 
 def _averaged_split(config, validation):
@@ -1072,10 +1230,9 @@ def _centers(config, data, moments):
 def _sketched(config, data):
     """Whether the state keeps the rows' covariance sketch: where asked for
     (``preconditioner="covariance"``), except where SGD runs its compiled
-    sparse loop (whose steps touch only the batch's columns). ``"auto"`` is
-    the diagonal (on MNIST the default fit stopped after as many epochs
-    either way, 19, and the covariance preconditioner's epochs cost more;
-    see the user guide). A stream follows the parameter from call to call:
+    sparse loop (whose steps touch only the batch's columns); ``"auto"``
+    is decided by :meth:`SGDConfig.resolved`. A stream follows the
+    parameter from call to call:
     switched on, the sketch starts from that call's rows; off, it is
     dropped."""
     return config.preconditioner == "covariance" and not sparse_steps(
