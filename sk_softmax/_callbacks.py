@@ -182,7 +182,12 @@ class TrainingHooks:
             if decay_epochs is None:
                 print(f"Learning rate lowered to {eta:.3g}")
             elif flat:
-                print(f"Last {decay_epochs:g} epochs at learning rate {eta:.3g}")
+                last = (
+                    "Last epoch"
+                    if decay_epochs == 1
+                    else f"Last {decay_epochs:g} epochs"
+                )
+                print(f"{last} at learning rate {eta:.3g}")
             else:
                 print(
                     f"Learning rate decays from {eta:.3g} to 0 over "
