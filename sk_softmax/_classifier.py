@@ -144,8 +144,9 @@ class SoftmaxRegressionClassifier(
         SGD: per feature (``"diagonal"``) or also by the features' inverse
         correlations (``"covariance"``: dense data without L1). ``"auto"``:
         the covariance in a fit on dense data of at least 20,000 rows and at
-        most 2,048 features without L1, with ``learning_rate="auto"``, where
-        it comes with an average and a validation split (``average``,
+        most 2,048 features without L1, with ``learning_rate``,
+        ``learning_rate_init`` and ``momentum`` "auto", where it comes with
+        an average and a validation split (``average``,
         ``early_stopping`` "auto"; switching either off, or asking for
         ``"diagonal"``, keeps the per-feature rule): the split's first epoch
         that gains under ``tol`` starts the last one, on every row (on MNIST

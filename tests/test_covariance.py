@@ -248,7 +248,8 @@ def test_covariance_where_auto_or_asked_for():
     """``"auto"`` is the covariance preconditioner in a fit on 20,000 dense
     rows or more (averaged, judged on a split, steps of 1,024 rows where
     ``batch_size="auto"``: the split's rows counted), unless the average,
-    the split, the diagonal or another schedule is asked for; the diagonal
+    the split, the diagonal, another schedule, a rate or a momentum is asked
+    for; the diagonal
     on fewer rows and in a stream that did not start with it. Asked for, the
     covariance preconditioner applies on small data too, but never with L1
     nor on wide sparse data (the compiled sparse loop)."""
@@ -268,6 +269,8 @@ def test_covariance_where_auto_or_asked_for():
         {"early_stopping": False},
         {"preconditioner": "diagonal"},
         {"learning_rate": "constant"},
+        {"learning_rate_init": 0.1},
+        {"momentum": 0.9},
     ]:
         clf, low = lowrank(X, y, **params)
         assert low is None and clf.t_ == -(-len(y) // 256), params
