@@ -426,8 +426,9 @@ class InMemoryData:
             self._blocks = []
             for start in range(0, rows.shape[0], 8192):
                 idx = rows[start : start + 8192]
-                if sp.issparse(X):
-                    Xb = X[start : start + 8192]
+                if sp.issparse(X) or self.rows is None:  # a view of its rows
+                    # (2-D and in bounds: what the array API accepts)
+                    Xb = X[start : start + idx.shape[0], :]
                 else:
                     Xb = _take_rows(X, idx)
                 idx_dev = idx if host else xp.asarray(idx, device=self.device)
@@ -499,7 +500,7 @@ class InMemoryData:
         The training part reads ``X``'s rows in place; the validation part is
         a copy (small). The training part's ``whole`` is both parts' rows
         (zero weights left out of it too), for the split's rows to rejoin
-        the training. ``compiled``: sparse rows' keys from the compiled pass
+        the training. ``compiled``: the rows' keys from the compiled pass
         (see :func:`~sk_softmax._split.make_validation_split`).
         """
         train_idx, val_idx = make_validation_split(

@@ -44,11 +44,12 @@ def _row_keys(X, compiled=False):
     is never copied whole, an array API / GPU array crosses to the host a
     block at a time.
 
-    ``compiled``: a canonical CSR matrix's keys from one compiled pass over
-    its arrays (Numba), read in place (other sparse data: by blocks, as
-    without), 6 to 9 times faster; for fits whose steps run the compiled loop
-    (Numba is loaded for it anyway; its import costs about 0.3 s a process,
-    more than NumPy's keys of a few million values).
+    ``compiled``: a canonical CSR matrix's or a C-ordered float array's keys
+    from one compiled pass over its values (Numba), read in place (other
+    data: by blocks, as without), 6 to 9 times faster sparse, 4.6 times
+    dense (MNIST: 23 ms instead of 107 to 113); for fits whose steps run
+    compiled code (Numba is loaded for it anyway; its import costs about
+    0.3 s a process, more than NumPy's keys of a few million values).
 
     Returns
     -------
@@ -59,6 +60,10 @@ def _row_keys(X, compiled=False):
     if compiled and sp.issparse(X) and X.format == "csr" and X.has_canonical_format:
         _sparse_row_keys(X.data, X.indices, X.indptr, keys)
         return keys
+    if compiled and isinstance(X, np.ndarray) and X.flags.c_contiguous:
+        if X.dtype in (np.float32, np.float64):
+            _dense_row_keys(X, keys)
+            return keys
     mult = None
     rows = 8192 if sp.issparse(X) else 2048  # a dense block: 2048 x 8 bytes a value
     for start in range(0, n_samples, rows):
@@ -100,6 +105,19 @@ def _sparse_row_keys(data, indices, indptr, keys):
     else:
         bits, negative_zero = _bits(data), np.uint64(0)
     sparse_row_keys(bits, indices, indptr, *_KEY_SEEDS, negative_zero, keys)
+
+
+def _dense_row_keys(X, keys):
+    """:func:`_row_keys` of a C-ordered float array into ``keys``: one
+    compiled pass, both keys at once, the values' bits read in place."""
+    from ._split_kernel import dense_row_keys
+
+    kind = np.uint32 if X.dtype == np.float32 else np.uint64
+    columns = np.arange(X.shape[1])
+    multipliers = [_key_multipliers(columns, seed) for seed in _KEY_SEEDS]
+    negative_zero = np.array([-0.0], X.dtype).view(kind)[0]
+    bits = X.view(np.ndarray).view(kind)
+    dense_row_keys(bits, *multipliers, np.uint64(negative_zero), keys)
 
 
 def _unique_rows(table):
@@ -164,7 +182,8 @@ def make_validation_split(
     classes : ndarray
         The original labels, for error messages.
     compiled : bool, default=False
-        Sparse ``X``'s row keys from the compiled pass (:func:`_row_keys`).
+        The row keys from the compiled pass (:func:`_row_keys`): CSR or
+        C-ordered float ``X``.
 
     Returns
     -------

@@ -1,8 +1,10 @@
-"""The compiled half of the split's row keys on sparse data (Numba).
+"""The compiled half of the split's row keys (Numba).
 
 Imported by :func:`sk_softmax._split._row_keys` for a canonical CSR matrix
-when asked for its compiled keys (fits whose steps run the compiled sparse
-loop): Numba is imported then, not with the package.
+or a C-ordered float array when asked for their compiled keys (fits whose
+steps run compiled code: the sparse loop, the dense batches of
+:class:`~sk_softmax._loss.NumpyBatchLoss`): Numba is imported then, not
+with the package.
 """
 
 import numpy as np
@@ -43,5 +45,27 @@ def sparse_row_keys(bits, indices, indptr, seed_0, seed_1, negative_zero, keys):
                 continue
             k0 += b * _multiplier(j, seed_0)
             k1 += b * _multiplier(j, seed_1)
+        keys[i, 0] = k0
+        keys[i, 1] = k1
+
+
+@njit(cache=True, nogil=True)
+def dense_row_keys(bits, multipliers_0, multipliers_1, negative_zero, keys):
+    """:func:`sparse_row_keys` of a dense array's rows, ``bits`` its values'
+    IEEE bits (uint32 or uint64, C-ordered), ``multipliers_c`` the columns'
+    (:func:`sk_softmax._split._key_multipliers`): zeros add nothing, so the
+    keys are those of the same rows stored sparse."""
+    n_samples, n_features = bits.shape
+    zero = np.uint64(0)
+    for i in range(n_samples):
+        k0 = zero
+        k1 = zero
+        row = bits[i]
+        for j in range(n_features):
+            b = np.uint64(row[j])
+            if b == negative_zero:
+                b = zero
+            k0 += b * multipliers_0[j]
+            k1 += b * multipliers_1[j]
         keys[i, 0] = k0
         keys[i, 1] = k1

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sk_softmax._loss import SoftmaxLoss, log_softmax
+from sk_softmax._loss import (
+    COMPILED_CLASSES,
+    COMPILED_VALUES,
+    NumpyBatchLoss,
+    SoftmaxLoss,
+    compiled_batches,
+    log_softmax,
+    row_labels,
+)
 
 
 def _problem(n_classes, fit_intercept, weighted, seed=0, n_samples=30, n_features=5):
@@ -195,3 +203,92 @@ def test_log_proba_of_infinite_logits_is_their_limit(namespace):
         xp = pytest.importorskip("array_api_strict")
         got = np.asarray(log_proba_from_logits(xp.asarray(Z)))
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def _batch_loss(loss, X, Y, sw, order, batch_size):
+    """A :class:`NumpyBatchLoss` over rows ``order`` of ``X``, gathering
+    with ``X[rows]``."""
+    return NumpyBatchLoss(
+        loss, row_labels(Y), sw, order, batch_size, X, lambda rows, _: X[rows]
+    )
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10, COMPILED_CLASSES + 1])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_loss_equals_the_objective_on_each_batch(
+    n_classes, fit_intercept, weighted, dtype, global_random_seed, monkeypatch
+):
+    # the batches of a pass (the compiled pass over the rows up to
+    # COMPILED_CLASSES classes, the products of the gathered rows above):
+    # each batch's gradient and the pass's loss are the objective's on those
+    # rows; batches of 1 to 7 rows and a short last one cover the compiled
+    # pass's blocks of four and their remainders
+    monkeypatch.setattr("sk_softmax._loss.COMPILED_VALUES", 0)  # any size
+    loss, X, Y, sw, coef = _problem(
+        n_classes, fit_intercept, weighted, global_random_seed, 40, 13
+    )
+    X, Y, coef = X.astype(dtype), Y.astype(dtype), coef.astype(dtype)
+    sw = None if sw is None else sw.astype(dtype)
+    order = np.random.default_rng(global_random_seed).permutation(40)
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    for batch_size in (1, 3, 7, 40):
+        batches = _batch_loss(loss, X, Y, sw, order, batch_size)
+        assert batches.compiled == (n_classes <= COMPILED_CLASSES)
+        starts = np.arange(0, 40, batch_size)
+        for start in starts.tolist():
+            stop = min(start + batch_size, 40)
+            rows = order[start:stop]
+            s = None if sw is None else sw[rows]
+            _, expected, _ = loss.sum_loss_gradient(coef, X[rows], Y[rows], s)
+            grad = batches.gradient(coef, start, stop)
+            assert grad.dtype == dtype
+            np.testing.assert_allclose(grad, expected, rtol=rtol, atol=rtol)
+        total, sums = batches.total(starts)
+        s = None if sw is None else sw[order]
+        expected, _, _ = loss.sum_loss_gradient(coef, X[order], Y[order], s)
+        np.testing.assert_allclose(total, expected, rtol=rtol)
+        np.testing.assert_allclose(np.sum(sums), total, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_batch_loss_compiled_keeps_nan(n_classes, monkeypatch):
+    # the compiled pass may reorder its sums, never drop a NaN: a diverged
+    # model's gradient stays NaN for the fit's finiteness check to see
+    monkeypatch.setattr("sk_softmax._loss.COMPILED_VALUES", 0)
+    loss, X, Y, sw, coef = _problem(n_classes, True, False)
+    coef[0] = np.nan
+    batches = _batch_loss(loss, X, Y, sw, np.arange(30), 8)
+    assert batches.compiled
+    assert np.isnan(batches.gradient(coef, 0, 8)).any()
+
+
+def test_batch_loss_reads_fortran_ordered_rows_through_the_gather(monkeypatch):
+    # rows of an F-ordered X are not contiguous: the gathered products
+    monkeypatch.setattr("sk_softmax._loss.COMPILED_VALUES", 0)
+    loss, X, Y, sw, coef = _problem(3, True, True)
+    F = np.asfortranarray(X)
+    order = np.arange(30)[::-1].copy()
+    batches = _batch_loss(loss, F, Y, sw, order, 8)
+    assert not batches.compiled
+    C = _batch_loss(loss, X, Y, sw, order, 8)
+    np.testing.assert_allclose(
+        batches.gradient(coef, 0, 8).copy(), C.gradient(coef, 0, 8), rtol=1e-12
+    )
+
+
+def test_batch_loss_compiled_only_on_large_data():
+    # below COMPILED_VALUES values a fit never imports Numba (test_sparse.py
+    # checks the import itself)
+    n_features = 64
+    n_large = COMPILED_VALUES // n_features
+    for n_samples, expected in ((n_large - 1, False), (n_large, True)):
+        X = np.lib.stride_tricks.as_strided(  # no memory: the flags and size
+            np.zeros(1), (n_samples, n_features), (0, 0)
+        )
+        assert not X.flags.c_contiguous
+        assert not compiled_batches(X, 10)
+        X = np.empty((n_samples, n_features), dtype=np.float32)
+        assert compiled_batches(X, 10) is expected
+        assert not compiled_batches(X, COMPILED_CLASSES + 1)

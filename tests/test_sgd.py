@@ -216,7 +216,8 @@ def test_sgd_validation_split_groups_hashed_rows_as_numpy_unique():
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype, compiled):
-    # compiled: sparse keys from the compiled pass (NumPy's otherwise)
+    # compiled: CSR and C-ordered keys from the compiled passes (NumPy's
+    # otherwise, and for F-ordered rows)
     from sk_softmax._split import _row_keys
 
     rng = np.random.default_rng(0)
@@ -231,6 +232,8 @@ def test_sgd_validation_split_row_keys_dense_and_sparse_alike(dtype, compiled):
     X_neg = X.copy()
     X_neg[X_neg == 0] = -0.0
     np.testing.assert_array_equal(_row_keys(X_neg, compiled), keys)
+    np.testing.assert_array_equal(_row_keys(X, compiled), keys)
+    np.testing.assert_array_equal(_row_keys(np.asfortranarray(X_neg), compiled), keys)
     csr = sp.csr_matrix(X)
     np.testing.assert_array_equal(_row_keys(csr, compiled), keys)
     coo = sp.coo_matrix(X)
@@ -1966,3 +1969,28 @@ def test_sgd_stream_rate_set_back_to_auto_takes_effect():
     clf.set_params(learning_rate_init="auto").partial_fit(X[chunks[2]], y[chunks[2]])
     eta0 = clf._sgd_state["rate"]["eta0"]
     assert 0.5 * automatic < eta0 < 2 * automatic  # (0.158, then 0.123)
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sgd_compiled_batches_fit_the_same_model(
+    n_classes, early_stopping, monkeypatch
+):
+    # the compiled dense batches (sk_softmax._loss_kernel, on data of
+    # COMPILED_VALUES values or more; here on any) and the gathered matrix
+    # products: the same fit to rounding (float64), the split's compiled row
+    # keys the same split, with sample weights and momentum
+    X, y = load_digits(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X[y < n_classes]), y[y < n_classes]
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, y.shape[0])
+    params = dict(max_iter=8, tol=None, early_stopping=early_stopping)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        products = SoftmaxRegressionClassifier(random_state=0, **params)
+        products.fit(X, y, sample_weight=sw)
+        monkeypatch.setattr("sk_softmax._loss.COMPILED_VALUES", 0)
+        compiled = SoftmaxRegressionClassifier(random_state=0, **params)
+        compiled.fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(compiled.coef_, products.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(compiled.intercept_, products.intercept_, rtol=1e-9)
+    assert compiled.n_iter_ == products.n_iter_

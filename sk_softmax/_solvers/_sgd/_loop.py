@@ -21,6 +21,7 @@ import numpy as np
 
 from ..._backend import get_namespace, to_numpy, tree_map
 from ..._callbacks import EpochReport
+from ..._loss import compiled_batches
 from ..._stopping import BestWeights, StoppingRule, Verdict, mean_noise
 from ..._warnings import warn_at_caller
 from .._result import SolverResult
@@ -536,8 +537,11 @@ class SGDSolver:
         schedule = Schedule(config.learning_rate, config.power_t)
         validation, n_rows = None, data.n_samples  # (the split's rows counted)
         if config.early_stopping:
-            # the compiled row keys where the compiled loop runs (and loads Numba)
-            compiled = sparse_steps(data, config.batch_size)
+            # the compiled row keys where the steps run compiled code (the
+            # sparse loop, the dense batches: either loads Numba)
+            compiled = sparse_steps(data, config.batch_size) or compiled_batches(
+                data.X, data.loss.n_rows
+            )
             data, validation = data.split(config.validation_fraction, rng, compiled)
         if previous is not None:
             state = SGDState.from_plain(previous, coef0)

@@ -412,12 +412,11 @@ def _pass_dense(
     if isinstance(X, np.ndarray) and isinstance(coef, np.ndarray):
         labels = gather.labels(Y)
         batches = NumpyBatchLoss(  # a batch has at most the pass's rows
-            loss, labels, sample_weight, order, min(batch_size, n_samples), X.dtype
+            loss, labels, sample_weight, order, min(batch_size, n_samples), X, gather
         )
 
         def gradient(start, stop):
-            X_batch = gather(order[start:stop], None)
-            return batches.gradient(state.params.coef, X_batch, start, stop)
+            return batches.gradient(state.params.coef, start, stop)
 
         loss_sum = batches.total
     else:

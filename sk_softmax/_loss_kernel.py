@@ -1,0 +1,186 @@
+"""The compiled half of :class:`~sk_softmax._loss.NumpyBatchLoss` (Numba):
+a dense minibatch's loss terms and gradient (multinomial and binomial),
+read from its rows where they are.
+
+One pass over the batch's rows, four at a time: their logits, softmax and
+residuals, and their outer products added to the gradient, while the four
+rows sit in the L1 cache. No row is copied into a batch buffer (the
+shuffled pass's gather), and each row is read from memory once where the
+two matrix products read the gathered batch twice. Each weight read or
+gradient entry written serves four rows and two classes (register
+blocking): the loops over features vectorise.
+"""
+
+import numpy as np
+from numba import njit
+
+# the loops' reductions over features may be reordered (vectorised, fused
+# multiply-adds); NaN and infinity keep their meaning, so that a diverged
+# model's NaN still reaches the fit's finiteness check
+_FASTMATH = {"reassoc", "contract"}
+
+# rows of a block: four rows' residuals, logits and outer products per pass
+# over a class's weights
+_BLOCK = 4
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def batch_gradient(X, rows, labels, sw, W, b, G, gb, norm, zy):
+    """The multinomial loss terms and gradient of rows ``rows`` of ``X``.
+
+    Writes ``G`` (the weights' gradient, ``W``'s shape) and ``gb`` (the
+    intercepts', length 0 without intercepts: then ``b`` too): the sums over
+    the rows of ``s_i (softmax(z_i) - onehot(y_i))`` times ``[x_i, 1]``,
+    ``z_i = W x_i + b``, ``s_i`` = ``sw[i]`` (1 where ``sw`` is empty).
+    ``norm[i]`` gets ``sum_k exp(z_ik - max_k z_ik)`` and ``zy[i]``
+    ``z_iy - max_k z_ik``: the loss of row ``i`` is ``log(norm[i]) - zy[i]``
+    (:meth:`~sk_softmax._loss.NumpyBatchLoss.total`).
+    """
+    n_rows, n_features = W.shape
+    m = rows.shape[0]
+    dtype = W.dtype.type
+    zero = dtype(0.0)
+    G[:] = zero
+    gb[:] = zero
+    weighted = sw.shape[0] > 0
+    with_b = b.shape[0] > 0
+    R = np.empty((_BLOCK, n_rows), dtype=W.dtype)
+    for i in range(0, m, _BLOCK):
+        n = min(_BLOCK, m - i)
+        # a short last block repeats its first row, its residuals zero
+        x0 = X[rows[i]]
+        x1 = X[rows[i + 1]] if n > 1 else x0
+        x2 = X[rows[i + 2]] if n > 2 else x0
+        x3 = X[rows[i + 3]] if n > 3 else x0
+        _logits(W, x0, x1, x2, x3, R)
+        for r in range(_BLOCK):
+            if r >= n:
+                R[r, :] = zero
+                continue
+            if with_b:
+                for k in range(n_rows):
+                    R[r, k] += b[k]
+            top = R[r, 0]
+            for k in range(1, n_rows):
+                top = max(top, R[r, k])
+            label = labels[i + r]
+            zy[i + r] = R[r, label] - top
+            total = zero
+            for k in range(n_rows):
+                e = np.exp(R[r, k] - top)
+                R[r, k] = e
+                total += e
+            norm[i + r] = total
+            scale = (sw[i + r] if weighted else dtype(1.0)) / total
+            for k in range(n_rows):
+                R[r, k] *= scale
+            R[r, label] -= sw[i + r] if weighted else dtype(1.0)
+        _add_outer(G, R, x0, x1, x2, x3)
+        if with_b:
+            for k in range(n_rows):
+                gb[k] += R[0, k] + R[1, k] + R[2, k] + R[3, k]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+def _logits(W, x0, x1, x2, x3, R):
+    """``R[r, k] = W[k] . x_r`` for the block's four rows, two classes at a
+    time (each weight read serves eight products)."""
+    n_rows, n_features = W.shape
+    zero = W.dtype.type(0.0)
+    k = 0
+    while k + 1 < n_rows:
+        w, v = W[k], W[k + 1]
+        a0 = a1 = a2 = a3 = c0 = c1 = c2 = c3 = zero
+        for j in range(n_features):
+            wj, vj = w[j], v[j]
+            y0, y1, y2, y3 = x0[j], x1[j], x2[j], x3[j]
+            a0 += wj * y0
+            a1 += wj * y1
+            a2 += wj * y2
+            a3 += wj * y3
+            c0 += vj * y0
+            c1 += vj * y1
+            c2 += vj * y2
+            c3 += vj * y3
+        R[0, k], R[1, k], R[2, k], R[3, k] = a0, a1, a2, a3
+        R[0, k + 1], R[1, k + 1], R[2, k + 1], R[3, k + 1] = c0, c1, c2, c3
+        k += 2
+    if k < n_rows:
+        w = W[k]
+        a0 = a1 = a2 = a3 = zero
+        for j in range(n_features):
+            wj = w[j]
+            a0 += wj * x0[j]
+            a1 += wj * x1[j]
+            a2 += wj * x2[j]
+            a3 += wj * x3[j]
+        R[0, k], R[1, k], R[2, k], R[3, k] = a0, a1, a2, a3
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
+def _add_outer(G, R, x0, x1, x2, x3):
+    """``G[k] += sum_r R[r, k] x_r`` for the block's four rows, two classes
+    at a time (each row's value read serves eight products)."""
+    n_rows, n_features = G.shape
+    k = 0
+    while k + 1 < n_rows:
+        g, h = G[k], G[k + 1]
+        r0, r1, r2, r3 = R[0, k], R[1, k], R[2, k], R[3, k]
+        q0, q1, q2, q3 = R[0, k + 1], R[1, k + 1], R[2, k + 1], R[3, k + 1]
+        for j in range(n_features):
+            y0, y1, y2, y3 = x0[j], x1[j], x2[j], x3[j]
+            g[j] += r0 * y0 + r1 * y1 + r2 * y2 + r3 * y3
+            h[j] += q0 * y0 + q1 * y1 + q2 * y2 + q3 * y3
+        k += 2
+    if k < n_rows:
+        g = G[k]
+        r0, r1, r2, r3 = R[0, k], R[1, k], R[2, k], R[3, k]
+        for j in range(n_features):
+            g[j] += r0 * x0[j] + r1 * x1[j] + r2 * x2[j] + r3 * x3[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def binomial_gradient(X, rows, labels, sw, w, b, g, gb, loss):
+    """:func:`batch_gradient` of the binomial model (one row of weights
+    ``w``, its gradient ``g``): ``loss[i]`` gets ``log(1 + exp(z_i)) - y_i
+    z_i``, the residual is ``sigmoid(z_i) - y_i`` (``labels``: the 0/1
+    targets)."""
+    m = rows.shape[0]
+    n_features = w.shape[0]
+    dtype = w.dtype.type
+    zero = dtype(0.0)
+    g[:] = zero
+    gb[:] = zero
+    weighted = sw.shape[0] > 0
+    offset = b[0] if b.shape[0] > 0 else zero
+    r = np.empty(_BLOCK, dtype=w.dtype)
+    for i in range(0, m, _BLOCK):
+        n = min(_BLOCK, m - i)
+        x0 = X[rows[i]]
+        x1 = X[rows[i + 1]] if n > 1 else x0
+        x2 = X[rows[i + 2]] if n > 2 else x0
+        x3 = X[rows[i + 3]] if n > 3 else x0
+        a0 = a1 = a2 = a3 = zero
+        for j in range(n_features):
+            wj = w[j]
+            a0 += wj * x0[j]
+            a1 += wj * x1[j]
+            a2 += wj * x2[j]
+            a3 += wj * x3[j]
+        r[0], r[1], r[2], r[3] = a0, a1, a2, a3
+        for q in range(_BLOCK):
+            if q >= n:
+                r[q] = zero
+                continue
+            z = r[q] + offset
+            y = labels[i + q]
+            softplus = max(z, zero) + np.log1p(np.exp(-abs(z)))
+            loss[i + q] = softplus - y * z
+            r[q] = np.exp(z - softplus) - y
+            if weighted:
+                r[q] *= sw[i + q]
+        r0, r1, r2, r3 = r[0], r[1], r[2], r[3]
+        for j in range(n_features):
+            g[j] += r0 * x0[j] + r1 * x1[j] + r2 * x2[j] + r3 * x3[j]
+        if gb.shape[0] > 0:
+            gb[0] += r0 + r1 + r2 + r3
