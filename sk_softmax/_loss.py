@@ -342,9 +342,9 @@ class NumpyBatchLoss:
     """The loss and gradient of a pass's minibatches, dense NumPy ``X``, in place.
 
     The same objective as :meth:`SoftmaxLoss.sum_loss_gradient`, computed in
-    buffers allocated once per pass. Where :func:`compiled_batches` (and
-    the parameters are in ``X``'s dtype) a
-    batch is one compiled pass over its rows where they are
+    buffers allocated once per pass (the parameters in ``X``'s dtype). Where
+    :func:`compiled_batches`, a batch is one compiled pass over its rows
+    where they are
     (:func:`sk_softmax._loss_kernel.batch_gradient`: no gathered copy of
     the batch); else it costs the gather, two matrix products and a few
     in-place operations in the transposed layout ``(n_rows, m)``, where the
@@ -384,8 +384,12 @@ class NumpyBatchLoss:
         self.zy_all = np.empty(n_samples, dtype=dtype) if n_rows > 1 else None
         self.compiled = compiled_batches(X, n_rows)
         if self.compiled:
+            from ._loss_kernel import batch_gradient, binomial_gradient  # Numba
+
+            self.kernel = binomial_gradient if n_rows == 1 else batch_gradient
             self.X_rows = X.view(np.ndarray)  # a memory map's rows, as an array
             self.empty = np.empty(0, dtype=dtype)  # no weights, no intercepts
+            return
         self.Z_buf = np.empty((batch_size, n_rows), dtype=dtype)
         self.Zt_buf = np.empty((n_rows, batch_size), dtype=dtype)
         self.Zt_flat = self.Zt_buf.reshape(-1)
@@ -417,7 +421,7 @@ class NumpyBatchLoss:
     def gradient(self, coef, start, stop):
         """The weighted sum of the per-sample gradients of the pass's rows
         ``start:stop`` (a buffer, overwritten by the next call)."""
-        if self.compiled and coef.dtype == self.grad.dtype:
+        if self.compiled:
             return self._compiled_gradient(coef, start, stop)
         X_batch = self.gather(self.order[start:stop], None)
         W_T, b, Z, Zt, mx = self._views(coef, stop - start)
@@ -455,8 +459,6 @@ class NumpyBatchLoss:
 
     def _compiled_gradient(self, coef, start, stop):
         """:meth:`gradient` in one compiled pass over the batch's rows."""
-        from ._loss_kernel import batch_gradient, binomial_gradient  # Numba
-
         loss = self.loss
         n_w = loss.n_rows * loss.n_features
         W = coef[:n_w].reshape(loss.n_rows, loss.n_features)
@@ -464,16 +466,13 @@ class NumpyBatchLoss:
         rows, labels = self.order[start:stop], self.labels[start:stop]
         sw = self.empty if self.sw is None else self.sw[start:stop]
         norm = self.norm_all[start:stop]
-        if loss.n_rows == 1:
+        if loss.n_rows == 1:  # binomial: one row of weights, no label logits
             g = self.grad_W[0]
-            binomial_gradient(
-                self.X_rows, rows, labels, sw, W[0], b, g, self.grad_b, norm
-            )
+            self.kernel(self.X_rows, rows, labels, sw, W[0], b, g, self.grad_b, norm)
         else:
             zy = self.zy_all[start:stop]
-            batch_gradient(
-                self.X_rows, rows, labels, sw, W, b, self.grad_W, self.grad_b, norm, zy
-            )
+            G, gb = self.grad_W, self.grad_b
+            self.kernel(self.X_rows, rows, labels, sw, W, b, G, gb, norm, zy)
         return self.grad
 
     def total(self, starts):

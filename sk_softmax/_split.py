@@ -61,7 +61,7 @@ def _row_keys(X, compiled=False):
         _sparse_row_keys(X.data, X.indices, X.indptr, keys)
         return keys
     if compiled and isinstance(X, np.ndarray) and X.flags.c_contiguous:
-        if X.dtype in (np.float32, np.float64):
+        if X.dtype in (np.float32, np.float64):  # (any other: NumPy's keys)
             _dense_row_keys(X, keys)
             return keys
     mult = None
