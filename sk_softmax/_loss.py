@@ -315,7 +315,7 @@ def row_labels(Y):
 # of 20,000 random rows, 4 to 2,048 features, float32 and float64: the
 # compiled pass took 0.49 to 0.59 of the time binomial, 0.57 to 0.76 at 10
 # classes (MNIST's 784 features: 0.59 / 0.57), 0.65 to 1.00 at 16, 0.70 to
-# 1.02 at 20, 0.79 to 1.11 at 26, 0.75 to 1.27 at 50: the products' blocking
+# 1.02 at 20, 0.68 to 1.11 at 26, 0.75 to 1.27 at 50: the products' blocking
 # wins with many classes
 COMPILED_CLASSES = 16
 
