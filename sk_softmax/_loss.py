@@ -466,12 +466,11 @@ class NumpyBatchLoss:
         rows, labels = self.order[start:stop], self.labels[start:stop]
         sw = self.empty if self.sw is None else self.sw[start:stop]
         norm = self.norm_all[start:stop]
-        if loss.n_rows == 1:  # binomial: one row of weights, no label logits
-            g = self.grad_W[0]
-            self.kernel(self.X_rows, rows, labels, sw, W[0], b, g, self.grad_b, norm)
+        G, gb = self.grad_W, self.grad_b
+        if loss.n_rows == 1:  # binomial: no label logits
+            self.kernel(self.X_rows, rows, labels, sw, W, b, G, gb, norm)
         else:
             zy = self.zy_all[start:stop]
-            G, gb = self.grad_W, self.grad_b
             self.kernel(self.X_rows, rows, labels, sw, W, b, G, gb, norm, zy)
         return self.grad
 

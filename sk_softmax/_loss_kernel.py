@@ -47,11 +47,7 @@ def batch_gradient(X, rows, labels, sw, W, b, G, gb, norm, zy):
     R = np.empty((_BLOCK, n_rows), dtype=W.dtype)
     for i in range(0, m, _BLOCK):
         n = min(_BLOCK, m - i)
-        # a short last block repeats its first row, its residuals zero
-        x0 = X[rows[i]]
-        x1 = X[rows[i + 1]] if n > 1 else x0
-        x2 = X[rows[i + 2]] if n > 2 else x0
-        x3 = X[rows[i + 3]] if n > 3 else x0
+        x0, x1, x2, x3 = _block(X, rows, i, n)
         _logits(W, x0, x1, x2, x3, R)
         for r in range(_BLOCK):
             if r >= n:
@@ -140,47 +136,44 @@ def _add_outer(G, R, x0, x1, x2, x3):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def binomial_gradient(X, rows, labels, sw, w, b, g, gb, loss):
-    """:func:`batch_gradient` of the binomial model (one row of weights
-    ``w``, its gradient ``g``): ``loss[i]`` gets ``log(1 + exp(z_i)) - y_i
-    z_i``, the residual is ``sigmoid(z_i) - y_i`` (``labels``: the 0/1
-    targets)."""
+def binomial_gradient(X, rows, labels, sw, W, b, G, gb, loss):
+    """:func:`batch_gradient` of the binomial model (``W`` and ``G`` of one
+    row): ``loss[i]`` gets ``log(1 + exp(z_i)) - y_i z_i``, the residual is
+    ``sigmoid(z_i) - y_i`` (``labels``: the 0/1 targets)."""
     m = rows.shape[0]
-    n_features = w.shape[0]
-    dtype = w.dtype.type
-    zero = dtype(0.0)
-    g[:] = zero
+    zero = W.dtype.type(0.0)
+    G[:] = zero
     gb[:] = zero
     weighted = sw.shape[0] > 0
     offset = b[0] if b.shape[0] > 0 else zero
-    r = np.empty(_BLOCK, dtype=w.dtype)
+    R = np.empty((_BLOCK, 1), dtype=W.dtype)
     for i in range(0, m, _BLOCK):
         n = min(_BLOCK, m - i)
-        x0 = X[rows[i]]
-        x1 = X[rows[i + 1]] if n > 1 else x0
-        x2 = X[rows[i + 2]] if n > 2 else x0
-        x3 = X[rows[i + 3]] if n > 3 else x0
-        a0 = a1 = a2 = a3 = zero
-        for j in range(n_features):
-            wj = w[j]
-            a0 += wj * x0[j]
-            a1 += wj * x1[j]
-            a2 += wj * x2[j]
-            a3 += wj * x3[j]
-        r[0], r[1], r[2], r[3] = a0, a1, a2, a3
+        x0, x1, x2, x3 = _block(X, rows, i, n)
+        _logits(W, x0, x1, x2, x3, R)
         for q in range(_BLOCK):
             if q >= n:
-                r[q] = zero
+                R[q, 0] = zero
                 continue
-            z = r[q] + offset
+            z = R[q, 0] + offset
             y = labels[i + q]
             softplus = max(z, zero) + np.log1p(np.exp(-abs(z)))
             loss[i + q] = softplus - y * z
-            r[q] = np.exp(z - softplus) - y
+            R[q, 0] = np.exp(z - softplus) - y
             if weighted:
-                r[q] *= sw[i + q]
-        r0, r1, r2, r3 = r[0], r[1], r[2], r[3]
-        for j in range(n_features):
-            g[j] += r0 * x0[j] + r1 * x1[j] + r2 * x2[j] + r3 * x3[j]
+                R[q, 0] *= sw[i + q]
+        _add_outer(G, R, x0, x1, x2, x3)
         if gb.shape[0] > 0:
-            gb[0] += r0 + r1 + r2 + r3
+            gb[0] += R[0, 0] + R[1, 0] + R[2, 0] + R[3, 0]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block(X, rows, i, n):
+    """The four rows of the block at ``i`` of ``rows`` (``n`` of them
+    there): a short last block repeats its first row (the callers zero its
+    residuals)."""
+    x0 = X[rows[i]]
+    x1 = X[rows[i + 1]] if n > 1 else x0
+    x2 = X[rows[i + 2]] if n > 2 else x0
+    x3 = X[rows[i + 3]] if n > 3 else x0
+    return x0, x1, x2, x3
