@@ -12,11 +12,12 @@ validation split (the user guide's "When SGD stops"); ``"diagonal"`` below
 is the same estimator with ``preconditioner="diagonal"``, the per-feature
 rule that was the default there before. Each problem has ``--rows`` rows (a
 quarter held out for the test): ``embedding`` (256 uncorrelated Gaussian
-features, 10 classes drawn with Gumbel noise on linear scores),
-``raw_scale`` (25 features of scales 1e-2 to 1e3 and offsets up to 50, 5
-classes), ``twenty`` (60 features, 20 classes), ``binary`` (50 features,
-label noise) and ``correlated`` (200 features from 8 latent factors, 6
-classes); ``separable`` (12 features from 4 latent ones, 3 classes, nearly
+features, 10 classes drawn with Gumbel noise on linear scores), ``wide``
+(the same with 768 features and 5 classes), ``raw_scale`` (25 features of
+scales 1e-2 to 1e3 and offsets up to 50, 5 classes), ``twenty`` (60
+features, 20 classes), ``binary`` (50 features, label noise) and
+``correlated`` (200 features from 8 latent factors, 6 classes);
+``separable`` (12 features from 4 latent ones, 3 classes, nearly
 separable) is run at ``alpha`` up to 1e-2. For every fit: epochs, time,
 test accuracy and log-loss against the optimum's, parity (``_parity.py``).
 """
@@ -34,6 +35,16 @@ def embedding(n, seed):
     X = rng.standard_normal((n, 256))
     W = rng.standard_normal((256, 10)) * 3.0 / 16.0
     return X, np.argmax(X @ W + rng.gumbel(size=(n, 10)), axis=1)
+
+
+def wide(n, seed):
+    """768 uncorrelated Gaussian features (a sentence embedding's width), 5
+    classes drawn with Gumbel noise on linear scores: the averaged steps'
+    noise is large there."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 768))
+    W = rng.standard_normal((768, 5)) * 3.0 / np.sqrt(768)
+    return X, np.argmax(X @ W + rng.gumbel(size=(n, 5)), axis=1)
 
 
 def raw_scale(n, seed):
@@ -80,6 +91,7 @@ def separable(n, seed):
 
 PROBLEMS = {
     "embedding": (embedding, [1e-5, 1e-4, 1e-2, 1.0]),
+    "wide": (wide, [1e-5, 1e-4, 1e-2, 1.0]),
     "raw_scale": (raw_scale, [1e-5, 1e-4, 1e-2, 1.0]),
     "twenty": (twenty, [1e-5, 1e-4, 1e-2, 1.0]),
     "binary": (binary, [1e-5, 1e-4, 1e-2, 1.0]),

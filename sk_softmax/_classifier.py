@@ -112,7 +112,9 @@ class SoftmaxRegressionClassifier(
         compiled sparse loop judged on a validation split (the default on
         wide sparse data of over 10,000 rows), whose steps take no momentum,
         ``1 / ((1 - m) L)`` with ``m`` the momentum ``"auto"`` would take,
-        at most ``3 / L``.
+        at most ``3 / L``; for an averaged fit of dense data judged on a
+        split, lowered after the first epoch where its steps are noisy (the
+        user guide's "When SGD stops").
     power_t : float, default=0.5
         Exponent of the "invscaling" and "decay" schedules.
     momentum : float or "auto", default="auto"
