@@ -523,3 +523,39 @@ def test_covariance_default_lowers_the_rate_where_its_steps_are_noisy(monkeypatc
     asked.fit(X, y)
     [(_, rate, _)] = settled
     assert rate.eta == rate.eta0 == before
+
+
+def test_covariance_default_keeps_the_steps_of_a_drifting_fit(monkeypatch):
+    """Labels with little noise: after the first epoch the iterate scores
+    better on the split than its average (the model still drifts towards
+    the optimum), so the averaged default keeps its momentum and goes on
+    from the iterate, though the steps' noise is over the momentum's cap:
+    nearer the optimum's test log-loss in fewer epochs (going back to the
+    average without momentum: 14 epochs, 2.4% above it)."""
+    from sklearn.metrics import log_loss
+
+    import sk_softmax._solvers._sgd._loop as loop
+
+    settled = []
+    settle = loop._settle_steps
+
+    def spy(run, model):
+        before = run.config.momentum
+        model = settle(run, model)
+        settled.append((before, run.config.momentum, loop._drifting(run)))
+        return model
+
+    monkeypatch.setattr(loop, "_settle_steps", spy)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30_000, 128))
+    scores = X @ rng.standard_normal((128, 5)) * 10.0 / np.sqrt(128)
+    y = np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
+    X_test, y_test, X, y = X[20_000:], y[20_000:], X[:20_000], y[:20_000]
+    clf = SoftmaxRegressionClassifier(random_state=0).fit(X, y)
+    [(before, after, drifting)] = settled
+    assert drifting and after == before > 0
+    optimum = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-8).fit(X, y)
+    ratio = log_loss(y_test, clf.predict_proba(X_test)) / log_loss(
+        y_test, optimum.predict_proba(X_test)
+    )
+    assert ratio <= 1.015 and clf.n_iter_ <= 13
