@@ -439,6 +439,37 @@ def _noisy(n, d=64, n_classes=10, seed=0):
     return X, np.argmax(X @ W + rng.gumbel(size=(n, n_classes)), axis=1)
 
 
+def _spy_settle(monkeypatch, read):
+    """What ``read(run)`` says before and after each call of the averaged
+    dense fit's settling of its steps after the first epoch
+    (``_settle_steps``): a list of ``(before, after)``, filled as the fits
+    run."""
+    import sk_softmax._solvers._sgd._loop as loop
+
+    records = []
+    settle = loop._settle_steps
+
+    def spy(run, model):
+        before = read(run)
+        model = settle(run, model)
+        records.append((before, read(run)))
+        return model
+
+    monkeypatch.setattr(loop, "_settle_steps", spy)
+    return records
+
+
+def _test_log_loss_ratio(clf, X, y, X_test, y_test):
+    """``clf``'s test log-loss over the optimum's (L-BFGS to ``tol=1e-8`` on
+    ``X, y``)."""
+    from sklearn.metrics import log_loss
+
+    optimum = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-8).fit(X, y)
+    return log_loss(y_test, clf.predict_proba(X_test)) / log_loss(
+        y_test, optimum.predict_proba(X_test)
+    )
+
+
 @pytest.mark.parametrize("make", [_noisy, _correlated], ids=["noisy", "correlated"])
 def test_covariance_default_on_large_dense_data_ends_at_held_out_parity(
     make, monkeypatch
@@ -450,24 +481,10 @@ def test_covariance_default_on_large_dense_data_ends_at_held_out_parity(
     epoch the momentum is capped where the residuals leave much noise (the
     noisy labels: 0.9 to about 0.75, the fit going on from the average),
     not where they leave little."""
-    from sklearn.metrics import log_loss
-
-    import sk_softmax._solvers._sgd._loop as loop
-
-    settled = []
-    settle = loop._settle_steps
-
-    def spy(run, model):
-        before = run.config.momentum
-        model = settle(run, model)
-        settled.append((before, run.config.momentum))
-        return model
-
-    monkeypatch.setattr(loop, "_settle_steps", spy)
+    settled = _spy_settle(monkeypatch, lambda run: run.config.momentum)
     X, y = make(30_000, seed=1)
     X_test, y_test, X, y = X[20_000:], y[20_000:], X[:20_000], y[:20_000]
     clf = SoftmaxRegressionClassifier(random_state=0).fit(X, y)
-    optimum = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-8).fit(X, y)
     assert clf.n_iter_ <= 8 and len(clf.validation_scores_) == clf.n_iter_
     # the last epoch on every row: the split's 2,000 rejoined, their exact
     # moments too, the covariance sketch the training rows' sample
@@ -475,10 +492,7 @@ def test_covariance_default_on_large_dense_data_ends_at_held_out_parity(
     scaling = clf._sgd_state["scaling"]
     assert scaling["moments"]["total"] == 20_000
     assert scaling["sketch"]["total"] == 18_000
-    ratio = log_loss(y_test, clf.predict_proba(X_test)) / log_loss(
-        y_test, optimum.predict_proba(X_test)
-    )
-    assert ratio <= 1.02
+    assert _test_log_loss_ratio(clf, X, y, X_test, y_test) <= 1.02
     [(before, after)] = settled
     assert (after < before - 0.05) if make is _noisy else (after == before)
 
@@ -491,38 +505,25 @@ def test_covariance_default_lowers_the_rate_where_its_steps_are_noisy(monkeypatc
     from the epoch's average: the average then rests at the optimum's test
     log-loss (within 1%; at the rate kept it rested 1.9% above). A rate
     asked for is kept."""
-    from sklearn.metrics import log_loss
-
-    import sk_softmax._solvers._sgd._loop as loop
-
-    settled = []
-    settle = loop._settle_steps
-
-    def spy(run, model):
-        before = run.state.rate.eta
-        model = settle(run, model)
-        settled.append((before, run.state.rate, run.config.momentum))
-        return model
-
-    monkeypatch.setattr(loop, "_settle_steps", spy)
+    settled = _spy_settle(
+        monkeypatch,
+        lambda run: (run.state.rate.eta, run.state.rate.eta0, run.config.momentum),
+    )
     X, y = _noisy(30_000, d=384, n_classes=3, seed=1)
     X_test, y_test, X, y = X[20_000:], y[20_000:], X[:20_000], y[:20_000]
     clf = SoftmaxRegressionClassifier(random_state=0).fit(X, y)
-    [(before, rate, momentum)] = settled
-    assert momentum == 0.0 and rate.eta < 0.5 * before and rate.eta0 == rate.eta
-    optimum = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-8).fit(X, y)
-    ratio = log_loss(y_test, clf.predict_proba(X_test)) / log_loss(
-        y_test, optimum.predict_proba(X_test)
-    )
-    assert ratio <= 1.01 and clf.n_iter_ <= 8
+    [((before, _, _), (eta, eta0, momentum))] = settled
+    assert momentum == 0.0 and eta < 0.5 * before and eta0 == eta
+    assert _test_log_loss_ratio(clf, X, y, X_test, y_test) <= 1.01
+    assert clf.n_iter_ <= 8
 
     settled.clear()
     asked = SoftmaxRegressionClassifier(
         learning_rate_init=before, average=True, early_stopping=True, random_state=0
     )
     asked.fit(X, y)
-    [(_, rate, _)] = settled
-    assert rate.eta == rate.eta0 == before
+    [(_, (eta, eta0, _))] = settled
+    assert eta == eta0 == before
 
 
 def test_covariance_default_keeps_the_steps_of_a_drifting_fit(monkeypatch):
@@ -532,30 +533,18 @@ def test_covariance_default_keeps_the_steps_of_a_drifting_fit(monkeypatch):
     from the iterate, though the steps' noise is over the momentum's cap:
     nearer the optimum's test log-loss in fewer epochs (going back to the
     average without momentum: 14 epochs, 2.4% above it)."""
-    from sklearn.metrics import log_loss
-
     import sk_softmax._solvers._sgd._loop as loop
 
-    settled = []
-    settle = loop._settle_steps
-
-    def spy(run, model):
-        before = run.config.momentum
-        model = settle(run, model)
-        settled.append((before, run.config.momentum, loop._drifting(run)))
-        return model
-
-    monkeypatch.setattr(loop, "_settle_steps", spy)
+    settled = _spy_settle(
+        monkeypatch, lambda run: (run.config.momentum, loop._drifting(run))
+    )
     rng = np.random.default_rng(1)
     X = rng.standard_normal((30_000, 128))
     scores = X @ rng.standard_normal((128, 5)) * 10.0 / np.sqrt(128)
     y = np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
     X_test, y_test, X, y = X[20_000:], y[20_000:], X[:20_000], y[:20_000]
     clf = SoftmaxRegressionClassifier(random_state=0).fit(X, y)
-    [(before, after, drifting)] = settled
+    [((before, drifting), (after, _))] = settled
     assert drifting and after == before > 0
-    optimum = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-8).fit(X, y)
-    ratio = log_loss(y_test, clf.predict_proba(X_test)) / log_loss(
-        y_test, optimum.predict_proba(X_test)
-    )
-    assert ratio <= 1.015 and clf.n_iter_ <= 13
+    assert _test_log_loss_ratio(clf, X, y, X_test, y_test) <= 1.015
+    assert clf.n_iter_ <= 13
