@@ -90,6 +90,12 @@ class RateState:
     previous_best: float = np.inf
     hand_set: bool = False
 
+    def rescale(self, factor):
+        """The automatic rate ``factor`` times what it is, as the fit's own
+        from now on (``eta0`` too: a later lowering, and a stream's next
+        call, start from it)."""
+        self.eta0 = self.eta = self.eta * factor
+
 
 class Schedule:
     """The step size of each SGD update, and the reaction to a stall.

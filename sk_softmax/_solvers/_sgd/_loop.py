@@ -581,8 +581,7 @@ class SGDSolver:
             and sparse_steps(data, config.batch_size)
         ):
             ball = 1.0 / (1.0 - auto_momentum(state, config.alpha))
-            state.rate.eta *= min(ball, AVERAGED_SPLIT_STEP)
-            state.rate.eta0 = state.rate.eta
+            state.rate.rescale(min(ball, AVERAGED_SPLIT_STEP))
         patience = config.n_iter_no_change
         if incremental:  # a chunk's loss is noisier than an epoch's
             patience = max(patience, STREAM_PATIENCE)
@@ -1184,9 +1183,8 @@ def _settle_steps(run, model):
     slower = config.learning_rate_init == "auto" and noise > AVERAGED_RATE_NOISE
     if (momentum >= config.momentum and not slower) or _drifting(run):
         return model
-    if slower:  # the fit's rate from now on (a stream's next call's too)
-        state.rate.eta *= AVERAGED_RATE_NOISE / noise
-        state.rate.eta0 = state.rate.eta
+    if slower:
+        state.rate.rescale(AVERAGED_RATE_NOISE / noise)
     run.config = dataclasses.replace(config, momentum=float(momentum))
     state.params.coef = state.averaged()
     state.momentum = None
@@ -1212,8 +1210,8 @@ def _drifting(run):
     better: the same fits."""
     state = run.state
     state.sync()
-    losses, _, weights = run.validation.evaluate(state.params.coef)
-    return float(weights @ losses / np.sum(weights)) < -run.scores[-1]
+    rows = run.validation.evaluate(state.params.coef)
+    return _validation_score(rows, "loss", None)[0] > run.scores[-1]
 
 
 def _averaged_split(config, validation):
