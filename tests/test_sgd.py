@@ -1512,7 +1512,10 @@ def test_sgd_solver_runs_twice_on_other_data(digits):
 def test_sgd_default_holds_on_small_strongly_regularised_data(seed):
     """Standardised iris, alpha=1: the default used to stop after 17 epochs
     during a momentum overshoot (test accuracy 0.667 against the optimum's
-    0.822). It now ends at the optimum's held-out quality."""
+    0.822), and then took 158 (a patience of 50 updates, one an epoch, at
+    each stall, where the momentum is about 0.03). It now ends at the
+    optimum's held-out quality, in well under half of them (the final decay
+    still spans 50 updates)."""
     X, y = load_iris(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, train_size=0.7, stratify=y, random_state=seed
@@ -1525,12 +1528,28 @@ def test_sgd_default_holds_on_small_strongly_regularised_data(seed):
         warnings.simplefilter("error", ConvergenceWarning)
         clf = SoftmaxRegressionClassifier(alpha=1.0, random_state=0)
         clf.fit(X_train, y_train)
+    assert clf.n_iter_ <= 75
     assert clf.score(X_test, y_test) >= opt.score(X_test, y_test) - 0.003
     log_loss_of = {
         est: -np.mean(est.predict_log_proba(X_test)[np.arange(len(y_test)), y_test])
         for est in (clf, opt)
     }
     assert log_loss_of[clf] <= 1.02 * log_loss_of[opt]
+
+
+def test_sgd_patience_spans_the_swings_of_its_momentum():
+    """The patience's floor in updates (tiny data has few an epoch) is what
+    the heavy ball's swings take to fade: 50 updates at momentum 0.9 (and
+    above), fewer below, 1 without momentum."""
+    from sk_softmax._solvers._sgd._loop import _swing_updates
+
+    momenta = (0.0, 0.03, 0.5, 0.8, 0.9, 0.99)
+    updates = [_swing_updates(m) for m in momenta]
+    assert updates == sorted(updates)
+    assert updates[0] == 1 and updates[-2:] == [50, 50]
+    # each momentum's swing fades at least as much as 0.9's over 50 updates
+    for m, n in zip(momenta[1:4], updates[1:4], strict=True):
+        assert m ** (n / 2) <= 0.9**25
 
 
 def test_sgd_default_keeps_the_best_model_it_passed(digits):
