@@ -12,8 +12,9 @@ benchmark (issue 25).
   ``k`` up to the cap is.
 - **Epoch target**: the default fit's epochs ``<= 1.5 * oracle + patience``,
   the patience being the default one in epochs (``n_iter_no_change=1``, at
-  least :data:`PATIENCE_UPDATES` updates: 1 epoch on data with 50 or more
-  minibatches an epoch).
+  least :data:`PATIENCE_UPDATES` updates at momentum 0.9, fewer at a lower
+  one: 1 epoch on data with 50 or more minibatches an epoch, as on every
+  benchmark's data that this target is read on).
 
 The benchmarks import this module (``benchmarks/`` is on ``sys.path`` when a
 script there runs).
