@@ -211,9 +211,15 @@ def _column_moments(X, sample_weight, check_finite, in_float64, compiled):
         else:
             col_sum, col_sq = _sparse_column_sums(X, sw, uniform)
             surely_finite = not check_finite or bool(np.isfinite(X.data).all())
-        if uniform and n_samples:
+        if uniform and n_samples and sw[0] != 1.0:  # (times 1: the same sums)
             col_sum *= sw[0]
             col_sq *= sw[0]
+        if compiled and 0.0 < total < np.inf:  # the moments in one compiled pass
+            from ._sgd._kernel import finish_moments
+
+            m2, sq_sum = np.empty(n_features), np.empty(n_features)
+            finish_moments(col_sum, col_sq, total, m2, sq_sum)
+            return ColumnMoments(col_sum, sq_sum, m2, total), surely_finite
     elif isinstance(X, np.ndarray):
         col_sum, col_sq = np.zeros(n_features), np.zeros(n_features)
         dtype = np.float64 if in_float64 else X.dtype

