@@ -110,14 +110,22 @@ def _sparse_row_keys(data, indices, indptr, keys):
 def _dense_row_keys(X, keys):
     """:func:`_row_keys` of a C-ordered float array into ``keys``: one
     compiled pass, both keys at once, the values' bits read in place."""
-    from ._split_kernel import dense_row_keys
+    from ._split_kernel import dense_row_keys, dense_row_keys_32
 
     kind = np.uint32 if X.dtype == np.float32 else np.uint64
     columns = np.arange(X.shape[1])
     multipliers = [_key_multipliers(columns, seed) for seed in _KEY_SEEDS]
-    negative_zero = np.array([-0.0], X.dtype).view(kind)[0]
+    negative_zero = np.uint64(np.array([-0.0], X.dtype).view(kind)[0])
     bits = X.view(np.ndarray).view(kind)
-    dense_row_keys(bits, *multipliers, np.uint64(negative_zero), keys)
+    if kind is np.uint32:  # each multiplier's low and high 32 bits
+        halves = [
+            half.astype(np.uint32)
+            for m in multipliers
+            for half in (m & np.uint64(0xFFFF_FFFF), m >> np.uint64(32))
+        ]
+        dense_row_keys_32(bits, *halves, negative_zero, keys)
+    else:
+        dense_row_keys(bits, *multipliers, negative_zero, keys)
 
 
 def _unique_rows(table):
