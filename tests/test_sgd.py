@@ -1328,6 +1328,33 @@ def test_column_moments_of_sparse_X_equal_the_dense_ones(dtype, weighted, compil
         )[1]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_column_moments_of_dense_X_compiled_equal_float64s(dtype, weighted):
+    # compiled: one pass over C-ordered rows, in float64, the first row as
+    # the reference (rows of zero weight, as a split's, read too)
+    from sk_softmax._solvers._scaling import column_moments
+
+    rng = np.random.default_rng(0)
+    spread = np.r_[np.full(15, 0.01), np.full(15, 3.0)]  # small ones: far from 0
+    X = (50.0 + rng.standard_normal((700, 30)) * spread).astype(dtype)
+    sw = rng.uniform(0.0, 3.0, 700) if weighted else np.ones(700)
+    sw[rng.random(700) < 0.1] = 0.0
+    moments, finite = column_moments(X, sw, check_finite=True, compiled=True)
+    assert finite
+    X64 = X.astype(np.float64)
+    total = sw.sum()
+    mean = sw @ X64 / total
+    np.testing.assert_allclose(moments.sum, sw @ X64, rtol=1e-12)
+    np.testing.assert_allclose(moments.sq_sum, sw @ (X64 * X64), rtol=1e-12)
+    np.testing.assert_allclose(moments.m2, sw @ (X64 - mean) ** 2, rtol=1e-9)
+    assert moments.total == total
+    zero = np.flatnonzero(sw == 0)[0]
+    for bad in (np.nan, np.inf, -np.inf):
+        X[zero, 3] = bad  # a row of zero weight: still seen
+        assert not column_moments(X, sw, check_finite=True, compiled=True)[1]
+
+
 def test_sgd_failed_call_leaves_a_centered_stream_as_it_was():
     X, y = _offset_features()
     clf = SoftmaxRegressionClassifier(random_state=0)

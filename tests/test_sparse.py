@@ -1030,3 +1030,40 @@ def test_sparse_curvature_step_on_the_columns_the_sample_uses(n_features):
         sparse_step = top_curvature_step(X, *args)
         dense_step = top_curvature_step(X.toarray(), *args)
         np.testing.assert_allclose(sparse_step, dense_step, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_rows", [1, 5, 50])
+def test_sparse_scatter_columns_writes_what_numpy_indexing_does(n_rows):
+    # the compiled write-back by tiles of columns (more columns than a tile)
+    from sk_softmax._solvers._sgd._kernel import SCATTER_TILE, scatter_columns
+
+    rng = np.random.default_rng(0)
+    n_features, n_used = 5000, 3 * SCATTER_TILE + 7
+    columns = rng.choice(n_features, n_used, replace=False)
+    local = np.zeros(n_features, dtype=np.int32)
+    local[columns] = np.arange(n_used)
+    block = rng.standard_normal((n_used, 2 * n_rows + 3))
+    W_t = block[:, 2 : 2 + n_rows]  # a view of the block, as the pass's
+    W = rng.standard_normal((n_rows, n_features))
+    expected = W.copy()
+    expected[:, columns] = W_t.T
+    scatter_columns(W_t, np.sort(columns), local, W)
+    np.testing.assert_array_equal(W, expected)
+
+
+def test_sparse_finish_moments_equal_numpys_bit_for_bit():
+    # the compiled finish of the sparse moments: NumPy's operations, in its
+    # order, -0.0, NaN and infinities included
+    from sk_softmax._solvers._sgd._kernel import finish_moments
+
+    values = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e308, 3.0])
+    col_sum, col_sq = (a.ravel() for a in np.meshgrid(values, values))
+    for total in (1.0, 3.0, 1e-300):
+        m2, sq_sum = np.empty_like(col_sum), np.empty_like(col_sum)
+        with np.errstate(all="ignore"):
+            finish_moments(col_sum, col_sq, total, m2, sq_sum)
+            expected_m2 = np.maximum(col_sq - col_sum * col_sum / total, 0.0)
+            mean = col_sum / total
+            expected_sq = expected_m2 + total * mean * mean
+        np.testing.assert_array_equal(m2.view(np.int64), expected_m2.view(np.int64))
+        np.testing.assert_array_equal(sq_sum.view(np.int64), expected_sq.view(np.int64))

@@ -688,6 +688,24 @@ def scatter_columns(W_t, active, local, W):
 
 
 @njit(cache=True, nogil=True)
+def dense_column_sums(X, sample_weight, shift, col_sum, col_sq):
+    """``sum_i s_i (x_ij - shift_j)`` and ``sum_i s_i (x_ij - shift_j)^2``
+    of a C-ordered float array added into ``col_sum`` and ``col_sq``
+    (float64, the caller's zeros) in one pass over its rows, in float64,
+    each column's terms in row order. A NaN or infinity in ``X`` leaves its
+    column's sums non-finite, at any weight (0 times it is NaN)."""
+    n_samples, n_features = X.shape
+    for i in range(n_samples):
+        w = sample_weight[i]
+        row = X[i]
+        for j in range(n_features):
+            d = np.float64(row[j]) - shift[j]
+            v = w * d
+            col_sum[j] += v
+            col_sq[j] += v * d
+
+
+@njit(cache=True, nogil=True)
 def finish_moments(col_sum, col_sq, total, m2, sq_sum):
     """:class:`~sk_softmax._solvers._scaling.ColumnMoments`' ``m2`` and
     ``sq_sum`` from a sparse matrix's column sums (``col_sum``, ``col_sq``:

@@ -559,11 +559,8 @@ class SGDSolver:
         schedule = Schedule(config.learning_rate, config.power_t)
         validation, n_rows = None, data.n_samples  # (the split's rows counted)
         if config.early_stopping:
-            # the compiled row keys where the steps run compiled code (the
-            # sparse loop, the dense batches: either loads Numba)
-            compiled = sparse_steps(data, config.batch_size) or compiled_batches(
-                data.X, data.loss.n_rows
-            )
+            # the compiled row keys where the steps run compiled code
+            compiled = _runs_compiled(data, config)
             data, validation = data.split(config.validation_fraction, rng, compiled)
         if previous is not None:
             state = SGDState.from_plain(previous, coef0)
@@ -622,8 +619,8 @@ class SGDSolver:
     def start(self, config, schedule, data, coef0=None, seen=None):
         """A fresh state: step scaling from ``data`` (and the rows ``seen``
         already, see :meth:`run`), parameters ``coef0`` or 0."""
-        # the compiled sums where the steps run the compiled loop (see split)
-        moments = data.column_stats(compiled=sparse_steps(data, config.batch_size))
+        # the compiled sums where the steps run compiled code (see split)
+        moments = data.column_stats(compiled=_runs_compiled(data, config))
         rows = data.training_rows()
         if seen is not None:
             # after a full-batch fit its rows count as seen: a first chunk
@@ -1014,6 +1011,15 @@ class SGDSolver:
         return run.state.params.coef
 
 
+def _runs_compiled(data, config):
+    """Whether the steps run compiled code (the sparse loop, the dense
+    batches: either loads Numba), so that the setup's passes over ``X`` may
+    too (the split's row keys, the column sums)."""
+    return sparse_steps(data, config.batch_size) or compiled_batches(
+        data.X, data.loss.n_rows
+    )
+
+
 def _seen_with(scaling, data, config, sketched, resketch=True):
     """``(moments, sketch, rows)``: the statistics of the rows ``scaling``
     has seen, with ``data``'s rows joined (a stream's next call, or the
@@ -1021,7 +1027,7 @@ def _seen_with(scaling, data, config, sketched, resketch=True):
     (started from ``data`` where there was none; ``resketch=False``: one
     there is stays as it is)."""
     seen = scaling.moments
-    chunk = data.column_stats(compiled=sparse_steps(data, config.batch_size))
+    chunk = data.column_stats(compiled=_runs_compiled(data, config))
     if seen.sum is not None:  # centered
         moments = seen.combine(chunk)
     else:
