@@ -129,13 +129,15 @@ class InputSketch(NamedTuple):
 
 def _leading_rows(F):
     """Rows ``G`` with ``G^T G`` equal to ``F^T F``: ``F`` itself where it
-    has few rows, else the triangle of its QR (up to ``EXACT_FEATURES``
-    features); above, at most ``SKETCH_RANK`` rows, its leading directions
-    (from the eigenvectors of ``F F^T``: exact where its rank is no
-    larger)."""
+    has at most twice as many rows as features, else the triangle of its QR
+    (up to ``EXACT_FEATURES`` features); above, at most ``SKETCH_RANK``
+    rows, its leading directions (from the eigenvectors of ``F F^T``: exact
+    where its rank is no larger). (MNIST's sample of 1,000 rows: its QR cost
+    33 ms a fit, the products with its 216 rows more than the triangle's
+    about 5.)"""
     n_rows, n_features = F.shape
     if n_features <= EXACT_FEATURES:
-        return F if n_rows <= n_features else np.linalg.qr(F, mode="r")
+        return F if n_rows <= 2 * n_features else np.linalg.qr(F, mode="r")
     if n_rows <= SKETCH_RANK:
         return F
     _, U = np.linalg.eigh(F @ F.T)
