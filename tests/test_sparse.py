@@ -1032,8 +1032,9 @@ def test_sparse_curvature_step_on_the_columns_the_sample_uses(n_features):
         np.testing.assert_allclose(sparse_step, dense_step, rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_rows", [1, 5, 50])
-def test_sparse_scatter_columns_writes_what_numpy_indexing_does(n_rows):
+def test_sparse_scatter_columns_writes_what_numpy_indexing_does(n_rows, dtype):
     # the compiled write-back by tiles of columns (more columns than a tile)
     from sk_softmax._solvers._sgd._kernel import SCATTER_TILE, scatter_columns
 
@@ -1042,9 +1043,9 @@ def test_sparse_scatter_columns_writes_what_numpy_indexing_does(n_rows):
     columns = rng.choice(n_features, n_used, replace=False)
     local = np.zeros(n_features, dtype=np.int32)
     local[columns] = np.arange(n_used)
-    block = rng.standard_normal((n_used, 2 * n_rows + 3))
+    block = rng.standard_normal((n_used, 2 * n_rows + 3)).astype(dtype)
     W_t = block[:, 2 : 2 + n_rows]  # a view of the block, as the pass's
-    W = rng.standard_normal((n_rows, n_features))
+    W = rng.standard_normal((n_rows, n_features)).astype(dtype)
     expected = W.copy()
     expected[:, columns] = W_t.T
     scatter_columns(W_t, np.sort(columns), local, W)
