@@ -35,7 +35,8 @@ PREFETCH_AHEAD = 8
 # vectorise. A number compiles its own pass (a few seconds, once: cached)
 SPECIALISED_ROWS = 8
 
-# columns a tile of scatter_columns writes back
+# columns a tile of scatter_columns writes back (at 50 classes and 2^20
+# columns, an array in memory: 47 ms at 128, 46 to 61 ms from 32 to 8,192)
 SCATTER_TILE = 128
 
 
