@@ -1432,6 +1432,7 @@ def test_sgd_state_arrays_are_listed_once():
         ("scaling", "moments", "m2"),
         ("scaling", "lowrank", "basis"),
         ("scaling", "lowrank", "shrink"),
+        ("scaling", "lowrank", "subspace"),
         ("scaling", "sketch", "sum"),
         ("scaling", "sketch", "factor"),
         ("scaling", "sketch", "var"),
