@@ -14,6 +14,8 @@ blocking): the loops over features vectorise.
 import numpy as np
 from numba import njit
 
+from ._prefetch import prefetch
+
 # the loops' reductions over features may be reordered (vectorised, fused
 # multiply-adds); NaN and infinity keep their meaning, so that a diverged
 # model's NaN still reaches the fit's finiteness check
@@ -22,6 +24,16 @@ _FASTMATH = {"reassoc", "contract"}
 # rows of a block: four rows' residuals, logits and outer products per pass
 # over a class's weights
 _BLOCK = 4
+
+# bytes of a cache line: the next block's rows are asked for a line at a time
+_LINE = 64
+
+# the next block's rows are asked for ahead where they fit in the L1 cache
+# (32 KiB, most x86 cores) beside the block's own: MNIST's epoch (3,136 bytes
+# a row in float32) 5% to 7% faster, 400 float64 features' 3%; rows of 6,272
+# bytes (MNIST in float64, or 1,568 float32 features) 3% to 5% slower asked
+# for, which evicted the block's own rows
+_L1_BYTES = 32 * 1024
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -48,7 +60,7 @@ def batch_gradient(X, rows, labels, sw, W, b, G, gb, norm, zy):
     for i in range(0, m, _BLOCK):
         n = min(_BLOCK, m - i)
         x0, x1, x2, x3 = _block(X, rows, i, n)
-        _logits(W, x0, x1, x2, x3, R)
+        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
         for r in range(_BLOCK):
             if r >= n:
                 R[r, :] = zero
@@ -77,12 +89,50 @@ def batch_gradient(X, rows, labels, sw, W, b, G, gb, norm, zy):
                 gb[k] += R[0, k] + R[1, k] + R[2, k] + R[3, k]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _next_block(rows, i):
+    """The rows of the block after the one at ``i`` (the last row of
+    ``rows`` where there are fewer)."""
+    last = rows.shape[0] - 1
+    j = i + _BLOCK
+    return (
+        rows[min(j, last)],
+        rows[min(j + 1, last)],
+        rows[min(j + 2, last)],
+        rows[min(j + 3, last)],
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_share(X, ahead, share, shares):
+    """Ask for share ``share`` of ``shares`` of the cache lines of the rows
+    ``ahead`` of ``X``: spread over a block's work, the next block's rows
+    arrive while this one's are computed on (asked for at once, they
+    stalled the loop: MNIST's epoch 5% slower; spread, 5% to 7% faster).
+    Nothing is asked for where two blocks' rows overflow ``_L1_BYTES``."""
+    n_features = X.shape[1]
+    if 2 * _BLOCK * n_features * X.itemsize > _L1_BYTES:
+        return
+    step = _LINE // X.itemsize
+    lines = (n_features + step - 1) // step
+    per = (lines + shares - 1) // shares
+    for q in range(share * per, min((share + 1) * per, lines)):
+        c = min(q * step, n_features - 1)
+        prefetch(X, ahead[0], c)
+        prefetch(X, ahead[1], c)
+        prefetch(X, ahead[2], c)
+        prefetch(X, ahead[3], c)
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
-def _logits(W, x0, x1, x2, x3, R):
+def _logits(W, x0, x1, x2, x3, R, X, ahead):
     """``R[r, k] = W[k] . x_r`` for the block's four rows, two classes at a
-    time (each weight read serves eight products)."""
+    time (each weight read serves eight products); after each pair of
+    classes, a share of the next block's rows ``ahead`` of ``X`` is asked
+    for (:func:`_prefetch_share`)."""
     n_rows, n_features = W.shape
     zero = W.dtype.type(0.0)
+    shares = (n_rows + 1) // 2
     k = 0
     while k + 1 < n_rows:
         w, v = W[k], W[k + 1]
@@ -100,6 +150,7 @@ def _logits(W, x0, x1, x2, x3, R):
             c3 += vj * y3
         R[0, k], R[1, k], R[2, k], R[3, k] = a0, a1, a2, a3
         R[0, k + 1], R[1, k + 1], R[2, k + 1], R[3, k + 1] = c0, c1, c2, c3
+        _prefetch_share(X, ahead, k // 2, shares)
         k += 2
     if k < n_rows:
         w = W[k]
@@ -111,6 +162,7 @@ def _logits(W, x0, x1, x2, x3, R):
             a2 += wj * x2[j]
             a3 += wj * x3[j]
         R[0, k], R[1, k], R[2, k], R[3, k] = a0, a1, a2, a3
+        _prefetch_share(X, ahead, k // 2, shares)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, inline="always")
@@ -150,7 +202,7 @@ def binomial_gradient(X, rows, labels, sw, W, b, G, gb, loss):
     for i in range(0, m, _BLOCK):
         n = min(_BLOCK, m - i)
         x0, x1, x2, x3 = _block(X, rows, i, n)
-        _logits(W, x0, x1, x2, x3, R)
+        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
         for q in range(_BLOCK):
             if q >= n:
                 R[q, 0] = zero

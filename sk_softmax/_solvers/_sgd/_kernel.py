@@ -16,8 +16,9 @@ from typing import NamedTuple
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ..._prefetch import prefetch as _prefetch
 
 # how many stored values ahead the pass asks for a column's weights (and
 # averages, and its decay's bookkeeping): past the frequent words, a column's
@@ -92,35 +93,6 @@ def classes_token(n_rows):
     to :data:`SPECIALISED_ROWS` (its length, part of its type, compiles a
     pass for that number), else empty (one pass for any number)."""
     return (0,) * n_rows if n_rows <= SPECIALISED_ROWS else ()
-
-
-@intrinsic
-def _prefetch(typingctx, array, row, col):
-    """Ask the CPU for the cache line of ``array[row, col]`` (a 2-D array),
-    to be read soon (LLVM's ``prefetch``: a hint, never a fault, no effect on
-    any value)."""
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        index = [
-            context.cast(builder, value, kind, types.intp)
-            for value, kind in zip(args[1:], signature.args[1:], strict=True)
-        ]
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, index)
-        byte = ir.IntType(8).as_pointer()
-        word = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [byte, word, word, word]),
-            "llvm.prefetch.p0i8",
-        )
-        # a read (0), kept in every cache level (3), of data (1)
-        hints = [ir.Constant(word, value) for value in (0, 3, 1)]
-        builder.call(function, [builder.bitcast(pointer, byte), *hints])
-        return context.get_dummy_value()
-
-    return types.void(array, row, col), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
