@@ -58,7 +58,14 @@ from ._backend import (
     move_to,
     to_numpy,
 )
-from ._loss import SoftmaxLoss, compact_columns, logits
+from ._loss import (
+    SoftmaxLoss,
+    compact_columns,
+    compiled_losses,
+    logits,
+    row_labels,
+    scores_compiled,
+)
 from ._solvers._scaling import column_moments, curvature_sample, sample_rows
 from ._split import make_validation_split
 from ._validation import (
@@ -185,6 +192,9 @@ class InMemoryData:
         self.rows = rows
         # early stopping's training part: both parts' rows (see split)
         self.whole = None
+        # early stopping's validation part of a fit that runs compiled code:
+        # its dense rows scored by a compiled pass (see evaluate)
+        self.compiled_scoring = False
         self.xp = get_namespace(X)
         self.device = device(X)
         self.dtype = X.dtype
@@ -392,6 +402,11 @@ class InMemoryData:
             )
         losses, correct = [], []
         for Xb, Yb in blocks:
+            if self.compiled_scoring and scores_compiled(Xb, self.loss.n_rows):
+                pair = compiled_losses(self.loss, Xb, row_labels(Yb), W, b)
+                losses.append(pair[0])
+                correct.append(pair[1])
+                continue
             Z = logits(Xb, W, b, compacted=used is not None)
             pair = xp.stack(
                 [
@@ -524,6 +539,7 @@ class InMemoryData:
             self.loss,
             **common,
         )
+        validation.compiled_scoring = compiled
         return train, validation
 
     def correct_counts(self, coef):

@@ -338,6 +338,36 @@ def compiled_batches(X, n_rows):
     return X.size >= COMPILED_VALUES and X.flags.c_contiguous
 
 
+def compiled_losses(loss, X, labels, W, b):
+    """Each row's loss and whether it is predicted right (host float64, as
+    :meth:`SoftmaxLoss.losses_from_logits` and
+    :meth:`SoftmaxLoss.correct_from_logits` give them) in one compiled pass
+    over the rows of ``X`` (:func:`sk_softmax._loss_kernel.row_losses`,
+    binomial ``binomial_row_losses``), where :func:`scores_compiled`;
+    ``labels`` from :func:`row_labels`, ``W`` and ``b`` (None without
+    intercepts) from :meth:`SoftmaxLoss.unpack`."""
+    from ._loss_kernel import binomial_row_losses, row_losses  # Numba
+
+    kernel = binomial_row_losses if loss.n_rows == 1 else row_losses
+    losses, correct = np.empty(X.shape[0]), np.empty(X.shape[0])
+    b = np.empty(0, dtype=W.dtype) if b is None else b
+    kernel(X.view(np.ndarray), labels, W, b, losses, correct)
+    return losses, correct
+
+
+def scores_compiled(X, n_rows):
+    """Whether :func:`compiled_losses` scores the rows of ``X`` (dense NumPy,
+    C-ordered, at most :data:`COMPILED_CLASSES` rows of weights), for a fit
+    whose steps load Numba anyway: early stopping's validation rows (on
+    MNIST's 6,000, 2.5 ms a score instead of 4.6: the matrix product's
+    ten columns and the log-softmax's temporaries)."""
+    return (
+        isinstance(X, np.ndarray)
+        and X.flags.c_contiguous
+        and n_rows <= COMPILED_CLASSES
+    )
+
+
 class NumpyBatchLoss:
     """The loss and gradient of a pass's minibatches, dense NumPy ``X``, in place.
 

@@ -219,6 +219,61 @@ def binomial_gradient(X, rows, labels, sw, W, b, G, gb, loss):
             gb[0] += R[0, 0] + R[1, 0] + R[2, 0] + R[3, 0]
 
 
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def row_losses(X, labels, W, b, losses, correct):
+    """Each row's multinomial loss and whether its top logit is its label's,
+    for all the rows of ``X`` (early stopping's scoring), from ``z_i = W x_i
+    + b`` (``b`` of length 0 without intercepts) computed as in
+    :func:`batch_gradient`: ``losses[i] = log(sum_k exp(z_ik - max_k z_ik))
+    - (z_iy - max_k z_ik)``, ``correct[i]`` 1.0 where the first of the top
+    logits is ``y``'s (``argmax``'s). The logits in ``W``'s dtype, the rest
+    in float64 (``losses``, ``correct``)."""
+    n_rows = W.shape[0]
+    m = X.shape[0]
+    rows = np.arange(m)
+    with_b = b.shape[0] > 0
+    R = np.empty((_BLOCK, n_rows), dtype=W.dtype)
+    for i in range(0, m, _BLOCK):
+        n = min(_BLOCK, m - i)
+        x0, x1, x2, x3 = _block(X, rows, i, n)
+        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+        for r in range(n):
+            if with_b:
+                for k in range(n_rows):
+                    R[r, k] += b[k]
+            top = np.float64(R[r, 0])
+            best = 0
+            for k in range(1, n_rows):
+                if np.float64(R[r, k]) > top:
+                    top, best = np.float64(R[r, k]), k
+            total = 0.0
+            for k in range(n_rows):
+                total += np.exp(np.float64(R[r, k]) - top)
+            label = labels[i + r]
+            losses[i + r] = np.log(total) - (np.float64(R[r, label]) - top)
+            correct[i + r] = 1.0 if best == label else 0.0
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def binomial_row_losses(X, labels, W, b, losses, correct):
+    """:func:`row_losses` of the binomial model (``W`` of one row, ``labels``
+    the 0/1 targets): ``log(1 + exp(z_i)) - y_i z_i`` and ``(z_i > 0) ==
+    (y_i > 0.5)``."""
+    m = X.shape[0]
+    rows = np.arange(m)
+    offset = b[0] if b.shape[0] > 0 else W.dtype.type(0.0)
+    R = np.empty((_BLOCK, 1), dtype=W.dtype)
+    for i in range(0, m, _BLOCK):
+        n = min(_BLOCK, m - i)
+        x0, x1, x2, x3 = _block(X, rows, i, n)
+        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+        for r in range(n):
+            z = np.float64(R[r, 0] + offset)
+            y = np.float64(labels[i + r])
+            losses[i + r] = max(z, 0.0) + np.log1p(np.exp(-abs(z))) - y * z
+            correct[i + r] = 1.0 if (z > 0.0) == (y > 0.5) else 0.0
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _block(X, rows, i, n):
     """The four rows of the block at ``i`` of ``rows`` (``n`` of them

@@ -278,6 +278,34 @@ def test_batch_loss_reads_fortran_ordered_rows_through_the_gather(monkeypatch):
     )
 
 
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_losses_equal_the_logits(n_classes, fit_intercept, dtype):
+    # early stopping's compiled scoring: each row's loss and hit as the
+    # logits give them, over 1 to 9 rows (the blocks of four and their
+    # remainders); a tie of top logits counts as argmax's first
+    from sk_softmax._loss import compiled_losses, scores_compiled
+
+    loss, X, Y, _, coef = _problem(n_classes, fit_intercept, False, n_samples=9)
+    X, Y, coef = X.astype(dtype), Y.astype(dtype), coef.astype(dtype)
+    W, b = loss.unpack(coef, np)
+    if loss.n_rows > 1:
+        W[1] = W[0]  # classes 0 and 1 tie where no intercept parts them
+    assert scores_compiled(X, loss.n_rows)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    for m in range(1, 10):
+        Z = X[:m] @ W.T + (0 if b is None else b)
+        losses, correct = compiled_losses(loss, X[:m], row_labels(Y[:m]), W, b)
+        assert losses.dtype == correct.dtype == np.float64
+        np.testing.assert_allclose(
+            losses, loss.losses_from_logits(Z, Y[:m], np), rtol=rtol, atol=rtol
+        )
+        np.testing.assert_array_equal(correct, loss.correct_from_logits(Z, Y[:m], np))
+    assert not scores_compiled(np.asfortranarray(X), loss.n_rows)
+    assert not scores_compiled(X, COMPILED_CLASSES + 1)
+
+
 def test_batch_loss_compiled_only_on_large_data():
     # below COMPILED_VALUES values a fit never imports Numba (test_sparse.py
     # checks the import itself)

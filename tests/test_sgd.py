@@ -2026,7 +2026,8 @@ def test_sgd_compiled_batches_fit_the_same_model(
     # the compiled dense batches (sk_softmax._loss_kernel, on data of
     # COMPILED_VALUES values or more; here on any) and the gathered matrix
     # products: the same fit to rounding (float64), the split's compiled row
-    # keys the same split, with sample weights and momentum
+    # keys the same split, its compiled scores the same scores, with sample
+    # weights and momentum
     X, y = load_digits(return_X_y=True)
     X, y = StandardScaler().fit_transform(X[y < n_classes]), y[y < n_classes]
     sw = np.random.default_rng(0).uniform(0.5, 2.0, y.shape[0])
@@ -2041,3 +2042,7 @@ def test_sgd_compiled_batches_fit_the_same_model(
     np.testing.assert_allclose(compiled.coef_, products.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(compiled.intercept_, products.intercept_, rtol=1e-9)
     assert compiled.n_iter_ == products.n_iter_
+    if early_stopping:  # the validation rows scored by a compiled pass too
+        np.testing.assert_allclose(
+            compiled.validation_scores_, products.validation_scores_, rtol=1e-9
+        )
