@@ -245,7 +245,8 @@ def test_covariance_directions_sought_where_they_were_found():
 
     rng = np.random.default_rng(0)
     n, d, alpha = 3000, 300, 1e-4
-    X = rng.standard_normal((n, 30)) @ rng.standard_normal((30, d))
+    X = rng.standard_normal((n, COVARIANCE_RANK // 2))
+    X = X @ rng.standard_normal((COVARIANCE_RANK // 2, d))
     X += 0.3 * rng.standard_normal((n, d))
     w = np.ones(n)
     loss = SoftmaxLoss(3, d, True)
@@ -261,11 +262,11 @@ def test_covariance_directions_sought_where_they_were_found():
     precond, _, started = covariance_preconditioner(
         whole, sketch, loss, alpha, False, start=first.subspace
     )
-    np.testing.assert_array_equal(precond, fresh_precond)  # the diagonal's
+    np.testing.assert_allclose(precond, fresh_precond, rtol=1e-6)
     P_fresh = _dense_preconditioner(fresh_precond, fresh, d)
     P = _dense_preconditioner(precond, started, d)
-    # measured: 1e-8 apart, the preconditioned top curvature 1.32 both (the
-    # sketch is a third of the rows), the diagonal scaling's 16.8
+    # measured: 3e-8 apart, the preconditioned top curvature 1.13 both (the
+    # sketch is a third of the rows), the diagonal scaling's 45
     assert np.linalg.norm(P - P_fresh) <= 1e-6 * np.linalg.norm(P_fresh)
     B = 0.5 * X.T @ X / n + alpha * np.eye(d)
     top, top_fresh, top_diagonal = (
