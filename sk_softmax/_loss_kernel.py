@@ -108,7 +108,7 @@ def _prefetch_share(X, ahead, share, shares):
     """Ask for share ``share`` of ``shares`` of the cache lines of the rows
     ``ahead`` of ``X``: spread over a block's work, the next block's rows
     arrive while this one's are computed on (asked for at once, they
-    stalled the loop: MNIST's epoch 5% slower; spread, 5% to 7% faster).
+    stalled the loop: MNIST's epoch 10% slower; spread, 4% to 7% faster).
     Nothing is asked for where two blocks' rows overflow ``_L1_BYTES``."""
     n_features = X.shape[1]
     if 2 * _BLOCK * n_features * X.itemsize > _L1_BYTES:
