@@ -58,9 +58,7 @@ def batch_gradient(X, rows, labels, sw, W, b, G, gb, norm, zy):
     with_b = b.shape[0] > 0
     R = np.empty((_BLOCK, n_rows), dtype=W.dtype)
     for i in range(0, m, _BLOCK):
-        n = min(_BLOCK, m - i)
-        x0, x1, x2, x3 = _block(X, rows, i, n)
-        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+        n, x0, x1, x2, x3 = _block_logits(W, X, rows, i, R)
         for r in range(_BLOCK):
             if r >= n:
                 R[r, :] = zero
@@ -216,9 +214,7 @@ def binomial_gradient(X, rows, labels, sw, W, b, G, gb, loss):
     offset = b[0] if b.shape[0] > 0 else zero
     R = np.empty((_BLOCK, 1), dtype=W.dtype)
     for i in range(0, m, _BLOCK):
-        n = min(_BLOCK, m - i)
-        x0, x1, x2, x3 = _block(X, rows, i, n)
-        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+        n, x0, x1, x2, x3 = _block_logits(W, X, rows, i, R)
         for q in range(_BLOCK):
             if q >= n:
                 R[q, 0] = zero
@@ -250,9 +246,7 @@ def row_losses(X, labels, W, b, losses, correct):
     with_b = b.shape[0] > 0
     R = np.empty((_BLOCK, n_rows), dtype=W.dtype)
     for i in range(0, m, _BLOCK):
-        n = min(_BLOCK, m - i)
-        x0, x1, x2, x3 = _block(X, rows, i, n)
-        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+        n, x0, x1, x2, x3 = _block_logits(W, X, rows, i, R)
         for r in range(n):
             if with_b:
                 for k in range(n_rows):
@@ -280,14 +274,23 @@ def binomial_row_losses(X, labels, W, b, losses, correct):
     offset = b[0] if b.shape[0] > 0 else W.dtype.type(0.0)
     R = np.empty((_BLOCK, 1), dtype=W.dtype)
     for i in range(0, m, _BLOCK):
-        n = min(_BLOCK, m - i)
-        x0, x1, x2, x3 = _block(X, rows, i, n)
-        _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+        n, x0, x1, x2, x3 = _block_logits(W, X, rows, i, R)
         for r in range(n):
             z = np.float64(R[r, 0] + offset)
             y = np.float64(labels[i + r])
             losses[i + r] = max(z, 0.0) + np.log1p(np.exp(-abs(z))) - y * z
             correct[i + r] = 1.0 if (z > 0.0) == (y > 0.5) else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block_logits(W, X, rows, i, R):
+    """The block at ``i`` of ``rows``: how many rows it has, its four rows
+    (:func:`_block`) and their logits in ``R`` (:func:`_logits`, the next
+    block's rows asked for meanwhile)."""
+    n = min(_BLOCK, rows.shape[0] - i)
+    x0, x1, x2, x3 = _block(X, rows, i, n)
+    _logits(W, x0, x1, x2, x3, R, X, _next_block(rows, i))
+    return n, x0, x1, x2, x3
 
 
 @njit(cache=True, nogil=True, inline="always")
