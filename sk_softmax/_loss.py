@@ -368,6 +368,23 @@ def scores_compiled(X, n_rows):
     )
 
 
+# bytes the compiled gradient's buffer is aligned to (a cache line): its
+# rows are read and written back at every block of rows, and a buffer 16
+# bytes off a line splits lines at every vector: MNIST's minibatch kernel
+# 5% slower in float32 (36 ms an epoch instead of 34), float64 4% to 5%,
+# whichever the weights' alignment (NumPy allocates on 16 bytes)
+_ALIGN = 64
+
+
+def _aligned_empty(n, dtype):
+    """An uninitialised ``(n,)`` array of ``dtype`` whose data starts on an
+    ``_ALIGN``-byte boundary (a view of a slightly longer one)."""
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.empty(n + _ALIGN // itemsize, dtype=dtype)
+    start = (-buffer.ctypes.data % _ALIGN) // itemsize
+    return buffer[start : start + n]
+
+
 class NumpyBatchLoss:
     """The loss and gradient of a pass's minibatches, dense NumPy ``X``, in place.
 
@@ -406,7 +423,7 @@ class NumpyBatchLoss:
         self.sw = None
         if sample_weight is not None:
             self.sw = np.asarray(sample_weight, dtype=dtype)[order]
-        self.grad = np.empty(loss.n_coef, dtype=dtype)
+        self.grad = _aligned_empty(loss.n_coef, dtype)
         n_w = n_rows * loss.n_features
         self.grad_W = self.grad[:n_w].reshape(n_rows, loss.n_features)
         self.grad_b = self.grad[n_w:]

@@ -244,6 +244,7 @@ def test_batch_loss_equals_the_objective_on_each_batch(
             _, expected, _ = loss.sum_loss_gradient(coef, X[rows], Y[rows], s)
             grad = batches.gradient(coef, start, stop)
             assert grad.dtype == dtype
+            assert grad.ctypes.data % 64 == 0  # the kernel's buffer: a line's start
             np.testing.assert_allclose(grad, expected, rtol=rtol, atol=rtol)
         total, sums = batches.total(starts)
         s = None if sw is None else sw[order]
