@@ -369,10 +369,11 @@ def scores_compiled(X, n_rows):
 
 
 # bytes the compiled gradient's buffer is aligned to (a cache line): its
-# rows are read and written back at every block of rows, and a buffer 16
-# bytes off a line splits lines at every vector: MNIST's minibatch kernel
-# 5% slower in float32 (36 ms an epoch instead of 34), float64 4% to 5%,
-# whichever the weights' alignment (NumPy allocates on 16 bytes)
+# rows are read and written back at every block of rows, and where a row's
+# bytes are a multiple of 64 (MNIST's 784 float32 features) a buffer 16 or
+# 48 bytes off a line (NumPy aligns on 16) splits lines at every vector:
+# MNIST's minibatch kernel 4% to 8% slower in float32 (36 to 37 ms an epoch
+# instead of 34), 2% to 6% in float64, at each offset of the weights
 _ALIGN = 64
 
 
