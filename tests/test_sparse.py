@@ -478,6 +478,26 @@ def test_sparse_partial_fit_on_wide_chunks():
     assert stream.score(X[900:], y[900:]) > 0.55 < full.score(X[900:], y[900:])
 
 
+@pytest.mark.parametrize("n_features", [1, 3])
+@pytest.mark.parametrize("average", [False, True])
+def test_sparse_partial_fit_on_a_chunk_without_stored_values(average, n_features):
+    # a chunk whose rows store no value (no column used: the compiled pass's
+    # layout is empty) after a dense start: the intercepts learn, the
+    # weights only decay; the final check reads the model from the pass
+    # (it raised an IndexError, found by the long property profile)
+    rng = np.random.default_rng(1)
+    X_dense = rng.normal(size=(8, n_features))
+    clf = SoftmaxRegressionClassifier(random_state=0, average=average)
+    clf.partial_fit(X_dense, np.arange(8) % 4, classes=range(4))
+    before = clf.coef_.copy()
+    for n_samples in (1, 5):
+        X = sp.csr_matrix((n_samples, n_features))
+        clf.partial_fit(X, np.zeros(n_samples, int))
+        assert np.all(np.isfinite(clf.coef_)) and np.all(np.isfinite(clf.intercept_))
+    assert np.all(np.abs(clf.coef_) <= np.abs(before) + 1e-12)
+    assert np.argmax(clf.intercept_) == 0
+
+
 @pytest.mark.parametrize("average", [False, True])
 def test_sparse_lazy_updates_decay_weights_outside_the_rows_columns(average):
     # a warm start whose rows use other columns than the first fit's: the

@@ -799,8 +799,12 @@ def weights_on(state, columns):
     name, scale, b = _model_part(state, pending)
     compact = pending.compact[name]
     layout = pending.layout
+    # a column outside the layout has place 0 there: the column at place 0
+    # tells (a pass whose rows stored no value has no column: all outside)
     position = layout.local[columns]
-    inside = layout.columns[position] == columns
+    inside = np.zeros(columns.shape[0], dtype=bool)
+    if layout.columns.shape[0]:
+        inside = layout.columns[position] == columns
     if inside.all():
         W_t = compact[position]
         if scale != 1.0:
