@@ -401,9 +401,9 @@ class InMemoryData:
                 for a in view
             )
         losses, correct = [], []
-        for Xb, Yb in blocks:
-            if self.compiled_scoring and scores_compiled(Xb, self.loss.n_rows):
-                pair = compiled_losses(self.loss, Xb, row_labels(Yb), W, b)
+        for Xb, Yb, labels in blocks:
+            if labels is not None:  # scored by the compiled pass
+                pair = compiled_losses(self.loss, Xb, labels, W, b)
                 losses.append(pair[0])
                 correct.append(pair[1])
                 continue
@@ -427,8 +427,11 @@ class InMemoryData:
         return self._used
 
     def _scoring_blocks(self):
-        """``(X, Y)`` of blocks of 8,192 rows, cut once; sparse rows on the
-        columns they use (all blocks on the same ones, ``_used``)."""
+        """``(X, Y, labels)`` of blocks of 8,192 rows, cut once; sparse rows
+        on the columns they use (all blocks on the same ones, ``_used``);
+        ``labels`` the rows' :func:`~._loss.row_labels` where the compiled
+        pass scores the block (``compiled_scoring`` and
+        :func:`~._loss.scores_compiled`), else None."""
         if self._blocks is None:
             rows = np.arange(self.X.shape[0]) if self.rows is None else self.rows
             Y, xp = self._targets(), self.xp
@@ -447,7 +450,10 @@ class InMemoryData:
                 else:
                     Xb = _take_rows(X, idx)
                 idx_dev = idx if host else xp.asarray(idx, device=self.device)
-                self._blocks.append((Xb, xp.take(Y, idx_dev, axis=0)))
+                Yb, labels = xp.take(Y, idx_dev, axis=0), None
+                if self.compiled_scoring and scores_compiled(Xb, self.loss.n_rows):
+                    labels = row_labels(Yb)
+                self._blocks.append((Xb, Yb, labels))
         return self._blocks
 
     def objective(self, coef, l2, l1):
